@@ -1,0 +1,185 @@
+//! Conversions between the wire messages of `proto` and the science types of `shared`, and
+//! the encoding of mask blobs in the store.
+
+use prost::Message;
+use proto::v1 as pb;
+use shared::graph::{LayerMask, Status};
+use shared::metrics::LevelMetrics;
+
+use crate::store::StoreError;
+
+/// The wire value of a ticket status.
+pub fn status_to_proto(status: Status) -> pb::TicketStatus {
+    match status {
+        Status::Split => pb::TicketStatus::Split,
+        Status::Connected => pb::TicketStatus::Connected,
+        Status::Degraded => pb::TicketStatus::Degraded,
+    }
+}
+
+/// A ticket status from the wire; `None` for unspecified or unknown values.
+pub fn status_from_proto(value: i32) -> Option<Status> {
+    match pb::TicketStatus::try_from(value).ok()? {
+        pb::TicketStatus::Split => Some(Status::Split),
+        pb::TicketStatus::Connected => Some(Status::Connected),
+        pb::TicketStatus::Degraded => Some(Status::Degraded),
+        pb::TicketStatus::Unspecified => None,
+    }
+}
+
+/// The stored (and printed) name of a status.
+pub fn status_str(status: Status) -> &'static str {
+    match status {
+        Status::Split => "split",
+        Status::Connected => "connected",
+        Status::Degraded => "degraded",
+    }
+}
+
+/// A status from its stored name.
+pub fn status_from_str(name: &str) -> Result<Status, StoreError> {
+    match name {
+        "split" => Ok(Status::Split),
+        "connected" => Ok(Status::Connected),
+        "degraded" => Ok(Status::Degraded),
+        other => Err(StoreError::Corrupt(format!("unknown ticket status {other:?}"))),
+    }
+}
+
+/// The wire form of a level's metrics.
+pub fn metrics_to_proto(m: &LevelMetrics) -> pb::LevelMetrics {
+    pb::LevelMetrics {
+        level: m.level as u64,
+        remaining_weights: m.remaining_weights as u64,
+        active_weights: m.active_weights as u64,
+        zombie_weights: m.zombie_weights as u64,
+        inactive_weights: m.inactive_weights as u64,
+        active_neurons: m.active_neurons as u64,
+        zombie_neurons: m.zombie_neurons as u64,
+        inactive_neurons: m.inactive_neurons as u64,
+        components: m.components as u64,
+        status: status_to_proto(m.status) as i32,
+        coverage: m
+            .coverage
+            .iter()
+            .map(|row| pb::Coverage { tasks: row.clone() })
+            .collect(),
+        test_accuracy: m.test_accuracy.clone(),
+        test_loss: m.test_loss,
+        train_loss: m.train_loss,
+        epochs: m.epochs as u64,
+        seconds: m.seconds,
+    }
+}
+
+/// A level's metrics from the wire. Fails on an unspecified status or counts beyond `usize`.
+pub fn metrics_from_proto(m: &pb::LevelMetrics) -> Result<LevelMetrics, String> {
+    let count = |name: &str, value: u64| {
+        usize::try_from(value).map_err(|_| format!("metrics.{name} {value} is too large"))
+    };
+    let status = status_from_proto(m.status)
+        .ok_or_else(|| format!("metrics.status {} is not a ticket status", m.status))?;
+    Ok(LevelMetrics {
+        level: count("level", m.level)?,
+        remaining_weights: count("remaining_weights", m.remaining_weights)?,
+        active_weights: count("active_weights", m.active_weights)?,
+        zombie_weights: count("zombie_weights", m.zombie_weights)?,
+        inactive_weights: count("inactive_weights", m.inactive_weights)?,
+        active_neurons: count("active_neurons", m.active_neurons)?,
+        zombie_neurons: count("zombie_neurons", m.zombie_neurons)?,
+        inactive_neurons: count("inactive_neurons", m.inactive_neurons)?,
+        components: count("components", m.components)?,
+        status,
+        coverage: m.coverage.iter().map(|c| c.tasks.clone()).collect(),
+        test_accuracy: m.test_accuracy.clone(),
+        test_loss: m.test_loss,
+        train_loss: m.train_loss,
+        epochs: count("epochs", m.epochs)?,
+        seconds: m.seconds,
+    })
+}
+
+/// The wire form of one layer's mask (the smaller encoding).
+pub fn mask_to_proto(mask: &LayerMask) -> pb::LayerMask {
+    proto::encode_layer(
+        u32::try_from(mask.fan_in).unwrap_or(u32::MAX),
+        u32::try_from(mask.fan_out).unwrap_or(u32::MAX),
+        &mask.kept,
+    )
+}
+
+/// One layer's mask from the wire (kept indices sorted, distinct and in range).
+pub fn mask_from_proto(mask: &pb::LayerMask) -> Result<LayerMask, proto::MaskDecodeError> {
+    Ok(LayerMask {
+        fan_in: mask.fan_in as usize,
+        fan_out: mask.fan_out as usize,
+        kept: proto::decode_layer(mask)?,
+    })
+}
+
+/// The stored blob of a network's masks: an encoded [`pb::NetworkMask`].
+pub fn masks_to_blob(masks: &[LayerMask]) -> Vec<u8> {
+    pb::NetworkMask {
+        layers: masks.iter().map(mask_to_proto).collect(),
+    }
+    .encode_to_vec()
+}
+
+/// The wire masks of a stored blob.
+pub fn blob_to_proto(blob: &[u8]) -> Result<Vec<pb::LayerMask>, StoreError> {
+    pb::NetworkMask::decode(blob)
+        .map(|n| n.layers)
+        .map_err(|e| StoreError::Corrupt(format!("mask blob: {e}")))
+}
+
+/// The masks of a stored blob.
+pub fn blob_to_masks(blob: &[u8]) -> Result<Vec<LayerMask>, StoreError> {
+    blob_to_proto(blob)?
+        .iter()
+        .map(|m| mask_from_proto(m).map_err(|e| StoreError::Corrupt(format!("mask blob: {e}"))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_survive_the_blob() {
+        let masks = vec![
+            LayerMask::dense(4, 8),
+            LayerMask {
+                fan_in: 8,
+                fan_out: 2,
+                kept: vec![0, 3, 15],
+            },
+        ];
+        assert_eq!(blob_to_masks(&masks_to_blob(&masks)).unwrap(), masks);
+    }
+
+    #[test]
+    fn metrics_survive_the_wire() {
+        let m = LevelMetrics {
+            level: 3,
+            remaining_weights: 50,
+            active_weights: 40,
+            zombie_weights: 4,
+            inactive_weights: 6,
+            active_neurons: 12,
+            zombie_neurons: 1,
+            inactive_neurons: 2,
+            components: 2,
+            status: Status::Split,
+            coverage: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+            test_accuracy: vec![0.99, 0.97],
+            test_loss: 0.1,
+            train_loss: 0.05,
+            epochs: 120,
+            seconds: 1.5,
+        };
+        assert_eq!(metrics_from_proto(&metrics_to_proto(&m)).unwrap(), m);
+        let mut bad = metrics_to_proto(&m);
+        bad.status = 0;
+        assert!(metrics_from_proto(&bad).is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! The coordinator's refusals and failures, and how each maps to a gRPC status code.
+//!
+//! Every refusal (`NotFound`, `FailedPrecondition`, `InvalidArgument`, `AlreadyExists`) is
+//! decided before anything is written, so a refused request changes nothing.
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Unknown worker, lease or sweep.
+    #[error("{0}")]
+    NotFound(String),
+    /// The lease expired, ended or was reassigned; an incompatible API version; a task
+    /// completed before its levels are all stored.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A malformed request or a report that fails validation.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A level already stored with different content.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Two reports of the same lease raced; the loser may retry.
+    #[error("{0}")]
+    Aborted(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(error: ApiError) -> Self {
+        let message = error.to_string();
+        match error {
+            ApiError::NotFound(_) => tonic::Status::not_found(message),
+            ApiError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
+            ApiError::InvalidArgument(_) => tonic::Status::invalid_argument(message),
+            ApiError::AlreadyExists(_) => tonic::Status::already_exists(message),
+            ApiError::Aborted(_) => tonic::Status::aborted(message),
+            ApiError::Store(_) => {
+                tracing::error!(error = %message, "store failure");
+                tonic::Status::internal(message)
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The `lottery.v1.Coordinator` gRPC service: request checks, then the store.
+//!
+//! Every handler is async and never blocks: store calls go through [`Store::run`] (tokio's
+//! blocking pool) and report validation, which decodes masks and recomputes the ticket graph,
+//! runs on the blocking pool too, outside the database lock.
+
+use std::time::Duration;
+
+use proto::v1 as pb;
+use proto::v1::coordinator_server::Coordinator;
+use tonic::{Request, Response, Status};
+
+use crate::aggregate;
+use crate::clock::now_ms;
+use crate::config::ServerConfig;
+use crate::convert;
+use crate::error::ApiError;
+use crate::store::levels::{self, ReportContext};
+use crate::store::queries::{self, StatusWindows};
+use crate::store::{leases, sweeps, Store, StoreError};
+use crate::submit;
+use crate::validate::{self, Expectation};
+
+/// The service: a store and the lease settings.
+#[derive(Debug, Clone)]
+pub struct CoordinatorService {
+    store: Store,
+    config: ServerConfig,
+}
+
+impl CoordinatorService {
+    pub fn new(store: Store, config: ServerConfig) -> Self {
+        CoordinatorService { store, config }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        duration_ms(self.config.lease)
+    }
+
+    /// How long an idle worker should wait before asking again.
+    fn retry_after(&self, sweeps_active: bool) -> Duration {
+        let cap = if sweeps_active {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_secs(5)
+        };
+        self.config.heartbeat_interval.min(cap).max(Duration::from_millis(50))
+    }
+
+    /// The windows of status reports of this configuration.
+    pub fn windows(config: &ServerConfig) -> StatusWindows {
+        StatusWindows {
+            throughput_ms: duration_ms(config.throughput_window),
+            alive_ms: 2 * duration_ms(config.lease).max(duration_ms(Duration::from_secs(5))),
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Runs blocking CPU work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Store(StoreError::Join(e.to_string())))
+}
+
+/// The outcome of checking a report against its context.
+enum Checked {
+    New(validate::ValidLevel),
+    Duplicate,
+}
+
+fn check_report(ctx: &ReportContext, request: &pb::ReportLevelRequest) -> Result<Checked, ApiError> {
+    let level = request.level;
+    let refuse = |e: validate::ReportError| {
+        ApiError::InvalidArgument(format!(
+            "report of level {level} of task {} refused: {e}",
+            ctx.lease.task_id
+        ))
+    };
+    if let Some(existing) = &ctx.existing {
+        let masks = validate::decode_masks(&ctx.spec.shape, &request.masks).map_err(refuse)?;
+        let metrics = request
+            .metrics
+            .as_ref()
+            .ok_or(validate::ReportError::MissingMetrics)
+            .map_err(refuse)?;
+        let metrics = convert::metrics_from_proto(metrics)
+            .map_err(validate::ReportError::Metrics)
+            .map_err(refuse)?;
+        return if validate::same_level(
+            &existing.metrics_json,
+            existing.seconds,
+            &existing.masks,
+            &metrics,
+            &masks,
+        ) {
+            Ok(Checked::Duplicate)
+        } else {
+            Err(ApiError::AlreadyExists(format!(
+                "level {level} of task {} is already stored with different content",
+                ctx.lease.task_id
+            )))
+        };
+    }
+    let expectation = Expectation {
+        spec: &ctx.spec,
+        stored: ctx.stored,
+        previous: ctx.previous.as_ref().map(|p| (p.masks.as_slice(), p.status)),
+    };
+    validate::validate_report(expectation, level, request.metrics.as_ref(), &request.masks)
+        .map(Checked::New)
+        .map_err(refuse)
+}
+
+#[tonic::async_trait]
+impl Coordinator for CoordinatorService {
+    async fn register_worker(
+        &self,
+        request: Request<pb::RegisterWorkerRequest>,
+    ) -> Result<Response<pb::RegisterWorkerResponse>, Status> {
+        let r = request.into_inner();
+        if r.api_version != proto::API_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "worker speaks API version {}, this coordinator speaks version {}: upgrade the \
+                 older of the two",
+                r.api_version,
+                proto::API_VERSION
+            )));
+        }
+        let (name, hostname, parallel) = (r.name.clone(), r.hostname.clone(), r.parallel);
+        let worker_id = self
+            .store
+            .run(move |c| {
+                leases::register(c, &name, &hostname, r.api_version, parallel, now_ms())
+                    .map_err(ApiError::from)
+            })
+            .await?;
+        tracing::info!(worker_id, name = %r.name, hostname = %r.hostname, parallel = r.parallel.max(1), "worker registered");
+        Ok(Response::new(pb::RegisterWorkerResponse {
+            worker_id,
+            heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+            lease_seconds: self.config.lease.as_secs().max(1),
+            api_version: proto::API_VERSION,
+        }))
+    }
+
+    async fn lease_task(
+        &self,
+        request: Request<pb::LeaseTaskRequest>,
+    ) -> Result<Response<pb::LeaseTaskResponse>, Status> {
+        let worker_id = request.into_inner().worker_id;
+        let lease_ms = self.lease_ms();
+        let answer = self
+            .store
+            .run(move |c| leases::lease(c, worker_id, now_ms(), lease_ms))
+            .await?;
+        let response = match answer {
+            leases::LeaseAnswer::Idle { sweeps_active } => pb::LeaseTaskResponse {
+                lease: None,
+                sweeps_active,
+                retry_after_ms: self.retry_after(sweeps_active).as_millis() as u64,
+            },
+            leases::LeaseAnswer::Granted(g) => {
+                let previous_masks = match &g.previous_masks {
+                    Some(blob) => convert::blob_to_proto(blob).map_err(ApiError::from)?,
+                    None => Vec::new(),
+                };
+                tracing::info!(worker_id, lease_id = g.lease_id, task_id = %g.task_id, sweep = %g.sweep, resume_level = g.resume_level, "task leased");
+                pb::LeaseTaskResponse {
+                    lease: Some(pb::Lease {
+                        lease_id: g.lease_id,
+                        task_id: g.task_id,
+                        sweep: g.sweep,
+                        spec_json: g.spec_json,
+                        deadline_unix_ms: g.deadline_ms,
+                        resume_level: g.resume_level,
+                        previous_masks,
+                    }),
+                    sweeps_active: true,
+                    retry_after_ms: 0,
+                }
+            }
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let r = request.into_inner();
+        let lease_ms = self.lease_ms();
+        let deadline = self
+            .store
+            .run(move |c| leases::heartbeat(c, r.worker_id, r.lease_id, r.level, now_ms(), lease_ms))
+            .await
+            .inspect_err(|e| tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %e, "heartbeat refused"))?;
+        tracing::debug!(worker_id = r.worker_id, lease_id = r.lease_id, level = r.level, "heartbeat");
+        Ok(Response::new(pb::HeartbeatResponse {
+            deadline_unix_ms: deadline,
+        }))
+    }
+
+    async fn report_level(
+        &self,
+        request: Request<pb::ReportLevelRequest>,
+    ) -> Result<Response<pb::ReportLevelResponse>, Status> {
+        let r = request.into_inner();
+        let (worker_id, lease_id, level) = (r.worker_id, r.lease_id, r.level);
+        let result = async {
+            let ctx = self
+                .store
+                .run(move |c| levels::context(c, worker_id, lease_id, level, now_ms()))
+                .await?;
+            let task_id = ctx.lease.task_id.clone();
+            let checked = blocking(move || check_report(&ctx, &r)).await??;
+            match checked {
+                Checked::Duplicate => {
+                    tracing::info!(worker_id, lease_id, task_id = %task_id, level, "level re-reported with identical content");
+                    Ok(false)
+                }
+                Checked::New(valid) => {
+                    let active = valid.metrics.active_weights;
+                    let status = convert::status_str(valid.metrics.status);
+                    self.store
+                        .run(move |c| levels::insert(c, worker_id, lease_id, &valid.metrics, &valid.masks, now_ms()))
+                        .await?;
+                    tracing::info!(worker_id, lease_id, task_id = %task_id, level, active_weights = active, status, "level stored");
+                    Ok(true)
+                }
+            }
+        }
+        .await
+        .inspect_err(|e: &ApiError| tracing::warn!(worker_id, lease_id, level, error = %e, "report refused"))?;
+        Ok(Response::new(pb::ReportLevelResponse { stored: result }))
+    }
+
+    async fn complete_task(
+        &self,
+        request: Request<pb::CompleteTaskRequest>,
+    ) -> Result<Response<pb::CompleteTaskResponse>, Status> {
+        let r = request.into_inner();
+        self.store
+            .run(move |c| leases::complete(c, r.worker_id, r.lease_id, now_ms()))
+            .await
+            .inspect_err(|e| tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %e, "completion refused"))?;
+        tracing::info!(worker_id = r.worker_id, lease_id = r.lease_id, "task completed");
+        Ok(Response::new(pb::CompleteTaskResponse {}))
+    }
+
+    async fn fail_task(
+        &self,
+        request: Request<pb::FailTaskRequest>,
+    ) -> Result<Response<pb::FailTaskResponse>, Status> {
+        let r = request.into_inner();
+        let max_attempts = self.config.max_attempts;
+        let error = if r.error.is_empty() {
+            "the worker gave no reason".to_string()
+        } else {
+            r.error.clone()
+        };
+        let task_failed = self
+            .store
+            .run(move |c| leases::fail(c, r.worker_id, r.lease_id, &error, now_ms(), max_attempts))
+            .await?;
+        tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %r.error, task_failed, "task failed");
+        Ok(Response::new(pb::FailTaskResponse { task_failed }))
+    }
+
+    async fn submit_sweep(
+        &self,
+        request: Request<pb::SubmitSweepRequest>,
+    ) -> Result<Response<pb::SubmitSweepResponse>, Status> {
+        let r = request.into_inner();
+        let expanded = blocking(move || submit::expand(&r.yaml, &r.source, &r.name)).await??;
+        let submitted = self
+            .store
+            .run(move |c| sweeps::submit(c, &expanded, now_ms()))
+            .await?;
+        tracing::info!(sweep = %submitted.sweep, added = submitted.added, existing = submitted.existing, total = submitted.total, "sweep submitted");
+        Ok(Response::new(pb::SubmitSweepResponse {
+            sweep: submitted.sweep,
+            added: submitted.added,
+            existing: submitted.existing,
+            total: submitted.total,
+        }))
+    }
+
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let sweep = request.into_inner().sweep;
+        let windows = Self::windows(&self.config);
+        let status = self
+            .store
+            .run(move |c| queries::status(c, sweep.as_deref(), now_ms(), windows))
+            .await?;
+        Ok(Response::new(status))
+    }
+
+    async fn results(
+        &self,
+        request: Request<pb::ResultsRequest>,
+    ) -> Result<Response<pb::ResultsResponse>, Status> {
+        let sweep = request.into_inner().sweep;
+        let name = sweep.clone();
+        let tasks = self
+            .store
+            .run(move |c| queries::task_results(c, &name))
+            .await?;
+        let rows = blocking(move || aggregate::aggregate(&tasks)).await?;
+        Ok(Response::new(pb::ResultsResponse {
+            sweep,
+            rows: rows.iter().map(convert::row_to_proto).collect(),
+        }))
+    }
+
+    async fn list_sweeps(
+        &self,
+        _request: Request<pb::ListSweepsRequest>,
+    ) -> Result<Response<pb::ListSweepsResponse>, Status> {
+        let list = self
+            .store
+            .run(|c| sweeps::list(c).map_err(ApiError::from))
+            .await?;
+        Ok(Response::new(pb::ListSweepsResponse {
+            sweeps: list
+                .into_iter()
+                .map(|s| pb::SweepSummary {
+                    name: s.name,
+                    created_unix_ms: s.created_ms,
+                    total: s.total,
+                    done: s.done,
+                    failed: s.failed,
+                })
+                .collect(),
+        }))
+    }
+}

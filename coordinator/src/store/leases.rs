@@ -1,0 +1,477 @@
+//! Workers and leases: registration, leasing the next task, heartbeats, completion, failure
+//! and the expiry of overdue leases.
+//!
+//! A lease is valid while it has not ended and its deadline has not passed. Every operation on
+//! a lease checks that first and refuses (changing nothing) otherwise. A task is `leased`
+//! exactly while it has an open lease; a lease that fails or expires counts one attempt, and
+//! a task with `max_attempts` attempts is `failed` with the last error kept.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use shared::graph::Status;
+use shared::spec::TaskSpec;
+
+use crate::error::ApiError;
+
+use super::StoreError;
+
+/// A lease just granted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Granted {
+    pub lease_id: u64,
+    pub task_id: String,
+    pub sweep: String,
+    pub spec_json: String,
+    pub deadline_ms: i64,
+    /// The first level not stored yet.
+    pub resume_level: u32,
+    /// The encoded masks (`proto::v1::NetworkMask`) of level `resume_level - 1`.
+    pub previous_masks: Option<Vec<u8>>,
+}
+
+/// The answer to a lease request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseAnswer {
+    Granted(Granted),
+    /// Nothing pending now; `sweeps_active` when tasks are still pending or leased.
+    Idle { sweeps_active: bool },
+}
+
+/// A lease ended by [`expire`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    pub lease_id: u64,
+    pub task_id: String,
+    pub worker_id: u64,
+    /// The task's new state: `pending`, `failed`, or `done` when all its levels were stored.
+    pub task_state: &'static str,
+}
+
+/// An open, valid lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenLease {
+    pub lease_id: u64,
+    pub task_key: i64,
+    pub task_id: String,
+    pub sweep: String,
+    pub deadline_ms: i64,
+}
+
+/// Records a worker; returns its id.
+pub fn register(
+    conn: &mut Connection,
+    name: &str,
+    hostname: &str,
+    api_version: u32,
+    parallel: u32,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    conn.execute(
+        "INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![name, hostname, api_version, parallel.max(1), now_ms],
+    )?;
+    Ok(conn.last_insert_rowid() as u64)
+}
+
+/// Leases the next pending task (oldest sweep first, in expansion order) to a worker that
+/// holds fewer leases than its `parallel`.
+pub fn lease(
+    conn: &mut Connection,
+    worker_id: u64,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<LeaseAnswer, ApiError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let parallel = worker_parallel(&tx, worker_id)?;
+    let held: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM leases WHERE worker = ?1 AND ended_ms IS NULL AND deadline_ms >= ?2",
+            params![worker_id as i64, now_ms],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::from)?;
+    if held >= parallel {
+        return Err(ApiError::FailedPrecondition(format!(
+            "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
+        )));
+    }
+    let next = tx
+        .query_row(
+            "SELECT t.key, t.id, t.sweep, t.spec_json
+             FROM tasks t JOIN sweeps s ON s.name = t.sweep
+             WHERE t.state = 'pending'
+             ORDER BY s.created_ms, s.name, t.idx LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    let Some((task_key, task_id, sweep, spec_json)) = next else {
+        let active: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE state IN ('pending', 'leased'))",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from)?;
+        touch_worker(&tx, worker_id, now_ms)?;
+        tx.commit().map_err(StoreError::from)?;
+        return Ok(LeaseAnswer::Idle { sweeps_active: active });
+    };
+
+    let stored = stored_levels(&tx, task_key)?;
+    let previous_masks: Option<Vec<u8>> = match stored.checked_sub(1) {
+        None => None,
+        Some(last) => Some(
+            tx.query_row(
+                "SELECT masks FROM levels WHERE task = ?1 AND level = ?2",
+                params![task_key, last],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from)?,
+        ),
+    };
+    let deadline_ms = now_ms.saturating_add(lease_ms);
+    tx.execute(
+        "INSERT INTO leases (task, worker, started_ms, deadline_ms, level) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![task_key, worker_id as i64, now_ms, deadline_ms, stored],
+    )
+    .map_err(StoreError::from)?;
+    let lease_id = tx.last_insert_rowid() as u64;
+    tx.execute("UPDATE tasks SET state = 'leased' WHERE key = ?1", [task_key])
+        .map_err(StoreError::from)?;
+    tx.execute(
+        "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
+        params![worker_id as i64, now_ms, task_id, stored],
+    )
+    .map_err(StoreError::from)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(LeaseAnswer::Granted(Granted {
+        lease_id,
+        task_id,
+        sweep,
+        spec_json,
+        deadline_ms,
+        resume_level: u32::try_from(stored).unwrap_or(u32::MAX),
+        previous_masks,
+    }))
+}
+
+/// Extends a valid lease to `now + lease` and records the level being trained.
+pub fn heartbeat(
+    conn: &mut Connection,
+    worker_id: u64,
+    lease_id: u64,
+    level: u32,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<i64, ApiError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
+    let deadline_ms = now_ms.saturating_add(lease_ms);
+    tx.execute(
+        "UPDATE leases SET deadline_ms = ?2, level = ?3 WHERE id = ?1",
+        params![lease_id as i64, deadline_ms, level],
+    )
+    .map_err(StoreError::from)?;
+    tx.execute(
+        "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
+        params![worker_id as i64, now_ms, lease.task_id, level],
+    )
+    .map_err(StoreError::from)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(deadline_ms)
+}
+
+/// Ends a valid lease whose task has all its levels stored (or stopped early as its spec
+/// asks): the task is done.
+pub fn complete(conn: &mut Connection, worker_id: u64, lease_id: u64, now_ms: i64) -> Result<(), ApiError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
+    let progress = progress(&tx, lease.task_key)?;
+    if !progress.finished() {
+        return Err(ApiError::FailedPrecondition(format!(
+            "task {} has {} of {} levels stored and its spec asks for no early stop there; \
+             report the remaining levels before completing",
+            lease.task_id, progress.stored, progress.planned
+        )));
+    }
+    end_lease(&tx, lease_id, now_ms, "completed", None)?;
+    tx.execute(
+        "UPDATE tasks SET state = 'done', finished_ms = ?2 WHERE key = ?1",
+        params![lease.task_key, now_ms],
+    )
+    .map_err(StoreError::from)?;
+    tx.execute(
+        "UPDATE workers SET last_seen_ms = ?2, consecutive_failures = 0,
+                current_task = NULLIF(current_task, ?3),
+                current_level = CASE WHEN current_task = ?3 THEN NULL ELSE current_level END
+         WHERE id = ?1",
+        params![worker_id as i64, now_ms, lease.task_id],
+    )
+    .map_err(StoreError::from)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Ends a valid lease with an error; returns whether the task is now failed for good.
+pub fn fail(
+    conn: &mut Connection,
+    worker_id: u64,
+    lease_id: u64,
+    error: &str,
+    now_ms: i64,
+    max_attempts: u32,
+) -> Result<bool, ApiError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
+    end_lease(&tx, lease_id, now_ms, "failed", Some(error))?;
+    let state = count_attempt(&tx, lease.task_key, error, now_ms, max_attempts)?;
+    worker_failed(&tx, worker_id, &lease.task_id, Some(now_ms))?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(state == "failed")
+}
+
+/// Ends every open lease whose deadline passed before `now`: its task goes back to pending
+/// (an attempt counted), becomes failed after `max_attempts`, or is done when all its levels
+/// were already stored.
+pub fn expire(conn: &mut Connection, now_ms: i64, max_attempts: u32) -> Result<Vec<Expired>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let overdue: Vec<(i64, i64, i64, String, String, i64)> = {
+        let mut stmt = tx.prepare(
+            "SELECT l.id, l.task, l.worker, t.id, w.name, l.deadline_ms
+             FROM leases l JOIN tasks t ON t.key = l.task JOIN workers w ON w.id = l.worker
+             WHERE l.ended_ms IS NULL AND l.deadline_ms < ?1",
+        )?;
+        let rows = stmt.query_map([now_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut expired = Vec::with_capacity(overdue.len());
+    for (lease_id, task_key, worker_id, task_id, worker_name, deadline_ms) in overdue {
+        let error = format!(
+            "lease {lease_id} of worker {worker_id} ({worker_name}) expired: no heartbeat for {} ms",
+            now_ms - deadline_ms
+        );
+        end_lease(&tx, lease_id as u64, now_ms, "expired", Some(&error)).map_err(into_store)?;
+        let task_state = if progress(&tx, task_key).map_err(into_store)?.finished() {
+            tx.execute(
+                "UPDATE tasks SET state = 'done', finished_ms = ?2 WHERE key = ?1",
+                params![task_key, now_ms],
+            )?;
+            "done"
+        } else {
+            count_attempt(&tx, task_key, &error, now_ms, max_attempts).map_err(into_store)?
+        };
+        worker_failed(&tx, worker_id as u64, &task_id, None).map_err(into_store)?;
+        expired.push(Expired {
+            lease_id: lease_id as u64,
+            task_id,
+            worker_id: worker_id as u64,
+            task_state,
+        });
+    }
+    tx.commit()?;
+    Ok(expired)
+}
+
+/// Checks that `lease_id` is an open lease of `worker_id` whose deadline has not passed.
+pub fn check_lease(conn: &Connection, worker_id: u64, lease_id: u64, now_ms: i64) -> Result<OpenLease, ApiError> {
+    worker_parallel(conn, worker_id)?;
+    let row = conn
+        .query_row(
+            "SELECT l.worker, l.task, t.id, t.sweep, l.deadline_ms, l.ended_ms, l.outcome
+             FROM leases l JOIN tasks t ON t.key = l.task WHERE l.id = ?1",
+            [lease_id as i64],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    let Some((owner, task_key, task_id, sweep, deadline_ms, ended_ms, outcome)) = row else {
+        return Err(ApiError::NotFound(format!("unknown lease {lease_id}")));
+    };
+    if owner as u64 != worker_id {
+        return Err(ApiError::FailedPrecondition(format!(
+            "lease {lease_id} belongs to worker {owner}, not worker {worker_id}"
+        )));
+    }
+    if ended_ms.is_some() {
+        let outcome = outcome.unwrap_or_else(|| "ended".to_string());
+        let successor = latest_lease(conn, task_key)?
+            .filter(|&latest| latest != lease_id)
+            .map(|latest| format!("; task {task_id} was leased again (lease {latest})"))
+            .unwrap_or_default();
+        return Err(ApiError::FailedPrecondition(format!(
+            "lease {lease_id} of task {task_id} is no longer valid ({outcome}){successor}"
+        )));
+    }
+    if deadline_ms < now_ms {
+        return Err(ApiError::FailedPrecondition(format!(
+            "lease {lease_id} of task {task_id} expired {} ms ago",
+            now_ms - deadline_ms
+        )));
+    }
+    Ok(OpenLease {
+        lease_id,
+        task_key,
+        task_id,
+        sweep,
+        deadline_ms,
+    })
+}
+
+/// Stored levels of a task against its plan and early-stop settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub stored: u64,
+    pub planned: u64,
+    /// The last stored level's status asks the run to stop there.
+    pub stopped_early: bool,
+}
+
+impl Progress {
+    /// Nothing more to train.
+    pub fn finished(&self) -> bool {
+        self.stored >= self.planned || self.stopped_early
+    }
+}
+
+/// How far a task got.
+pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, ApiError> {
+    let (planned, spec_json): (i64, String) = conn
+        .query_row(
+            "SELECT levels_planned, spec_json FROM tasks WHERE key = ?1",
+            [task_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(StoreError::from)?;
+    let stored = stored_levels(conn, task_key)?;
+    let mut stopped_early = false;
+    if stored > 0 {
+        let status: String = conn
+            .query_row(
+                "SELECT status FROM levels WHERE task = ?1 AND level = ?2",
+                params![task_key, stored - 1],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from)?;
+        let spec: TaskSpec = serde_json::from_str(&spec_json)
+            .map_err(|e| StoreError::Corrupt(format!("task spec: {e}")))?;
+        stopped_early = stops_after(&spec, crate::convert::status_from_str(&status)?);
+    }
+    Ok(Progress {
+        stored: stored as u64,
+        planned: planned as u64,
+        stopped_early,
+    })
+}
+
+/// Whether a level of this status ends the run of `spec` early.
+pub fn stops_after(spec: &TaskSpec, status: Status) -> bool {
+    (status == Status::Split && spec.prune.stop_at_first_split)
+        || (status == Status::Degraded && spec.prune.stop_at_first_degraded)
+}
+
+/// Number of levels stored for a task (they are always levels `0..n`).
+pub fn stored_levels(conn: &Connection, task_key: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM levels WHERE task = ?1", [task_key], |r| r.get(0))?)
+}
+
+fn latest_lease(conn: &Connection, task_key: i64) -> Result<Option<u64>, StoreError> {
+    Ok(conn
+        .query_row("SELECT MAX(id) FROM leases WHERE task = ?1", [task_key], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
+        .map(|id| id as u64))
+}
+
+fn worker_parallel(conn: &Connection, worker_id: u64) -> Result<i64, ApiError> {
+    conn.query_row("SELECT parallel FROM workers WHERE id = ?1", [worker_id as i64], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("unknown worker {worker_id}: register first")))
+}
+
+fn touch_worker(conn: &Connection, worker_id: u64, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE workers SET last_seen_ms = ?2 WHERE id = ?1",
+        params![worker_id as i64, now_ms],
+    )?;
+    Ok(())
+}
+
+fn end_lease(conn: &Connection, lease_id: u64, now_ms: i64, outcome: &str, error: Option<&str>) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE leases SET ended_ms = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
+        params![lease_id as i64, now_ms, outcome, error],
+    )
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Counts a failed attempt; returns the task's new state.
+fn count_attempt(
+    conn: &Connection,
+    task_key: i64,
+    error: &str,
+    now_ms: i64,
+    max_attempts: u32,
+) -> Result<&'static str, ApiError> {
+    let attempts: i64 = conn
+        .query_row(
+            "UPDATE tasks SET attempts = attempts + 1, last_error = ?2 WHERE key = ?1 RETURNING attempts",
+            params![task_key, error],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::from)?;
+    let state = if attempts >= i64::from(max_attempts.max(1)) {
+        "failed"
+    } else {
+        "pending"
+    };
+    conn.execute(
+        "UPDATE tasks SET state = ?2, finished_ms = CASE WHEN ?2 = 'failed' THEN ?3 END WHERE key = ?1",
+        params![task_key, state, now_ms],
+    )
+    .map_err(StoreError::from)?;
+    Ok(state)
+}
+
+fn worker_failed(conn: &Connection, worker_id: u64, task_id: &str, seen_ms: Option<i64>) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE workers SET consecutive_failures = consecutive_failures + 1,
+                last_seen_ms = COALESCE(?3, last_seen_ms),
+                current_task = NULLIF(current_task, ?2),
+                current_level = CASE WHEN current_task = ?2 THEN NULL ELSE current_level END
+         WHERE id = ?1",
+        params![worker_id as i64, task_id, seen_ms],
+    )
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+fn into_store(error: ApiError) -> StoreError {
+    match error {
+        ApiError::Store(e) => e,
+        other => StoreError::Corrupt(other.to_string()),
+    }
+}

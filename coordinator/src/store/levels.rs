@@ -1,0 +1,161 @@
+//! The per-level reports of tasks.
+//!
+//! Storing a report is split in two so the (possibly heavy) validation runs outside the
+//! database lock: [`context`] reads what the report is checked against, [`insert`] re-checks
+//! the lease and the expected level inside its write transaction and stores the level.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use shared::graph::{LayerMask, Status};
+use shared::metrics::LevelMetrics;
+use shared::spec::TaskSpec;
+
+use crate::convert;
+use crate::error::ApiError;
+
+use super::leases::{self, OpenLease};
+use super::StoreError;
+
+/// A stored level, as compared or resumed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLevel {
+    pub metrics_json: String,
+    pub seconds: f64,
+    pub status: Status,
+    pub masks: Vec<LayerMask>,
+}
+
+/// What a report of `level` is checked against.
+#[derive(Debug, Clone)]
+pub struct ReportContext {
+    pub lease: OpenLease,
+    pub spec: TaskSpec,
+    /// Levels stored: `0..stored`.
+    pub stored: u64,
+    /// Level `level - 1` when `level == stored` (the new level must nest inside it).
+    pub previous: Option<StoredLevel>,
+    /// The level itself when already stored (a re-report).
+    pub existing: Option<StoredLevel>,
+}
+
+/// Reads the context of a report of `level` under a valid lease.
+pub fn context(
+    conn: &mut Connection,
+    worker_id: u64,
+    lease_id: u64,
+    level: u32,
+    now_ms: i64,
+) -> Result<ReportContext, ApiError> {
+    let tx = conn.transaction().map_err(StoreError::from)?;
+    let lease = leases::check_lease(&tx, worker_id, lease_id, now_ms)?;
+    let spec_json: String = tx
+        .query_row("SELECT spec_json FROM tasks WHERE key = ?1", [lease.task_key], |r| r.get(0))
+        .map_err(StoreError::from)?;
+    let spec: TaskSpec = serde_json::from_str(&spec_json)
+        .map_err(|e| StoreError::Corrupt(format!("spec of task {}: {e}", lease.task_id)))?;
+    let stored = leases::stored_levels(&tx, lease.task_key)? as u64;
+    let level = u64::from(level);
+    let existing = if level < stored {
+        load(&tx, lease.task_key, level)?
+    } else {
+        None
+    };
+    let previous = if level == stored && level > 0 {
+        load(&tx, lease.task_key, level - 1)?
+    } else {
+        None
+    };
+    Ok(ReportContext {
+        lease,
+        spec,
+        stored,
+        previous,
+        existing,
+    })
+}
+
+fn load(conn: &Connection, task_key: i64, level: u64) -> Result<Option<StoredLevel>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT metrics_json, seconds, status, masks FROM levels WHERE task = ?1 AND level = ?2",
+            params![task_key, level as i64],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, f64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(metrics_json, seconds, status, blob)| {
+        Ok(StoredLevel {
+            metrics_json,
+            seconds,
+            status: convert::status_from_str(&status)?,
+            masks: convert::blob_to_masks(&blob)?,
+        })
+    })
+    .transpose()
+}
+
+/// Stores a validated level of the task of a still valid lease, provided it is still the
+/// next expected level. Durable once this returns.
+pub fn insert(
+    conn: &mut Connection,
+    worker_id: u64,
+    lease_id: u64,
+    metrics: &LevelMetrics,
+    masks: &[LayerMask],
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let metrics_json = serde_json::to_string(metrics)
+        .map_err(|e| ApiError::InvalidArgument(format!("metrics do not serialise: {e}")))?;
+    let blob = convert::masks_to_blob(masks);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let lease = leases::check_lease(&tx, worker_id, lease_id, now_ms)?;
+    let stored = leases::stored_levels(&tx, lease.task_key)?;
+    if stored != metrics.level as i64 {
+        return Err(ApiError::Aborted(format!(
+            "level {} of task {} was stored by a concurrent report; report it again",
+            metrics.level, lease.task_id
+        )));
+    }
+    tx.execute(
+        "INSERT INTO levels (task, level, metrics_json, remaining_weights, active_weights,
+                             zombie_weights, inactive_weights, components, status, epochs,
+                             seconds, masks, reported_by, reported_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            lease.task_key,
+            metrics.level as i64,
+            metrics_json,
+            metrics.remaining_weights as i64,
+            metrics.active_weights as i64,
+            metrics.zombie_weights as i64,
+            metrics.inactive_weights as i64,
+            metrics.components as i64,
+            convert::status_str(metrics.status),
+            metrics.epochs as i64,
+            metrics.seconds,
+            blob,
+            lease_id as i64,
+            now_ms
+        ],
+    )
+    .map_err(StoreError::from)?;
+    tx.execute(
+        "UPDATE leases SET level = ?2 WHERE id = ?1",
+        params![lease_id as i64, metrics.level as i64],
+    )
+    .map_err(StoreError::from)?;
+    tx.execute(
+        "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
+        params![worker_id as i64, now_ms, lease.task_id, metrics.level as i64],
+    )
+    .map_err(StoreError::from)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The SQLite store: one connection behind a mutex, every call run on tokio's blocking pool.
+//!
+//! - [`schema`]: the tables, the pragmas (WAL, `synchronous=FULL`) and the schema version;
+//! - [`sweeps`]: submitted sweep files and their tasks;
+//! - [`leases`]: workers, leases, heartbeats, completion, failure and lease expiry;
+//! - [`levels`]: the per-level reports, stored idempotently;
+//! - [`queries`]: the read side: progress, live workers, throughput and result rows.
+//!
+//! The functions of these modules are blocking and take a `&mut Connection`; async code
+//! reaches them only through [`Store::run`]. Writes run in `IMMEDIATE` transactions and return
+//! only once they have committed, so an acknowledged report is durable.
+
+pub mod leases;
+pub mod levels;
+pub mod queries;
+pub mod schema;
+pub mod sweeps;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database folder {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, this coordinator knows version {expected}"
+    )]
+    UnknownSchema {
+        path: PathBuf,
+        found: i64,
+        expected: i64,
+    },
+    #[error("{path} is not a coordinator database (it has no schema)")]
+    NoSchema { path: PathBuf },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database task failed: {0}")]
+    Join(String),
+}
+
+/// The coordinator's database. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating when missing, with its folder) a database for serving. Blocking.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        schema::prepare(&mut conn, path)?;
+        Ok(Store::wrap(conn, path))
+    }
+
+    /// Opens an existing database read-only (`SQLITE_OPEN_READ_ONLY`), e.g. for `status --db`
+    /// while a coordinator serves from it. Blocking.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        schema::check_read_only(&conn, path)?;
+        Ok(Store::wrap(conn, path))
+    }
+
+    fn wrap(conn: Connection, path: &Path) -> Store {
+        Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on tokio's blocking pool: the async caller never blocks.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic inside `f` rolled its transaction back when unwinding: the connection
+            // is still usable.
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Join(e.to_string())))?
+    }
+
+    /// Runs `f` with the connection on the calling thread (for blocking contexts only).
+    pub fn run_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E>,
+    {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut conn)
+    }
+}

@@ -1,0 +1,147 @@
+//! Submitted sweep files and their tasks.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::ApiError;
+use crate::submit::{self, ExpandedSweep};
+
+use super::StoreError;
+
+/// What a submission did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub sweep: String,
+    pub added: u64,
+    pub existing: u64,
+    pub total: u64,
+}
+
+/// One sweep with its task counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepSummary {
+    pub name: String,
+    pub created_ms: i64,
+    pub total: u64,
+    pub done: u64,
+    pub failed: u64,
+}
+
+/// Stores a sweep, or adds the new tasks of a changed file under the same name (see
+/// [`crate::submit`]). Existing tasks take their position in the new expansion.
+pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Result<Submitted, ApiError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let stored_yaml: Option<String> = tx
+        .query_row("SELECT yaml FROM sweeps WHERE name = ?1", [&sweep.name], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::from)?;
+    let stored = stored_ids(&tx, &sweep.name)?;
+    let diff = submit::diff(&sweep.name, &stored, &sweep.tasks)?;
+
+    match stored_yaml {
+        None => {
+            tx.execute(
+                "INSERT INTO sweeps (name, yaml, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3)",
+                params![sweep.name, sweep.yaml, now_ms],
+            )
+            .map_err(StoreError::from)?;
+        }
+        Some(yaml) if yaml != sweep.yaml => {
+            tx.execute(
+                "UPDATE sweeps SET yaml = ?2, updated_ms = ?3 WHERE name = ?1",
+                params![sweep.name, sweep.yaml, now_ms],
+            )
+            .map_err(StoreError::from)?;
+        }
+        Some(_) => {}
+    }
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO tasks (id, sweep, idx, spec_json, levels_planned)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(StoreError::from)?;
+        for &i in &diff.added {
+            let task = &sweep.tasks[i];
+            insert
+                .execute(params![
+                    task.id,
+                    sweep.name,
+                    task.idx as i64,
+                    task.spec_json,
+                    task.levels_planned as i64
+                ])
+                .map_err(StoreError::from)?;
+        }
+        if !diff.added.is_empty() && diff.existing > 0 {
+            let mut reindex = tx
+                .prepare("UPDATE tasks SET idx = ?3 WHERE sweep = ?1 AND id = ?2 AND idx != ?3")
+                .map_err(StoreError::from)?;
+            for task in &sweep.tasks {
+                reindex
+                    .execute(params![sweep.name, task.id, task.idx as i64])
+                    .map_err(StoreError::from)?;
+            }
+        }
+    }
+    tx.commit().map_err(StoreError::from)?;
+    Ok(Submitted {
+        sweep: sweep.name.clone(),
+        added: diff.added.len() as u64,
+        existing: diff.existing as u64,
+        total: sweep.tasks.len() as u64,
+    })
+}
+
+fn stored_ids(conn: &Connection, sweep: &str) -> Result<Vec<(String, usize)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, idx FROM tasks WHERE sweep = ?1")?;
+    let rows = stmt.query_map([sweep], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    rows.map(|row| row.map(|(id, idx)| (id, usize::try_from(idx).unwrap_or(0))).map_err(StoreError::from))
+        .collect()
+}
+
+/// Every sweep, oldest first, with its task counts.
+pub fn list(conn: &Connection) -> Result<Vec<SweepSummary>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT s.name, s.created_ms,
+                COUNT(t.key),
+                COALESCE(SUM(t.state = 'done'), 0),
+                COALESCE(SUM(t.state = 'failed'), 0)
+         FROM sweeps s LEFT JOIN tasks t ON t.sweep = s.name
+         GROUP BY s.name ORDER BY s.created_ms, s.name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SweepSummary {
+            name: r.get(0)?,
+            created_ms: r.get(1)?,
+            total: r.get::<_, i64>(2)? as u64,
+            done: r.get::<_, i64>(3)? as u64,
+            failed: r.get::<_, i64>(4)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether a sweep of this name exists.
+pub fn exists(conn: &Connection, sweep: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row("SELECT 1 FROM sweeps WHERE name = ?1", [sweep], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// The stored text of a sweep file.
+pub fn yaml(conn: &Connection, sweep: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT yaml FROM sweeps WHERE name = ?1", [sweep], |r| r.get(0))
+        .optional()?)
+}
+
+/// The ids of a sweep's tasks in expansion order.
+pub fn task_ids(conn: &Connection, sweep: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id FROM tasks WHERE sweep = ?1 ORDER BY idx")?;
+    let rows = stmt.query_map([sweep], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

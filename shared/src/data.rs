@@ -1,0 +1,366 @@
+//! The data set (PROTOCOL.md, "Data"): independent 2-D binary problems, concatenated
+//! column-wise, split once into train and test, standardised with the train statistics.
+//!
+//! Everything is a pure function of the [`DataSpec`]: the randomness comes from
+//! [`ChaCha8Rng`] seeded with `spec.seed` (portable, unlike `StdRng`), one stream per use:
+//!
+//! - stream `k + 1` draws the points of problem `k` ([`generate_problem`]), so adding a problem
+//!   leaves the points of the others unchanged;
+//! - stream `0` draws the train/test split, which depends on `samples` and the test fraction only.
+//!
+//! Layout: row `j` is (problem 0 point `j`, problem 1 point `j`, ...). Problem `k` owns input
+//! columns `2k, 2k + 1` and output column `k`, as [`crate::graph::TaskIo::two_d_problems`] says.
+
+use std::f64::consts::PI;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+use crate::spec::{DataSpec, Problem};
+
+/// A generated, split and standardised data set. All matrices are row-major: `train_x` is
+/// `n_train x inputs`, `train_y` is `n_train x outputs`; labels are `0.0` or `1.0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub train_x: Vec<f32>,
+    pub train_y: Vec<f32>,
+    pub test_x: Vec<f32>,
+    pub test_y: Vec<f32>,
+}
+
+/// Why a [`DataSpec`] cannot be turned into a data set.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DataError {
+    #[error("the data set has no problems")]
+    NoProblems,
+    #[error("samples must be at least 2, got {0}")]
+    TooFewSamples(usize),
+    #[error("test_fraction must be a number strictly between 0 and 1, got {0}")]
+    BadTestFraction(f64),
+    #[error(
+        "test_fraction {test_fraction} of {samples} samples leaves {n_train} train and {n_test} \
+         test points; both must be at least 1"
+    )]
+    EmptySplit {
+        samples: usize,
+        test_fraction: f64,
+        n_train: usize,
+        n_test: usize,
+    },
+    #[error("problem {index} ({kind}): {message}")]
+    BadProblem {
+        index: usize,
+        kind: &'static str,
+        message: String,
+    },
+}
+
+/// The snake_case name of a problem kind, as in sweep files.
+pub fn problem_kind(problem: &Problem) -> &'static str {
+    match problem {
+        Problem::Circles { .. } => "circles",
+        Problem::Moons { .. } => "moons",
+        Problem::Xor { .. } => "xor",
+        Problem::Spirals { .. } => "spirals",
+        Problem::Blobs { .. } => "blobs",
+    }
+}
+
+/// Checks the parameters of one problem: noise and `std` finite and `>= 0`, circle `factor`
+/// in `[0, 1)`, spiral `turns` finite and `> 0`.
+pub fn validate_problem(problem: &Problem) -> Result<(), String> {
+    fn non_negative(name: &str, v: f64) -> Result<(), String> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(format!("{name} must be a finite number >= 0, got {v}"))
+        }
+    }
+    match *problem {
+        Problem::Circles { noise, factor } => {
+            non_negative("noise", noise)?;
+            if !(factor.is_finite() && (0.0..1.0).contains(&factor)) {
+                return Err(format!("factor must be in [0, 1), got {factor}"));
+            }
+            Ok(())
+        }
+        Problem::Moons { noise } | Problem::Xor { noise } => non_negative("noise", noise),
+        Problem::Spirals { noise, turns } => {
+            non_negative("noise", noise)?;
+            if !(turns.is_finite() && turns > 0.0) {
+                return Err(format!("turns must be a finite number > 0, got {turns}"));
+            }
+            Ok(())
+        }
+        Problem::Blobs { std } => non_negative("std", std),
+    }
+}
+
+/// Sizes of the split: `(n_train, n_test)` with `n_test = round(samples * test_fraction)`.
+pub fn split_sizes(samples: usize, test_fraction: f64) -> (usize, usize) {
+    let n_test = ((samples as f64) * test_fraction).round() as usize;
+    let n_test = n_test.min(samples);
+    (samples - n_test, n_test)
+}
+
+/// Generates, splits and standardises the data set of `spec`. Same spec, same bits.
+pub fn generate(spec: &DataSpec) -> Result<Dataset, DataError> {
+    if spec.problems.is_empty() {
+        return Err(DataError::NoProblems);
+    }
+    if spec.samples < 2 {
+        return Err(DataError::TooFewSamples(spec.samples));
+    }
+    let tf = spec.test_fraction;
+    if !(tf.is_finite() && tf > 0.0 && tf < 1.0) {
+        return Err(DataError::BadTestFraction(tf));
+    }
+    let (n_train, n_test) = split_sizes(spec.samples, tf);
+    if n_train == 0 || n_test == 0 {
+        return Err(DataError::EmptySplit {
+            samples: spec.samples,
+            test_fraction: tf,
+            n_train,
+            n_test,
+        });
+    }
+    for (index, problem) in spec.problems.iter().enumerate() {
+        validate_problem(problem).map_err(|message| DataError::BadProblem {
+            index,
+            kind: problem_kind(problem),
+            message,
+        })?;
+    }
+
+    let n = spec.samples;
+    let n_problems = spec.problems.len();
+    let inputs = 2 * n_problems;
+    let outputs = n_problems;
+
+    // Column-wise concatenation, in f64 until standardised.
+    let mut x = vec![0.0f64; n * inputs];
+    let mut y = vec![0.0f32; n * outputs];
+    for (k, problem) in spec.problems.iter().enumerate() {
+        let mut rng = problem_rng(spec.seed, k);
+        let (points, labels) = generate_problem(problem, n, &mut rng);
+        for (j, (p, &label)) in points.iter().zip(&labels).enumerate() {
+            x[j * inputs + 2 * k] = p[0];
+            x[j * inputs + 2 * k + 1] = p[1];
+            y[j * outputs + k] = f32::from(label);
+        }
+    }
+
+    // One shuffled split, shared by all problems.
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut split_rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    split_rng.set_stream(0);
+    order.shuffle(&mut split_rng);
+    let (train_rows, test_rows) = order.split_at(n_train);
+
+    // Train statistics per input column: mean and population standard deviation.
+    let mut mean = vec![0.0f64; inputs];
+    let mut std = vec![0.0f64; inputs];
+    for c in 0..inputs {
+        let m = train_rows.iter().map(|&r| x[r * inputs + c]).sum::<f64>() / n_train as f64;
+        let var = train_rows
+            .iter()
+            .map(|&r| (x[r * inputs + c] - m).powi(2))
+            .sum::<f64>()
+            / n_train as f64;
+        let s = var.sqrt();
+        mean[c] = m;
+        // A constant column is only centred.
+        std[c] = if s.is_finite() && s > 0.0 { s } else { 1.0 };
+    }
+
+    let gather = |rows: &[usize]| -> (Vec<f32>, Vec<f32>) {
+        let mut gx = Vec::with_capacity(rows.len() * inputs);
+        let mut gy = Vec::with_capacity(rows.len() * outputs);
+        for &r in rows {
+            for c in 0..inputs {
+                gx.push(((x[r * inputs + c] - mean[c]) / std[c]) as f32);
+            }
+            gy.extend_from_slice(&y[r * outputs..(r + 1) * outputs]);
+        }
+        (gx, gy)
+    };
+    let (train_x, train_y) = gather(train_rows);
+    let (test_x, test_y) = gather(test_rows);
+
+    Ok(Dataset {
+        inputs,
+        outputs,
+        n_train,
+        n_test,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+    })
+}
+
+/// The random stream [`generate`] uses for problem `k` of a data set with seed `seed`.
+pub fn problem_rng(seed: u64, k: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(k as u64 + 1);
+    rng
+}
+
+/// Draws `samples` points of one problem: the points (raw, not standardised) and their labels
+/// (0 or 1), in shuffled order. Class 0 gets `samples / 2` points, class 1 the rest, for every
+/// kind except xor (whose labels follow the uniform draw).
+///
+/// - circles: scikit-learn `make_circles`: outer circle (radius 1) label 0, inner circle
+///   (radius `factor`) label 1, angles `linspace(0, 2 pi)` without endpoint;
+/// - moons: scikit-learn `make_moons`: upper moon label 0, lower moon (shifted by (1, -0.5))
+///   label 1, angles `linspace(0, pi)` with endpoint (as scikit-learn);
+/// - xor: uniform in `[-1, 1]^2`, label `x * y > 0`, decided before the noise is added;
+/// - spirals: two arms, label = arm; point `j` of an arm sits at `t = (j + 0.5) / n_arm`,
+///   radius `t`, angle `2 pi turns t` (the second arm rotated by pi);
+/// - blobs: label 0 around (-1, -1), label 1 around (1, 1), standard deviation `std`.
+///
+/// Circles, moons, xor and spirals then get independent Gaussian noise of standard deviation
+/// `noise` on both coordinates; finally points and labels are shuffled together.
+///
+/// Parameters are not checked here (see [`validate_problem`]).
+pub fn generate_problem<R: Rng + ?Sized>(
+    problem: &Problem,
+    samples: usize,
+    rng: &mut R,
+) -> (Vec<[f64; 2]>, Vec<u8>) {
+    let n0 = samples / 2;
+    let n1 = samples - n0;
+    let mut pts: Vec<([f64; 2], u8)> = Vec::with_capacity(samples);
+    let noise = match *problem {
+        Problem::Circles { noise, factor } => {
+            for j in 0..n0 {
+                let a = 2.0 * PI * j as f64 / n0 as f64;
+                pts.push(([a.cos(), a.sin()], 0));
+            }
+            for j in 0..n1 {
+                let a = 2.0 * PI * j as f64 / n1 as f64;
+                pts.push(([factor * a.cos(), factor * a.sin()], 1));
+            }
+            noise
+        }
+        Problem::Moons { noise } => {
+            for j in 0..n0 {
+                let a = linspace_with_end(PI, j, n0);
+                pts.push(([a.cos(), a.sin()], 0));
+            }
+            for j in 0..n1 {
+                let a = linspace_with_end(PI, j, n1);
+                pts.push(([1.0 - a.cos(), 1.0 - a.sin() - 0.5], 1));
+            }
+            noise
+        }
+        Problem::Xor { noise } => {
+            for _ in 0..samples {
+                let a: f64 = rng.gen_range(-1.0..1.0);
+                let b: f64 = rng.gen_range(-1.0..1.0);
+                pts.push(([a, b], u8::from(a * b > 0.0)));
+            }
+            noise
+        }
+        Problem::Spirals { noise, turns } => {
+            for (label, n_arm) in [(0u8, n0), (1u8, n1)] {
+                let phase = PI * f64::from(label);
+                for j in 0..n_arm {
+                    let t = (j as f64 + 0.5) / n_arm as f64;
+                    let a = 2.0 * PI * turns * t + phase;
+                    pts.push(([t * a.cos(), t * a.sin()], label));
+                }
+            }
+            noise
+        }
+        Problem::Blobs { std } => {
+            for (label, n_blob, c) in [(0u8, n0, -1.0), (1u8, n1, 1.0)] {
+                for _ in 0..n_blob {
+                    pts.push(([c, c], label));
+                }
+            }
+            std
+        }
+    };
+    if noise != 0.0 {
+        for (p, _) in &mut pts {
+            let dx: f64 = rng.sample(StandardNormal);
+            let dy: f64 = rng.sample(StandardNormal);
+            p[0] += noise * dx;
+            p[1] += noise * dy;
+        }
+    }
+    pts.shuffle(rng);
+    pts.into_iter().unzip()
+}
+
+/// Point `j` of numpy's `linspace(0, end, n)` (endpoint included).
+fn linspace_with_end(end: f64, j: usize, n: usize) -> f64 {
+    if n <= 1 {
+        0.0
+    } else {
+        end * j as f64 / (n - 1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_sizes_round() {
+        assert_eq!(split_sizes(2000, 0.5), (1000, 1000));
+        assert_eq!(split_sizes(10, 0.25), (7, 3)); // 2.5 rounds away from zero
+        assert_eq!(split_sizes(3, 0.5), (1, 2));
+    }
+
+    #[test]
+    fn linspace_matches_numpy() {
+        assert_eq!(linspace_with_end(PI, 0, 1), 0.0);
+        assert_eq!(linspace_with_end(PI, 0, 3), 0.0);
+        assert_eq!(linspace_with_end(PI, 2, 3), PI);
+        assert!((linspace_with_end(PI, 1, 3) - PI / 2.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn noiseless_circles_lie_on_their_circles() {
+        let mut rng = problem_rng(0, 0);
+        let (p, l) = generate_problem(
+            &Problem::Circles {
+                noise: 0.0,
+                factor: 0.35,
+            },
+            101,
+            &mut rng,
+        );
+        assert_eq!(l.iter().filter(|&&v| v == 0).count(), 50);
+        for (p, l) in p.iter().zip(&l) {
+            let r = p[0].hypot(p[1]);
+            let want = if *l == 0 { 1.0 } else { 0.35 };
+            assert!((r - want).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn problem_validation() {
+        assert!(validate_problem(&Problem::Circles {
+            noise: 0.1,
+            factor: 1.0
+        })
+        .is_err());
+        assert!(validate_problem(&Problem::Moons { noise: -0.1 }).is_err());
+        assert!(validate_problem(&Problem::Spirals {
+            noise: 0.1,
+            turns: 0.0
+        })
+        .is_err());
+        assert!(validate_problem(&Problem::Blobs { std: f64::NAN }).is_err());
+        assert!(validate_problem(&Problem::Xor { noise: 0.0 }).is_ok());
+    }
+}

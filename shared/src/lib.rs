@@ -1,0 +1,24 @@
+//! The science of the sweep, free of any transport or storage.
+//!
+//! This crate owns everything that both the coordinator and the workers must agree on, and
+//! nothing that talks to a network or a database:
+//!
+//! - [`spec`]: the fully resolved settings of one task (one IMP run) and its stable id;
+//! - [`sweep`]: the YAML sweep file, its validation with located errors, and its expansion
+//!   into tasks;
+//! - [`schedule`]: pruning arithmetic: weight counts of a shape, rate / levels / target,
+//!   exact remaining counts per level and the widths of the model-extension experiment;
+//! - [`data`]: the independent 2-D binary problems (circles, moons, xor, spirals, blobs),
+//!   concatenated column-wise, split and standardised;
+//! - [`graph`]: the ticket as a graph: active / zombie / inactive weights and neurons,
+//!   components, task coverage and the connected / split / degraded status;
+//! - [`metrics`]: the per-level record a worker produces and the coordinator stores.
+//!
+//! Training itself lives in the `worker` crate; storage and gRPC in `coordinator` and `proto`.
+
+pub mod data;
+pub mod graph;
+pub mod metrics;
+pub mod schedule;
+pub mod spec;
+pub mod sweep;

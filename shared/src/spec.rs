@@ -1,0 +1,130 @@
+//! The resolved settings of one task: everything a worker needs to run one IMP trajectory,
+//! with no defaults left to fill and no grid left to expand.
+//!
+//! A [`TaskSpec`] is plain data. It travels from the coordinator to workers as JSON and its
+//! [`TaskSpec::id`] is a hash of that JSON, so two sweep files that resolve to the same settings
+//! give the same id, whatever the task's position in the grid.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One independent 2-D binary problem of the data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Problem {
+    /// Two concentric noisy circles; `factor` is the inner radius relative to the outer one.
+    Circles { noise: f64, factor: f64 },
+    /// Two interleaving half-moons.
+    Moons { noise: f64 },
+    /// Four Gaussian-free quadrants of the square, labelled by the sign of x*y, with noise.
+    Xor { noise: f64 },
+    /// Two interleaved spirals of `turns` turns.
+    Spirals { noise: f64, turns: f64 },
+    /// Two isotropic Gaussian blobs of standard deviation `std` around (-1,-1) and (1,1)... see `data`.
+    Blobs { std: f64 },
+}
+
+/// The data set: `problems` each draw `samples` points, concatenated column-wise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    pub problems: Vec<Problem>,
+    /// Points drawn per problem (the thesis: 2000).
+    pub samples: usize,
+    /// Fraction of the points held out for testing (the thesis: 0.5).
+    pub test_fraction: f64,
+    /// Seed of the data; independent of the model seed (the thesis kept it at 0).
+    pub seed: u64,
+}
+
+/// Weight initialisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Kaiming normal: N(0, 2 / fan_in) for weights, zero biases (the protocol).
+    KaimingNormal,
+    /// Kaiming uniform: U(-sqrt(6 / fan_in), sqrt(6 / fan_in)), zero biases.
+    KaimingUniform,
+}
+
+/// Adam and the training loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    pub init: Init,
+    pub learning_rate: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+    pub batch_size: usize,
+    pub max_epochs: usize,
+    /// Early stopping: epochs without an improvement of the held-out loss (the thesis: 30).
+    pub patience: usize,
+    /// Smallest decrease of the held-out loss that counts as an improvement (the thesis: 0).
+    pub min_delta: f64,
+}
+
+/// Which weights one pruning threshold is computed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One magnitude threshold over all weight matrices (the protocol's default).
+    Global,
+    /// Every weight matrix loses the same fraction of its remaining weights.
+    Layerwise,
+}
+
+/// The pruning trajectory of one task, resolved to exact counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneSpec {
+    pub scope: Scope,
+    /// Fraction of the remaining weights removed per level (descriptive when `remaining` comes
+    /// from an extension trajectory, where the effective rate varies slightly per level).
+    pub rate: f64,
+    /// Number of prune-reset-train rounds after the dense level 0.
+    pub levels: usize,
+    /// Weights left after the last level.
+    pub target: usize,
+    /// Weights remaining at each level, `levels + 1` entries: `remaining[0]` is the dense weight
+    /// count, `remaining[levels] == target`, strictly decreasing.
+    pub remaining: Vec<usize>,
+    /// Stop after the first level whose ticket is degraded.
+    pub stop_at_first_degraded: bool,
+    /// Stop after the first level whose ticket is split.
+    pub stop_at_first_split: bool,
+}
+
+/// Everything one IMP run needs. Built by [`crate::sweep`]; never edited afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub data: DataSpec,
+    /// Layer widths, inputs first and outputs last, e.g. `[4, 410, 410, 2]`.
+    pub shape: Vec<usize>,
+    /// The extension level this shape came from, when the sweep used a base shape.
+    pub extension_level: Option<usize>,
+    pub train: TrainSpec,
+    pub prune: PruneSpec,
+    /// Model seed: initialisation and batch order.
+    pub seed: u64,
+}
+
+impl TaskSpec {
+    /// Stable id: the first 16 hex digits of the SHA-256 of the canonical JSON of the settings.
+    pub fn id(&self) -> String {
+        let json = serde_json::to_vec(self).expect("task specs always serialise");
+        let digest = Sha256::digest(&json);
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Number of weights (biases excluded) of the dense network.
+    pub fn weights(&self) -> usize {
+        crate::schedule::weight_count(&self.shape)
+    }
+
+    /// Which input columns and output columns belong to each problem.
+    pub fn task_io(&self) -> Vec<crate::graph::TaskIo> {
+        crate::graph::TaskIo::two_d_problems(self.data.problems.len())
+    }
+}

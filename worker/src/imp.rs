@@ -1,0 +1,197 @@
+//! The IMP trajectory of one task (PROTOCOL.md "Iterative magnitude pruning"):
+//! 1. train, 2. prune, 3. reset, 4. repeat.
+//!
+//! Level 0 trains the dense network from theta_0. Every later level prunes the trained weights
+//! of the level before down to exactly `prune.remaining[level]` weights, resets every weight
+//! and bias to theta_0 (masks stay), and trains again. Each level's mask is analysed as a ticket
+//! graph and handed to the caller before the next level starts.
+//!
+//! Determinism: theta_0 comes from the task seed (ChaCha8 stream 0); the batch order of level
+//! `l` from stream `l + 1` of the same seed. Nothing else is random, so a trajectory resumed
+//! at level `l` from the stored mask of level `l - 1` (retrained, then pruned) is bit-identical
+//! to an uninterrupted one.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::AtomicBool;
+
+use dfdx::prelude::Cpu;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tracing::debug;
+
+use shared::data::Dataset;
+use shared::graph::{analyze, LayerMask, Status};
+use shared::metrics::{LevelMetrics, TrainingFigures};
+use shared::spec::TaskSpec;
+
+use crate::model::Params;
+use crate::prune::{self, BoolMasks};
+use crate::train::{train_level, Cancelled};
+
+/// One finished level: its figures and the mask the network was trained with at that level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelOutcome {
+    pub metrics: LevelMetrics,
+    pub masks: Vec<LayerMask>,
+}
+
+/// Where to pick a trajectory up: the first level not yet reported, and the stored mask of the
+/// level before it (`None` when `level == 0`).
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub level: usize,
+    pub previous_masks: Option<Vec<LayerMask>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImpError {
+    #[error("invalid task: {0}")]
+    InvalidTask(String),
+    #[error("cannot resume: {0}")]
+    BadResume(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<Cancelled> for ImpError {
+    fn from(_: Cancelled) -> Self {
+        ImpError::Cancelled
+    }
+}
+
+/// Runs the IMP trajectory of `spec` from `resume`, calling `on_level` after every level in
+/// order. `on_level` returning `Break` stops the run after that level (Ok). Setting `cancel`
+/// stops training between epochs with `ImpError::Cancelled`. Deterministic: the same spec and
+/// resume point give bit-identical outcomes, whatever the thread count.
+pub fn run_task(
+    spec: &TaskSpec,
+    resume: Resume,
+    cancel: &AtomicBool,
+    mut on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
+) -> Result<(), ImpError> {
+    check(spec)?;
+    let data = shared::data::generate(&spec.data)
+        .map_err(|e| ImpError::InvalidTask(format!("data: {e}")))?;
+    let dev = Cpu::seed_from_u64(spec.seed);
+    let theta0 = Params::init(&spec.shape, spec.train.init, spec.seed);
+    let tasks = spec.task_io();
+    let levels = spec.prune.levels;
+
+    let mut masks = match (resume.level, resume.previous_masks) {
+        (0, _) => prune::dense(&spec.shape),
+        (level, _) if level > levels => {
+            return Err(ImpError::BadResume(format!(
+                "level {level} is past the last level {levels}"
+            )))
+        }
+        (_, None) => return Err(ImpError::BadResume("no mask for the previous level".into())),
+        (level, Some(previous)) => {
+            let mut masks = prune::from_layer_masks(&spec.shape, &previous).ok_or_else(|| {
+                ImpError::BadResume(format!("the mask of level {} does not fit the shape", level - 1))
+            })?;
+            let expected = spec.prune.remaining[level - 1];
+            if prune::kept(&masks) != expected {
+                return Err(ImpError::BadResume(format!(
+                    "the mask of level {} keeps {} weights, the schedule says {expected}",
+                    level - 1,
+                    prune::kept(&masks)
+                )));
+            }
+            debug!(level = level - 1, "retraining the level before the resume point");
+            let (trained, _) = train_once(&dev, &data, &theta0, &masks, spec, level - 1, cancel)?;
+            prune_to(spec, &trained, &mut masks, level);
+            masks
+        }
+    };
+
+    for level in resume.level..=levels {
+        let (trained, figures) = train_once(&dev, &data, &theta0, &masks, spec, level, cancel)?;
+        let exchanged = prune::to_layer_masks(&spec.shape, &masks);
+        let graph = analyze(&exchanged, &tasks);
+        let metrics = LevelMetrics::new(level, &graph, figures);
+        debug!(
+            level,
+            remaining = metrics.remaining_weights,
+            active = metrics.active_weights,
+            status = ?metrics.status,
+            epochs = metrics.epochs,
+            "level finished"
+        );
+        let stop = (spec.prune.stop_at_first_degraded && graph.status == Status::Degraded)
+            || (spec.prune.stop_at_first_split && graph.status == Status::Split);
+        if on_level(LevelOutcome {
+            metrics,
+            masks: exchanged,
+        })
+        .is_break()
+            || stop
+        {
+            return Ok(());
+        }
+        if level < levels {
+            prune_to(spec, &trained, &mut masks, level + 1);
+        }
+    }
+    Ok(())
+}
+
+/// Resets to theta_0 under `masks` and trains one level with that level's batch order.
+fn train_once(
+    dev: &Cpu,
+    data: &Dataset,
+    theta0: &Params,
+    masks: &BoolMasks,
+    spec: &TaskSpec,
+    level: usize,
+    cancel: &AtomicBool,
+) -> Result<(Params, TrainingFigures), ImpError> {
+    let mut params = theta0.masked(masks);
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    rng.set_stream(level as u64 + 1);
+    let figures = train_level(dev, data, &mut params, masks, &spec.train, &mut rng, cancel)?;
+    Ok((params, figures))
+}
+
+/// Prunes the trained weights down to the schedule's count for `level`.
+fn prune_to(spec: &TaskSpec, trained: &Params, masks: &mut BoolMasks, level: usize) {
+    let have = prune::kept(masks);
+    let want = spec.prune.remaining[level];
+    prune::prune(&trained.weights, masks, have - want, spec.prune.scope);
+}
+
+/// The invariants the rest of this module relies on; a task that breaks them never trains.
+fn check(spec: &TaskSpec) -> Result<(), ImpError> {
+    let bad = |msg: String| Err(ImpError::InvalidTask(msg));
+    let problems = spec.data.problems.len();
+    if spec.shape.len() < 2 || spec.shape.contains(&0) {
+        return bad(format!("shape {:?} needs at least two non-zero layers", spec.shape));
+    }
+    if spec.shape[0] != 2 * problems || spec.shape[spec.shape.len() - 1] != problems {
+        return bad(format!(
+            "shape {:?} does not fit {problems} two-dimensional problems",
+            spec.shape
+        ));
+    }
+    let remaining = &spec.prune.remaining;
+    if remaining.len() != spec.prune.levels + 1 {
+        return bad(format!(
+            "the schedule has {} counts for {} levels",
+            remaining.len(),
+            spec.prune.levels
+        ));
+    }
+    if remaining[0] != spec.weights() {
+        return bad(format!(
+            "the schedule starts at {} weights, the network has {}",
+            remaining[0],
+            spec.weights()
+        ));
+    }
+    if remaining.windows(2).any(|w| w[1] > w[0]) {
+        return bad("the schedule's remaining counts increase".into());
+    }
+    if spec.train.batch_size == 0 {
+        return bad("batch size 0".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! The worker: trains masked MLPs through iterative magnitude pruning with dfdx.
+//!
+//! - [`model`]: the masked MLP on dfdx tensors with runtime shapes, its initialisation,
+//!   forward pass, loss and the hand-written Adam update;
+//! - [`train`]: one level's training loop: shuffled mini-batches, early stopping on the
+//!   held-out loss, per-task test accuracy;
+//! - [`prune`]: global or layer-wise magnitude pruning to an exact remaining count;
+//! - [`imp`]: the IMP trajectory (train, prune, reset, repeat) of one task, level by level,
+//!   with the ticket-graph analysis of every level and resumption from a stored mask;
+//! - [`client`]: the pull loop against a coordinator (lease, heartbeat, report, complete);
+//! - [`bench`]: seconds per IMP level and peak memory for a few widths.
+
+pub mod bench;
+pub mod client;
+pub mod imp;
+pub mod model;
+pub mod prune;
+pub mod train;
