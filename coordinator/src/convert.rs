@@ -6,6 +6,7 @@ use proto::v1 as pb;
 use shared::graph::{LayerMask, Status};
 use shared::metrics::LevelMetrics;
 
+use crate::aggregate::Row;
 use crate::store::StoreError;
 
 /// The wire value of a ticket status.
@@ -138,6 +139,53 @@ pub fn blob_to_masks(blob: &[u8]) -> Result<Vec<LayerMask>, StoreError> {
         .iter()
         .map(|m| mask_from_proto(m).map_err(|e| StoreError::Corrupt(format!("mask blob: {e}"))))
         .collect()
+}
+
+/// The wire form of an aggregate row.
+pub fn row_to_proto(row: &Row) -> pb::AggregateRow {
+    pb::AggregateRow {
+        point: row.point.clone(),
+        shape: row.shape.iter().map(|&w| w as u64).collect(),
+        extension_level: row.extension_level.map(|l| l as u64),
+        levels: row.levels as u64,
+        rate: row.rate,
+        target: row.target as u64,
+        scope: row.scope.clone(),
+        seeds_total: row.seeds_total as u64,
+        seeds_done: row.seeds_done as u64,
+        frac_split: row.frac_split,
+        frac_ever_split: row.frac_ever_split,
+        frac_connected: row.frac_connected,
+        frac_degraded: row.frac_degraded,
+        active_at_split_median: row.active_at_split_median,
+        first_split_level_median: row.first_split_level_median,
+        test_accuracy: row.test_accuracy.clone(),
+        weights: row.weights as u64,
+    }
+}
+
+/// An aggregate row from the wire.
+pub fn row_from_proto(row: &pb::AggregateRow) -> Row {
+    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    Row {
+        point: row.point.clone(),
+        shape: row.shape.iter().map(|&w| size(w)).collect(),
+        extension_level: row.extension_level.map(size),
+        weights: size(row.weights),
+        levels: size(row.levels),
+        rate: row.rate,
+        target: size(row.target),
+        scope: row.scope.clone(),
+        seeds_total: size(row.seeds_total),
+        seeds_done: size(row.seeds_done),
+        frac_split: row.frac_split,
+        frac_ever_split: row.frac_ever_split,
+        frac_connected: row.frac_connected,
+        frac_degraded: row.frac_degraded,
+        active_at_split_median: row.active_at_split_median,
+        first_split_level_median: row.first_split_level_median,
+        test_accuracy: row.test_accuracy.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -43,3 +43,9 @@ impl From<ApiError> for tonic::Status {
         }
     }
 }
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(error: rusqlite::Error) -> Self {
+        ApiError::Store(StoreError::Sqlite(error))
+    }
+}

@@ -1,1 +1,71 @@
-fn main() {}
+//! `coordinator`: the command line of the sweep coordinator.
+//!
+//! The binary is a thin edge over the `coordinator` library (see `lib.rs` for the layout):
+//! it parses arguments with clap, sets up logging, and turns every error into one line on
+//! stderr and a non-zero exit code (anyhow).
+//!
+//! - `serve`: run the gRPC coordinator on a SQLite database;
+//! - `submit`: send a sweep file to a coordinator;
+//! - `status`: progress, live workers, throughput and ETA (from a coordinator or a database);
+//! - `results`: per-grid-point aggregates as a table, CSV or JSON;
+//! - `plan`: expand a sweep file locally and list its tasks;
+//! - `run`: run a sweep locally with an embedded coordinator and workers ([`run`]);
+//! - `bench` (hidden): the round-trip benchmark.
+//!
+//! Each command lives in its own file under `commands/`.
+
+mod commands;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Distributes lottery-ticket (iterative magnitude pruning) sweeps over workers and
+/// aggregates their results.
+#[derive(Debug, Parser)]
+#[command(name = "coordinator", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the coordinator API over gRPC, storing results in SQLite.
+    Serve(commands::serve::ServeArgs),
+    /// Submit a sweep file (again: adds only its new tasks).
+    Submit(commands::submit::SubmitArgs),
+    /// Show sweep progress, live workers, throughput and ETA.
+    Status(commands::status::StatusArgs),
+    /// Show the aggregated results of a sweep, one row per grid point.
+    Results(commands::results::ResultsArgs),
+    /// List the tasks a sweep file expands to, without a coordinator.
+    Plan(commands::plan::PlanArgs),
+    /// Run a sweep locally: an embedded coordinator with local workers.
+    Run(run::RunArgs),
+    /// Measure task round trips per second against an in-process coordinator.
+    #[command(hide = true)]
+    Bench(commands::bench::BenchArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::serve(args).await,
+        Command::Submit(args) => commands::submit::submit(args).await,
+        Command::Status(args) => commands::status::status(args).await,
+        Command::Results(args) => commands::results::results(args).await,
+        Command::Plan(args) => commands::plan::plan(args),
+        Command::Run(args) => run::run(args).await,
+        Command::Bench(args) => commands::bench::bench(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -165,7 +165,7 @@ pub fn validate_masks(shape: &[usize], masks: &[LayerMask]) -> Result<(), MaskEr
                 expected_fan_out: w[1],
             });
         }
-        let weights = m.fan_in.checked_mul(m.fan_out).unwrap_or(usize::MAX);
+        let weights = m.fan_in.saturating_mul(m.fan_out);
         if weights as u64 > u64::from(u32::MAX) + 1 {
             return Err(MaskError::TooLarge { layer, weights });
         }
@@ -193,20 +193,39 @@ pub fn validate_masks(shape: &[usize], masks: &[LayerMask]) -> Result<(), MaskEr
     Ok(())
 }
 
-/// Calls `f(o, i)` for every kept weight of `mask`, without a division per weight when the
-/// indices are sorted (they are, for valid masks; unsorted ones still work, more slowly).
+/// Calls `f(o, base, row)` for every non-empty row of `mask`: `row` holds the kept indices of
+/// the weights into neuron `o` of the next layer, `base = o * fan_in`, so weight `k` of the row
+/// comes from neuron `k - base`. Needs the sorted indices of a valid mask. Each row boundary is
+/// found by galloping, so the cost is logarithmic in the row's length.
 #[inline(always)]
-fn for_each_edge(mask: &LayerMask, mut f: impl FnMut(usize, usize)) {
+fn for_each_row(mask: &LayerMask, mut f: impl FnMut(usize, usize, &[u32])) {
+    let kept = &mask.kept[..];
     let fan_in = mask.fan_in;
-    let mut o = 0usize;
-    let mut row_start = 0usize;
-    for &k in &mask.kept {
-        let k = k as usize;
-        if k < row_start || k >= row_start + fan_in {
-            o = k / fan_in;
-            row_start = o * fan_in;
+    debug_assert!(
+        kept.windows(2).all(|w| w[0] < w[1]),
+        "kept indices must be sorted"
+    );
+    let mut start = 0;
+    while start < kept.len() {
+        let o = kept[start] as usize / fan_in;
+        let base = o * fan_in;
+        let end_value = base + fan_in;
+        let in_row = |k: &u32| (*k as usize) < end_value;
+        // Gallop: the row ends somewhere in (start + step / 2, start + step].
+        let rest = &kept[start..];
+        let mut step = 1;
+        while step < rest.len() && in_row(&rest[step]) {
+            step *= 2;
         }
-        f(o, k - row_start);
+        let lo = step / 2 + 1;
+        let hi = step.min(rest.len());
+        let len = if lo >= hi {
+            hi
+        } else {
+            lo + rest[lo..hi].partition_point(in_row)
+        };
+        f(o, base, &rest[..len]);
+        start += len;
     }
 }
 
@@ -312,24 +331,36 @@ pub fn analyze(masks: &[LayerMask], tasks: &[TaskIo]) -> GraphReport {
     let out_start = offsets[masks.len()];
     let n_out = n - out_start;
 
-    // Fed: forward sweep.
+    // Fed: forward sweep. A row stops at its first fed source.
     let mut fed = vec![false; n];
     fed[..n_in].fill(true);
     for (l, m) in masks.iter().enumerate() {
         let (lo, hi) = fed.split_at_mut(offsets[l + 1]);
         let src = &lo[offsets[l]..];
         let dst = &mut hi[..m.fan_out];
-        for_each_edge(m, |o, i| dst[o] |= src[i]);
+        for_each_row(m, |o, base, row| {
+            dst[o] = row.iter().any(|&k| src[k as usize - base]);
+        });
     }
 
-    // Useful: backward sweep.
+    // Useful: backward sweep. Rows into useless neurons are skipped, and so is the rest of a
+    // layer once all its neurons are known to be useful.
     let mut useful = vec![false; n];
     useful[out_start..].fill(true);
     for (l, m) in masks.iter().enumerate().rev() {
         let (lo, hi) = useful.split_at_mut(offsets[l + 1]);
         let src = &mut lo[offsets[l]..];
         let dst = &hi[..m.fan_out];
-        for_each_edge(m, |o, i| src[i] |= dst[o]);
+        let mut unset = m.fan_in;
+        for_each_row(m, |o, base, row| {
+            if dst[o] && unset > 0 {
+                for &k in row {
+                    let s = &mut src[k as usize - base];
+                    unset -= usize::from(!*s);
+                    *s = true;
+                }
+            }
+        });
     }
 
     // Weights, and the union of the active ones.
@@ -337,26 +368,29 @@ pub fn analyze(masks: &[LayerMask], tasks: &[TaskIo]) -> GraphReport {
     let (mut active_weights, mut zombie_weights) = (0usize, 0usize);
     for (l, m) in masks.iter().enumerate() {
         let (src_off, dst_off) = (offsets[l], offsets[l + 1]);
-        // Root of the current row's target, cached while the row lasts.
-        let mut row: Option<(usize, usize)> = None;
-        for_each_edge(m, |o, i| {
+        let src_fed = &fed[src_off..dst_off];
+        for_each_row(m, |o, base, row| {
             let v = dst_off + o;
             if !useful[v] {
-                return;
+                return; // inactive weights: counted by difference
             }
-            let u = src_off + i;
-            if !fed[u] {
-                zombie_weights += 1;
-                return;
+            let mut rv = dsu.find(v);
+            for &k in row {
+                let i = k as usize - base;
+                if !src_fed[i] {
+                    zombie_weights += 1;
+                    continue;
+                }
+                active_weights += 1;
+                let u = src_off + i;
+                if dsu.parent[u] as usize == rv {
+                    continue;
+                }
+                let ru = dsu.find(u);
+                if ru != rv {
+                    rv = dsu.link(ru, rv);
+                }
             }
-            active_weights += 1;
-            let rv = match row {
-                Some((ro, r)) if ro == o && dsu.parent[r] as usize == r => r,
-                _ => dsu.find(v),
-            };
-            let ru = dsu.find(u);
-            let root = if ru == rv { rv } else { dsu.link(ru, rv) };
-            row = Some((o, root));
         });
     }
     let inactive_weights = remaining_weights - active_weights - zombie_weights;
@@ -457,24 +491,53 @@ pub fn analyze(masks: &[LayerMask], tasks: &[TaskIo]) -> GraphReport {
 mod tests {
     use super::*;
 
-    #[test]
-    fn for_each_edge_decodes_sorted_and_unsorted() {
-        let m = LayerMask {
-            fan_in: 3,
-            fan_out: 3,
-            kept: vec![0, 2, 7, 8],
-        };
+    fn rows(m: &LayerMask) -> Vec<(usize, Vec<usize>)> {
         let mut got = Vec::new();
-        for_each_edge(&m, |o, i| got.push((o, i)));
-        assert_eq!(got, vec![(0, 0), (0, 2), (2, 1), (2, 2)]);
+        for_each_row(m, |o, base, row| {
+            got.push((o, row.iter().map(|&k| k as usize - base).collect()))
+        });
+        got
+    }
+
+    #[test]
+    fn for_each_row_splits_rows() {
         let m = LayerMask {
             fan_in: 3,
-            fan_out: 3,
-            kept: vec![7, 0, 5],
+            fan_out: 4,
+            kept: vec![0, 2, 7, 8, 9],
         };
-        got.clear();
-        for_each_edge(&m, |o, i| got.push((o, i)));
-        assert_eq!(got, vec![(2, 1), (0, 0), (1, 2)]);
+        assert_eq!(
+            rows(&m),
+            vec![(0, vec![0, 2]), (2, vec![1, 2]), (3, vec![0])]
+        );
+        assert_eq!(rows(&LayerMask::dense(1, 3)).len(), 3);
+        // Rows of every length, to exercise the galloping bounds.
+        for fan_in in 1..40 {
+            let m = LayerMask::dense(fan_in, 3);
+            let r = rows(&m);
+            assert_eq!(r.len(), 3);
+            for (o, (ro, row)) in r.iter().enumerate() {
+                assert_eq!(*ro, o);
+                assert_eq!(*row, (0..fan_in).collect::<Vec<_>>());
+            }
+            let m = LayerMask {
+                fan_in,
+                fan_out: 2,
+                kept: (0..fan_in as u32)
+                    .step_by(2)
+                    .chain([fan_in as u32 + 1])
+                    .filter(|&k| (k as usize) < 2 * fan_in)
+                    .collect(),
+            };
+            let r = rows(&m);
+            assert_eq!(r[0].1, (0..fan_in).step_by(2).collect::<Vec<_>>());
+        }
+        assert!(rows(&LayerMask {
+            fan_in: 2,
+            fan_out: 2,
+            kept: vec![]
+        })
+        .is_empty());
     }
 
     #[test]

@@ -498,7 +498,7 @@ mod tests {
 
     #[test]
     fn arithmetic_both_ways() {
-        let w = 339_480; // [4, 410, 410, 2]
+        let w = 170_560; // [4, 410, 410, 2]
         assert_eq!(weight_count(&[4, 410, 410, 2]), w);
         let p = rate_for(w, 20, 112);
         assert_eq!(target_for(w, p, 20), 112);
@@ -518,18 +518,18 @@ mod tests {
         let r = resolve(1000, Some(0.5), None, Some(125)).unwrap();
         assert_eq!(r.levels, 3);
         // Dense only.
-        let r = resolve(339_480, None, Some(0), Some(112)).unwrap();
+        let r = resolve(170_560, None, Some(0), Some(112)).unwrap();
         assert_eq!(
             r,
             Resolved {
                 rate: 0.0,
                 levels: 0,
-                target: 339_480
+                target: 170_560
             }
         );
         assert_eq!(
-            remaining_counts(339_480, r.rate, r.levels, r.target),
-            vec![339_480]
+            remaining_counts(170_560, r.rate, r.levels, r.target),
+            vec![170_560]
         );
         // target == W with levels: rate 0, nothing pruned.
         let r = resolve(112, None, Some(20), Some(112)).unwrap();

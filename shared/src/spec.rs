@@ -87,7 +87,8 @@ pub struct PruneSpec {
     /// Weights left after the last level.
     pub target: usize,
     /// Weights remaining at each level, `levels + 1` entries: `remaining[0]` is the dense weight
-    /// count, `remaining[levels] == target`, strictly decreasing.
+    /// count, `remaining[levels] == target`, never increasing (a schedule whose target equals
+    /// the dense count, or a very small rate, repeats counts).
     pub remaining: Vec<usize>,
     /// Stop after the first level whose ticket is degraded.
     pub stop_at_first_degraded: bool,

@@ -23,7 +23,9 @@
 //!   shapes: [[4, 8, 8, 2], [4, 20, 2]]
 //!   hidden: [8, 16, 32]             # grid of hidden widths, all `depth` hidden layers of that width;
 //!   depth: 2                        #   inputs (2 per problem) and outputs (1 per problem) from data
-//!   base: [4, 8, 8, 2]              # model extension; default when model gives none of the four:
+//!   base: [4, 8, 8, 2]              # model extension from one base, or a list of bases
+//!                                   #   ([[4, 20, 2], [4, 4, 4, 4, 2]]: each gets every extension level);
+//!                                   #   default when model gives none of the four:
 //!                                   #   base [2n, 8, 8, n] for n problems, i.e. [4, 8, 8, 2]
 //!   extension_rate: 0.32            # default: pruning.rate if it is one value, else 0.32
 //!   extension_levels: 0..25         # inclusive range "a..b" (or "a..=b"), a number, or a list; default 0..25
@@ -41,7 +43,7 @@
 //!   scope: global                   # | layerwise
 //!   rate: 0.32                      # number or list (grid axis), each in (0, 1)
 //!   levels: 20                      # number, list, or inclusive range "0..20" (grid axis), at most 1000
-//!   target: 112                     # number, list, or "base" (= weight count of model.base)
+//!   target: 112                     # number, list, or "base" (= weight count of the shape's model.base)
 //!   schedule: exact                 # | trajectory (see below)
 //!   stop_at_first_degraded: false
 //!   stop_at_first_split: false
@@ -66,11 +68,14 @@
 //! - Shapes start with 2 inputs per problem and end with 1 output per problem, have at least one
 //!   hidden layer, no zero width, and at most [`crate::schedule::MAX_WEIGHTS`] weights.
 //! - A list axis may not repeat a value. At most [`MAX_TASKS`] tasks (the full grid product).
+//! - Errors name the file, the line and column of the offending key or list entry (or of its
+//!   nearest written parent when the key is absent), the field path and what is allowed.
 //!
 //! # Expansion
 //!
-//! Shapes in file order (extension levels ascending within the given list) x rate x levels x
-//! target (each in file order) x seeds (innermost). Grid points that resolve to identical
+//! Shapes in file order (for model.base: bases in file order, then extension levels in file
+//! order) x rate x levels x target (each in file order) x seeds (innermost; a count n gives
+//! 0..n-1). Grid points that resolve to identical
 //! settings (e.g. level count 0 under several rates) give one task: the first. The order is
 //! deterministic, and [`TaskSpec::id`] depends only on the settings, so reordering the file keeps
 //! the set of ids and adding a seed adds exactly that seed's tasks.
@@ -255,7 +260,10 @@ where
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of sweep settings (name, description, data, model, train, pruning, seeds)"
+)]
 struct SweepFile {
     name: String,
     #[serde(default)]
@@ -273,7 +281,11 @@ struct SweepFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping of data settings (problems, samples, test_fraction, seed)"
+)]
 struct DataFile {
     problems: Option<Vec<ProblemFile>>,
     samples: usize,
@@ -303,7 +315,10 @@ enum ProblemKind {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a problem mapping like { kind: circles, noise: 0.1, factor: 0.35 }"
+)]
 struct ProblemFile {
     kind: ProblemKind,
     #[serde(default)]
@@ -317,19 +332,27 @@ struct ProblemFile {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping of model settings (shape, shapes, hidden, depth, base, extension_rate, extension_levels)"
+)]
 struct ModelFile {
     shape: Option<Vec<usize>>,
     shapes: Option<Vec<Vec<usize>>>,
     hidden: Option<Vec<usize>>,
     depth: Option<usize>,
-    base: Option<Vec<usize>>,
+    base: Option<Value>,
     extension_rate: Option<f64>,
     extension_levels: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping of training settings"
+)]
 struct TrainFile {
     init: Init,
     learning_rate: f64,
@@ -366,7 +389,11 @@ enum ScheduleKind {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping of pruning settings (scope, rate, levels, target, schedule, stop_at_first_degraded, stop_at_first_split)"
+)]
 struct PruningFile {
     scope: Scope,
     rate: Option<Value>,
@@ -442,6 +469,8 @@ struct Item<T> {
 struct ShapePoint {
     shape: Vec<usize>,
     extension_level: Option<usize>,
+    /// Index into [`Plan::bases`] when the shape is an extension of a base.
+    base: Option<usize>,
     path: FieldPath,
 }
 
@@ -470,12 +499,12 @@ impl Seeds {
 #[derive(Debug, Clone)]
 enum Grid {
     /// The thesis's extension schedule at this extension rate.
-    Trajectory { base: Vec<usize>, rate: f64 },
+    Trajectory { rate: f64 },
     /// Exact counts; `None` axes are derived per point.
     Exact {
         rates: Option<Vec<Item<f64>>>,
         levels: Option<Vec<Item<usize>>>,
-        targets: Option<Vec<Item<usize>>>,
+        targets: Option<Vec<Item<Target>>>,
     },
 }
 
@@ -484,6 +513,8 @@ struct Plan {
     data: DataSpec,
     train: TrainSpec,
     shapes: Vec<ShapePoint>,
+    /// The base shapes of the extension experiment, in file order.
+    bases: Vec<Vec<usize>>,
     grid: Grid,
     scope: Scope,
     stop_at_first_degraded: bool,
@@ -570,13 +601,16 @@ impl Plan {
         }
 
         let mut shapes = Vec::new();
-        let mut base_info: Option<(Vec<usize>, f64)> = None;
+        let mut bases: Vec<Vec<usize>> = Vec::new();
+        // The extension rate, when the model is extended from base shapes.
+        let mut extension_rate: Option<f64> = None;
         if let Some(shape) = &m.shape {
             let path = key(&model_path, "shape");
             check_shape(ctx, shape, n, &path)?;
             shapes.push(ShapePoint {
                 shape: shape.clone(),
                 extension_level: None,
+                base: None,
                 path,
             });
         } else if let Some(list) = &m.shapes {
@@ -593,6 +627,7 @@ impl Plan {
                 shapes.push(ShapePoint {
                     shape: shape.clone(),
                     extension_level: None,
+                    base: None,
                     path,
                 });
             }
@@ -628,21 +663,30 @@ impl Plan {
                 shapes.push(ShapePoint {
                     shape,
                     extension_level: None,
+                    base: None,
                     path,
                 });
             }
         } else {
             // Model extension: model.base, or the protocol's default.
-            let (base, base_path) = match &m.base {
-                Some(b) => (b.clone(), key(&model_path, "base")),
-                None => (vec![2 * n, 8, 8, n], model_path.clone()),
+            let base_list = match &m.base {
+                Some(v) => parse_bases(ctx, v, &key(&model_path, "base"))?,
+                None => vec![(vec![2 * n, 8, 8, n], model_path.clone())],
             };
-            check_shape(ctx, &base, n, &base_path)?;
-            if schedule::extension_width(&base, 0.5, 0).is_err() {
-                return Err(ctx.err(
-                    &base_path,
-                    format!("base shape {base:?} must have all hidden layers of the same width"),
-                ));
+            for (base, base_path) in &base_list {
+                check_shape(ctx, base, n, base_path)?;
+                if schedule::extension_width(base, 0.5, 0).is_err() {
+                    return Err(ctx.err(
+                        base_path,
+                        format!(
+                            "base shape {base:?} must have all hidden layers of the same width"
+                        ),
+                    ));
+                }
+                if bases.contains(base) {
+                    return Err(ctx.err(base_path, format!("base {base:?} is listed twice")));
+                }
+                bases.push(base.clone());
             }
             let rate_path = key(&model_path, "extension_rate");
             let rate = match m.extension_rate {
@@ -676,30 +720,33 @@ impl Plan {
                     })
                     .collect(),
             };
-            for item in ext_levels {
-                let shape = schedule::extension_shape(&base, rate, item.value)
-                    .map_err(|e| ctx.err(&item.path, e.to_string()))?;
-                shapes.push(ShapePoint {
-                    shape,
-                    extension_level: Some(item.value),
-                    path: item.path,
-                });
+            for (bi, base) in bases.iter().enumerate() {
+                for item in &ext_levels {
+                    let shape = schedule::extension_shape(base, rate, item.value)
+                        .map_err(|e| ctx.err(&item.path, e.to_string()))?;
+                    shapes.push(ShapePoint {
+                        shape,
+                        extension_level: Some(item.value),
+                        base: Some(bi),
+                        path: item.path.clone(),
+                    });
+                }
             }
-            base_info = Some((base, rate));
+            extension_rate = Some(rate);
         }
 
         // Schedule.
         let schedule_path = key(&pruning_path, "schedule");
         let kind = match p.schedule {
             Some(k) => k,
-            None if base_info.is_some() && levels.is_none() && targets.is_none() => {
+            None if extension_rate.is_some() && levels.is_none() && targets.is_none() => {
                 ScheduleKind::Trajectory
             }
             None => ScheduleKind::Exact,
         };
         let grid = match kind {
             ScheduleKind::Trajectory => {
-                let Some((base, rate)) = base_info else {
+                let Some(rate) = extension_rate else {
                     return Err(ctx.err(
                         &schedule_path,
                         "trajectory needs model.base (it prunes through the smaller extension shapes); use exact".to_string(),
@@ -721,7 +768,7 @@ impl Plan {
                         ));
                     }
                 }
-                Grid::Trajectory { base, rate }
+                Grid::Trajectory { rate }
             }
             ScheduleKind::Exact => {
                 let given: Vec<&str> = [
@@ -746,35 +793,24 @@ impl Plan {
                         ),
                     ));
                 }
-                let base_weights = base_info.as_ref().map(|(b, _)| schedule::weight_count(b));
-                let targets = match targets {
-                    None => None,
-                    Some(list) => {
-                        let mut out: Vec<Item<usize>> = Vec::new();
-                        for t in list {
-                            let value = match t.value {
-                                Target::Count(c) => c,
-                                Target::Base => base_weights.ok_or_else(|| {
-                                    ctx.err(
-                                        &t.path,
-                                        "target base needs model.base; give a weight count"
-                                            .to_string(),
-                                    )
-                                })?,
-                            };
-                            if out.iter().any(|o| o.value == value) {
-                                return Err(
-                                    ctx.err(&t.path, format!("target {value} is listed twice"))
-                                );
-                            }
-                            out.push(Item {
-                                value,
-                                path: t.path,
-                            });
+                if let Some(list) = &targets {
+                    for (i, t) in list.iter().enumerate() {
+                        let twice = list[..i].iter().any(|o| match (o.value, t.value) {
+                            (Target::Count(a), Target::Count(b)) => a == b,
+                            (Target::Base, Target::Base) => true,
+                            _ => false,
+                        });
+                        if twice {
+                            return Err(ctx.err(&t.path, "this target is listed twice".to_string()));
                         }
-                        Some(out)
+                        if matches!(t.value, Target::Base) && bases.is_empty() {
+                            return Err(ctx.err(
+                                &t.path,
+                                "target base needs model.base; give a weight count".to_string(),
+                            ));
+                        }
                     }
-                };
+                }
                 Grid::Exact {
                     rates,
                     levels,
@@ -824,6 +860,7 @@ impl Plan {
             data,
             train,
             shapes,
+            bases,
             grid,
             scope: p.scope,
             stop_at_first_degraded: p.stop_at_first_degraded,
@@ -848,7 +885,8 @@ impl Plan {
         for (si, sp) in self.shapes.iter().enumerate() {
             let weights = schedule::weight_count(&sp.shape);
             match &self.grid {
-                Grid::Trajectory { base, rate } => {
+                Grid::Trajectory { rate } => {
+                    let base = &self.bases[sp.base.unwrap_or(0)];
                     let level = sp.extension_level.unwrap_or(0);
                     let remaining = if materialise {
                         schedule::trajectory_counts(base, *rate, level)
@@ -878,7 +916,12 @@ impl Plan {
                                     weights,
                                     r.as_ref().map(|i| i.value),
                                     l.as_ref().map(|i| i.value),
-                                    t.as_ref().map(|i| i.value),
+                                    t.as_ref().map(|i| match i.value {
+                                        Target::Count(c) => c,
+                                        Target::Base => sp
+                                            .base
+                                            .map_or(0, |b| schedule::weight_count(&self.bases[b])),
+                                    }),
                                 )
                                 .map_err(|e| {
                                     let path = match (&e, t, l) {
@@ -895,10 +938,17 @@ impl Plan {
                                         }
                                         _ => vec![Seg::Key("pruning")],
                                     };
-                                    ctx.err(
-                                        &path,
-                                        format!("{e} (shape {:?}, {weights} weights)", sp.shape),
-                                    )
+                                    let message = match e {
+                                        ScheduleError::TargetTooLarge { target, .. } => format!(
+                                            "target {target} is larger than the network: shape {:?} has {weights} weights; the target must be at most the weight count",
+                                            sp.shape
+                                        ),
+                                        e => format!(
+                                            "{e} (shape {:?}, {weights} weights)",
+                                            sp.shape
+                                        ),
+                                    };
+                                    ctx.err(&path, message)
                                 })?;
                                 let remaining = if materialise {
                                     schedule::remaining_counts(
@@ -1313,6 +1363,55 @@ fn parse_counts(
         }
     }
     Ok(out)
+}
+
+/// `model.base`: one shape, or a list of shapes.
+fn parse_bases(
+    ctx: &Ctx,
+    v: &Value,
+    path: &[Seg],
+) -> Result<Vec<(Vec<usize>, FieldPath)>, SweepError> {
+    let shape_of = |v: &Value, path: &[Seg]| -> Result<Vec<usize>, SweepError> {
+        let Value::Sequence(list) = v else {
+            return Err(ctx.err(
+                path,
+                format!(
+                    "{} is not a shape; give a list of layer widths like [4, 8, 8, 2]",
+                    describe(v)
+                ),
+            ));
+        };
+        list.iter()
+            .enumerate()
+            .map(|(i, x)| {
+                match x {
+                    Value::Number(n) => n.as_u64().and_then(|w| usize::try_from(w).ok()),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    ctx.err(
+                        &index(path, i),
+                        format!(
+                            "{} is not a layer width; widths are whole numbers >= 1",
+                            describe(x)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    };
+    match v {
+        Value::Sequence(list) if list.iter().any(|x| matches!(x, Value::Sequence(_))) => list
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let p = index(path, i);
+                Ok((shape_of(x, &p)?, p))
+            })
+            .collect(),
+        Value::Sequence(list) if list.is_empty() => Err(ctx.err(path, empty_list("base"))),
+        _ => Ok(vec![(shape_of(v, path)?, path.to_vec())]),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

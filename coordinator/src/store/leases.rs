@@ -83,7 +83,7 @@ pub fn lease(
 ) -> Result<LeaseAnswer, ApiError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
+        ?;
     let parallel = worker_parallel(&tx, worker_id)?;
     let held: i64 = tx
         .query_row(
@@ -91,7 +91,7 @@ pub fn lease(
             params![worker_id as i64, now_ms],
             |r| r.get(0),
         )
-        .map_err(StoreError::from)?;
+        ?;
     if held >= parallel {
         return Err(ApiError::FailedPrecondition(format!(
             "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
@@ -107,7 +107,7 @@ pub fn lease(
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
         )
         .optional()
-        .map_err(StoreError::from)?;
+        ?;
     let Some((task_key, task_id, sweep, spec_json)) = next else {
         let active: bool = tx
             .query_row(
@@ -115,39 +115,37 @@ pub fn lease(
                 [],
                 |r| r.get(0),
             )
-            .map_err(StoreError::from)?;
+            ?;
         touch_worker(&tx, worker_id, now_ms)?;
-        tx.commit().map_err(StoreError::from)?;
+        tx.commit()?;
         return Ok(LeaseAnswer::Idle { sweeps_active: active });
     };
 
     let stored = stored_levels(&tx, task_key)?;
-    let previous_masks: Option<Vec<u8>> = match stored.checked_sub(1) {
-        None => None,
-        Some(last) => Some(
-            tx.query_row(
-                "SELECT masks FROM levels WHERE task = ?1 AND level = ?2",
-                params![task_key, last],
-                |r| r.get(0),
-            )
-            .map_err(StoreError::from)?,
-        ),
+    let previous_masks: Option<Vec<u8>> = if stored > 0 {
+        Some(tx.query_row(
+            "SELECT masks FROM levels WHERE task = ?1 AND level = ?2",
+            params![task_key, stored - 1],
+            |r| r.get(0),
+        )?)
+    } else {
+        None
     };
     let deadline_ms = now_ms.saturating_add(lease_ms);
     tx.execute(
         "INSERT INTO leases (task, worker, started_ms, deadline_ms, level) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![task_key, worker_id as i64, now_ms, deadline_ms, stored],
     )
-    .map_err(StoreError::from)?;
+    ?;
     let lease_id = tx.last_insert_rowid() as u64;
     tx.execute("UPDATE tasks SET state = 'leased' WHERE key = ?1", [task_key])
-        .map_err(StoreError::from)?;
+        ?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
         params![worker_id as i64, now_ms, task_id, stored],
     )
-    .map_err(StoreError::from)?;
-    tx.commit().map_err(StoreError::from)?;
+    ?;
+    tx.commit()?;
     Ok(LeaseAnswer::Granted(Granted {
         lease_id,
         task_id,
@@ -170,20 +168,20 @@ pub fn heartbeat(
 ) -> Result<i64, ApiError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
+        ?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     let deadline_ms = now_ms.saturating_add(lease_ms);
     tx.execute(
         "UPDATE leases SET deadline_ms = ?2, level = ?3 WHERE id = ?1",
         params![lease_id as i64, deadline_ms, level],
     )
-    .map_err(StoreError::from)?;
+    ?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
         params![worker_id as i64, now_ms, lease.task_id, level],
     )
-    .map_err(StoreError::from)?;
-    tx.commit().map_err(StoreError::from)?;
+    ?;
+    tx.commit()?;
     Ok(deadline_ms)
 }
 
@@ -192,7 +190,7 @@ pub fn heartbeat(
 pub fn complete(conn: &mut Connection, worker_id: u64, lease_id: u64, now_ms: i64) -> Result<(), ApiError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
+        ?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     let progress = progress(&tx, lease.task_key)?;
     if !progress.finished() {
@@ -207,7 +205,7 @@ pub fn complete(conn: &mut Connection, worker_id: u64, lease_id: u64, now_ms: i6
         "UPDATE tasks SET state = 'done', finished_ms = ?2 WHERE key = ?1",
         params![lease.task_key, now_ms],
     )
-    .map_err(StoreError::from)?;
+    ?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, consecutive_failures = 0,
                 current_task = NULLIF(current_task, ?3),
@@ -215,8 +213,8 @@ pub fn complete(conn: &mut Connection, worker_id: u64, lease_id: u64, now_ms: i6
          WHERE id = ?1",
         params![worker_id as i64, now_ms, lease.task_id],
     )
-    .map_err(StoreError::from)?;
-    tx.commit().map_err(StoreError::from)?;
+    ?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -231,12 +229,12 @@ pub fn fail(
 ) -> Result<bool, ApiError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
+        ?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     end_lease(&tx, lease_id, now_ms, "failed", Some(error))?;
     let state = count_attempt(&tx, lease.task_key, error, now_ms, max_attempts)?;
     worker_failed(&tx, worker_id, &lease.task_id, Some(now_ms))?;
-    tx.commit().map_err(StoreError::from)?;
+    tx.commit()?;
     Ok(state == "failed")
 }
 
@@ -305,7 +303,7 @@ pub fn check_lease(conn: &Connection, worker_id: u64, lease_id: u64, now_ms: i64
             },
         )
         .optional()
-        .map_err(StoreError::from)?;
+        ?;
     let Some((owner, task_key, task_id, sweep, deadline_ms, ended_ms, outcome)) = row else {
         return Err(ApiError::NotFound(format!("unknown lease {lease_id}")));
     };
@@ -363,7 +361,7 @@ pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, ApiError> 
             [task_key],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .map_err(StoreError::from)?;
+        ?;
     let stored = stored_levels(conn, task_key)?;
     let mut stopped_early = false;
     if stored > 0 {
@@ -373,7 +371,7 @@ pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, ApiError> 
                 params![task_key, stored - 1],
                 |r| r.get(0),
             )
-            .map_err(StoreError::from)?;
+            ?;
         let spec: TaskSpec = serde_json::from_str(&spec_json)
             .map_err(|e| StoreError::Corrupt(format!("task spec: {e}")))?;
         stopped_early = stops_after(&spec, crate::convert::status_from_str(&status)?);
@@ -407,7 +405,7 @@ fn latest_lease(conn: &Connection, task_key: i64) -> Result<Option<u64>, StoreEr
 fn worker_parallel(conn: &Connection, worker_id: u64) -> Result<i64, ApiError> {
     conn.query_row("SELECT parallel FROM workers WHERE id = ?1", [worker_id as i64], |r| r.get(0))
         .optional()
-        .map_err(StoreError::from)?
+        ?
         .ok_or_else(|| ApiError::NotFound(format!("unknown worker {worker_id}: register first")))
 }
 
@@ -424,7 +422,7 @@ fn end_lease(conn: &Connection, lease_id: u64, now_ms: i64, outcome: &str, error
         "UPDATE leases SET ended_ms = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
         params![lease_id as i64, now_ms, outcome, error],
     )
-    .map_err(StoreError::from)?;
+    ?;
     Ok(())
 }
 
@@ -442,7 +440,7 @@ fn count_attempt(
             params![task_key, error],
             |r| r.get(0),
         )
-        .map_err(StoreError::from)?;
+        ?;
     let state = if attempts >= i64::from(max_attempts.max(1)) {
         "failed"
     } else {
@@ -452,7 +450,7 @@ fn count_attempt(
         "UPDATE tasks SET state = ?2, finished_ms = CASE WHEN ?2 = 'failed' THEN ?3 END WHERE key = ?1",
         params![task_key, state, now_ms],
     )
-    .map_err(StoreError::from)?;
+    ?;
     Ok(state)
 }
 
@@ -465,7 +463,7 @@ fn worker_failed(conn: &Connection, worker_id: u64, task_id: &str, seen_ms: Opti
          WHERE id = ?1",
         params![worker_id as i64, task_id, seen_ms],
     )
-    .map_err(StoreError::from)?;
+    ?;
     Ok(())
 }
 
@@ -473,5 +471,43 @@ fn into_store(error: ApiError) -> StoreError {
     match error {
         ApiError::Store(e) => e,
         other => StoreError::Corrupt(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{sweeps, Store};
+    use crate::submit;
+
+    fn store_with_sweep(dir: &std::path::Path) -> Store {
+        let store = Store::open(&dir.join("t.db")).unwrap();
+        let yaml = "name: t\nmodel:\n  shape: [4, 8, 8, 2]\npruning:\n  levels: 2\n  target: 40\nseeds: 2\n";
+        let sweep = submit::expand(yaml, "t.yaml", "").unwrap();
+        store.run_blocking(|c| sweeps::submit(c, &sweep, 0)).unwrap();
+        store
+    }
+
+    #[test]
+    fn lease_then_expire_then_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let worker = store.run_blocking(|c| register(c, "w", "h", 1, 1, 0)).unwrap();
+        let granted = match store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap() {
+            LeaseAnswer::Granted(g) => g,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((granted.resume_level, granted.deadline_ms), (0, 110));
+        let expired = store.run_blocking(|c| expire(c, 111, 2)).unwrap();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].task_state, "pending");
+        let err = store.run_blocking(|c| heartbeat(c, worker, granted.lease_id, 0, 112, 100)).unwrap_err();
+        assert!(matches!(err, ApiError::FailedPrecondition(_)), "{err}");
+        let again = match store.run_blocking(|c| lease(c, worker, 120, 100)).unwrap() {
+            LeaseAnswer::Granted(g) => g,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(again.task_id, granted.task_id, "the same task comes back first");
+        assert!(store.run_blocking(|c| fail(c, worker, again.lease_id, "boom", 130, 2)).unwrap());
     }
 }

@@ -31,11 +31,11 @@ pub struct SweepSummary {
 pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Result<Submitted, ApiError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
+        ?;
     let stored_yaml: Option<String> = tx
         .query_row("SELECT yaml FROM sweeps WHERE name = ?1", [&sweep.name], |r| r.get(0))
         .optional()
-        .map_err(StoreError::from)?;
+        ?;
     let stored = stored_ids(&tx, &sweep.name)?;
     let diff = submit::diff(&sweep.name, &stored, &sweep.tasks)?;
 
@@ -45,14 +45,14 @@ pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Resu
                 "INSERT INTO sweeps (name, yaml, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3)",
                 params![sweep.name, sweep.yaml, now_ms],
             )
-            .map_err(StoreError::from)?;
+            ?;
         }
         Some(yaml) if yaml != sweep.yaml => {
             tx.execute(
                 "UPDATE sweeps SET yaml = ?2, updated_ms = ?3 WHERE name = ?1",
                 params![sweep.name, sweep.yaml, now_ms],
             )
-            .map_err(StoreError::from)?;
+            ?;
         }
         Some(_) => {}
     }
@@ -62,7 +62,7 @@ pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Resu
                 "INSERT INTO tasks (id, sweep, idx, spec_json, levels_planned)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
-            .map_err(StoreError::from)?;
+            ?;
         for &i in &diff.added {
             let task = &sweep.tasks[i];
             insert
@@ -73,20 +73,20 @@ pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Resu
                     task.spec_json,
                     task.levels_planned as i64
                 ])
-                .map_err(StoreError::from)?;
+                ?;
         }
         if !diff.added.is_empty() && diff.existing > 0 {
             let mut reindex = tx
                 .prepare("UPDATE tasks SET idx = ?3 WHERE sweep = ?1 AND id = ?2 AND idx != ?3")
-                .map_err(StoreError::from)?;
+                ?;
             for task in &sweep.tasks {
                 reindex
                     .execute(params![sweep.name, task.id, task.idx as i64])
-                    .map_err(StoreError::from)?;
+                    ?;
             }
         }
     }
-    tx.commit().map_err(StoreError::from)?;
+    tx.commit()?;
     Ok(Submitted {
         sweep: sweep.name.clone(),
         added: diff.added.len() as u64,
@@ -98,8 +98,11 @@ pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Resu
 fn stored_ids(conn: &Connection, sweep: &str) -> Result<Vec<(String, usize)>, StoreError> {
     let mut stmt = conn.prepare("SELECT id, idx FROM tasks WHERE sweep = ?1")?;
     let rows = stmt.query_map([sweep], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    rows.map(|row| row.map(|(id, idx)| (id, usize::try_from(idx).unwrap_or(0))).map_err(StoreError::from))
-        .collect()
+    let rows: Vec<(String, i64)> = rows.collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, idx)| (id, usize::try_from(idx).unwrap_or(0)))
+        .collect())
 }
 
 /// Every sweep, oldest first, with its task counts.

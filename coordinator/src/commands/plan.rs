@@ -1,0 +1,31 @@
+//! `coordinator plan`: the tasks a sweep file expands to, without a coordinator.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use shared::sweep::{plan_rows, Sweep};
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The sweep file (YAML).
+    #[arg(value_name = "SWEEP.yaml")]
+    pub sweep: PathBuf,
+    /// Print a JSON array of objects instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn plan(args: PlanArgs) -> anyhow::Result<()> {
+    let sweep = Sweep::from_path(&args.sweep)?;
+    let tasks = sweep.expand()?;
+    let rows = plan_rows(&tasks);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        let values = serde_json::to_value(&rows).context("plan rows do not serialise")?;
+        let values = values.as_array().cloned().unwrap_or_default();
+        println!("sweep {}", sweep.name);
+        print!("{}", coordinator::render::plan_table(&values));
+    }
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! `coordinator submit`: send a sweep file to a coordinator.
+
+use std::path::PathBuf;
+
+use shared::sweep::Sweep;
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// The sweep file (YAML).
+    #[arg(value_name = "SWEEP.yaml")]
+    pub sweep: PathBuf,
+    /// The coordinator's URL.
+    #[arg(long, value_name = "URL", default_value = super::DEFAULT_COORDINATOR)]
+    pub coordinator: String,
+}
+
+pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
+    // Checked here first, so file errors name the local path and need no coordinator.
+    let sweep = Sweep::from_path(&args.sweep)?;
+    let mut client = coordinator::client::connect(&args.coordinator).await?;
+    let answer = client
+        .submit_sweep(proto::v1::SubmitSweepRequest {
+            name: sweep.name.clone(),
+            yaml: sweep.yaml().to_string(),
+            source: args.sweep.display().to_string(),
+        })
+        .await
+        .map_err(super::rpc_error)?
+        .into_inner();
+    println!(
+        "sweep {}: {} task(s) added, {} already there, {} in total",
+        answer.sweep, answer.added, answer.existing, answer.total
+    );
+    Ok(())
+}
