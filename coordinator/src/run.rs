@@ -1,21 +1,221 @@
-//! `coordinator run`: a sweep run locally, with an embedded coordinator and local workers.
+//! `coordinator run`: a sweep on one machine, with an embedded coordinator and local workers.
 //!
-//! PLACEHOLDER: the lead replaces this file (it is the only part of the binary that links the
-//! worker crate). The embedding API it builds on is `coordinator::RunningServer::start`.
+//! The coordinator is the same server `coordinator serve` runs, bound to a loopback port chosen
+//! by the OS, on a database of its own per sweep (`results/<sweep>.db` unless `--db` says
+//! otherwise), so a run that was interrupted resumes where it stood when started again. The
+//! workers are the `worker` crate's pull loops, in-process, each training one task at a time
+//! on a single thread (tasks are small; parallelism across tasks is what pays). This is the
+//! only module of the coordinator that links the worker crate.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use coordinator::{convert, render, RunningServer, ServerConfig};
+use proto::v1::{ResultsRequest, StatusRequest, StatusResponse, SubmitSweepRequest};
+use shared::sweep::Sweep;
 
 /// Arguments of `coordinator run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The sweep file.
     pub sweep: PathBuf,
+    /// Local workers, each training one task at a time (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub workers: Option<u64>,
+    /// The SQLite database (default: results/<sweep name>.db).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Format of the results printed at the end.
+    #[arg(long, value_enum, default_value_t = crate::commands::results::Format::Table)]
+    pub format: crate::commands::results::Format,
 }
 
-/// Runs a sweep locally.
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "`coordinator run {}` is not available in this build yet: use `coordinator serve` with workers",
-        args.sweep.display()
-    )
+/// Runs a sweep locally and prints its results.
+pub async fn run(args: RunArgs) -> Result<()> {
+    crate::commands::init_logging(false, "warn");
+    let sweep = Sweep::from_path(&args.sweep).map_err(anyhow::Error::new)?;
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(format!("{}.db", sweep.name)));
+    let workers = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot bind a loopback port for the embedded coordinator")?;
+    let server = RunningServer::start(ServerConfig::new(&db), listener)
+        .await
+        .with_context(|| format!("cannot start the coordinator on {}", db.display()))?;
+    let url = server.url();
+    let outcome = drive(&args, &sweep, &url, workers).await;
+    let shutdown = server.shutdown().await;
+    let rows = outcome?;
+    shutdown.context("the embedded coordinator failed")?;
+
+    use crate::commands::results::Format;
+    match args.format {
+        Format::Table => print!("{}", render::results_table(&rows)),
+        Format::Csv => print!("{}", render::results_csv(&rows)),
+        Format::Json => println!("{}", render::results_json(&rows)?),
+    }
+    eprintln!(
+        "results stored in {} (query again with: coordinator results {} --db {})",
+        db.display(),
+        sweep.name,
+        db.display()
+    );
+    Ok(())
+}
+
+/// Submits the sweep, runs the workers with a progress bar until the sweep is finished (or
+/// Ctrl-C), and fetches the aggregates.
+async fn drive(
+    args: &RunArgs,
+    sweep: &Sweep,
+    url: &str,
+    workers: usize,
+) -> Result<Vec<coordinator::aggregate::Row>> {
+    let mut client = coordinator::client::connect(url).await?;
+    let submitted = client
+        .submit_sweep(SubmitSweepRequest {
+            name: sweep.name.clone(),
+            yaml: sweep.yaml().to_string(),
+            source: args.sweep.display().to_string(),
+        })
+        .await
+        .map_err(crate::commands::rpc_error)?
+        .into_inner();
+    eprintln!(
+        "sweep {}: {} tasks ({} new, {} already known), {} local workers",
+        submitted.sweep, submitted.total, submitted.added, submitted.existing, workers
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut pool = tokio::task::JoinSet::new();
+    for i in 0..workers {
+        let config = worker::client::Config {
+            coordinator: url.to_string(),
+            parallel: 1,
+            name: format!("local-{}", i + 1),
+            exit_when_idle: true,
+            threads: 1,
+        };
+        let mut stop = stop_rx.clone();
+        pool.spawn(async move {
+            worker::client::run(config, async move {
+                let _ = stop.wait_for(|&s| s).await;
+            })
+            .await
+        });
+    }
+
+    let bar = progress_bar();
+    let mut interrupted = false;
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                bar.println("interrupted: stopping the workers; run the same command again to resume");
+                let _ = stop_tx.send(true);
+            }
+            Some(done) = pool.join_next() => {
+                match done {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => bar.println(format!("a local worker stopped: {e:#}")),
+                    Err(e) => bar.println(format!("a local worker panicked: {e}")),
+                }
+                if pool.is_empty() {
+                    break;
+                }
+                continue;
+            }
+        }
+        let status = client
+            .status(StatusRequest {
+                sweep: Some(sweep.name.clone()),
+            })
+            .await
+            .map_err(crate::commands::rpc_error)?
+            .into_inner();
+        show(&bar, &status);
+    }
+    let status = client
+        .status(StatusRequest {
+            sweep: Some(sweep.name.clone()),
+        })
+        .await
+        .map_err(crate::commands::rpc_error)?
+        .into_inner();
+    show(&bar, &status);
+    bar.finish();
+    if let Some(s) = status.sweeps.first() {
+        for failure in &s.failures {
+            eprintln!(
+                "task {} failed after {} attempts: {}",
+                failure.task_id, failure.attempts, failure.error
+            );
+        }
+        if !interrupted && s.pending + s.leased > 0 {
+            bail!(
+                "the local workers stopped with {} tasks unfinished",
+                s.pending + s.leased
+            );
+        }
+    }
+    let answer = client
+        .results(ResultsRequest {
+            sweep: sweep.name.clone(),
+        })
+        .await
+        .map_err(crate::commands::rpc_error)?
+        .into_inner();
+    Ok(answer.rows.iter().map(convert::row_from_proto).collect())
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} levels, {msg} (eta {eta})",
+        )
+        .expect("a valid progress template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Updates the bar from a status answer: levels as the unit, tasks and workers in the message.
+fn show(bar: &ProgressBar, status: &StatusResponse) {
+    let Some(sweep) = status.sweeps.first() else {
+        return;
+    };
+    bar.set_length(sweep.levels_planned);
+    bar.set_position(sweep.levels_done);
+    let running: Vec<String> = status
+        .workers
+        .iter()
+        .flat_map(|w| {
+            w.tasks
+                .iter()
+                .map(move |t| format!("{}:{}@L{}", w.name, &t.task_id[..t.task_id.len().min(6)], t.level))
+        })
+        .collect();
+    bar.set_message(format!(
+        "tasks {}/{} done, {} failed{}{}",
+        sweep.done,
+        sweep.total,
+        sweep.failed,
+        if running.is_empty() { "" } else { " | " },
+        running.join(" ")
+    ));
 }

@@ -56,6 +56,8 @@ pub struct Config {
     pub parallel: usize,
     pub name: String,
     pub exit_when_idle: bool,
+    /// Threads of the training pool that the tasks and dfdx's matrix products share.
+    pub threads: usize,
 }
 
 impl Config {
@@ -68,6 +70,7 @@ impl Config {
                 .name
                 .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
             exit_when_idle: args.exit_when_idle,
+            threads: cores,
         }
     }
 }
@@ -144,7 +147,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<S
     let (stop_tx, stop_rx) = watch::channel(false);
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
-            .num_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .num_threads(config.threads.max(1))
             .thread_name(|i| format!("imp-{i}"))
             .build()
             .context("starting the training thread pool")?,

@@ -1,0 +1,108 @@
+//! Durability: results survive a restart; the read-only database gives what gRPC gives; an
+//! unknown schema version is refused.
+
+mod common;
+
+use common::*;
+use coordinator::aggregate;
+use coordinator::store::{queries, Store};
+
+fn rows_from_db(config: &coordinator::ServerConfig, sweep: &str) -> Vec<aggregate::Row> {
+    let store = read_only(config);
+    let name = sweep.to_string();
+    let tasks = store
+        .run_blocking(move |c| queries::task_results(c, &name))
+        .expect("task results");
+    aggregate::aggregate(&tasks)
+}
+
+#[tokio::test]
+async fn a_restart_keeps_every_result() {
+    let t = start().await;
+    let mut client = t.client().await;
+    submit(&mut client, &small_sweep("durable", 3, 4)).await.unwrap();
+    let mut worker = t.worker("w").await;
+    for _ in 0..2 {
+        let lease = worker.lease().await.unwrap().unwrap();
+        worker.finish(&lease).await.unwrap();
+    }
+    // A third task half done when the coordinator stops.
+    let lease = worker.lease().await.unwrap().unwrap();
+    worker.report(&lease, 0).await.unwrap();
+    worker.report(&lease, 1).await.unwrap();
+    let before = results(&mut client, "durable").await;
+    let status_before = status(&mut client, "durable").await;
+
+    let t = t.restart().await;
+    let mut client = t.client().await;
+    assert_eq!(results(&mut client, "durable").await, before);
+    let s = status(&mut client, "durable").await;
+    assert_eq!((s.done, s.levels_done, s.total), (status_before.done, status_before.levels_done, 4));
+
+    // The worker holding a lease across the restart carries on with it.
+    let mut back = coordinator::testkit::FakeWorker {
+        client: t.client().await,
+        worker_id: worker.worker_id,
+    };
+    assert_eq!(back.finish(&proto::v1::Lease { resume_level: 2, ..lease }).await.unwrap(), 2);
+    let mut other = t.worker("other").await;
+    assert_eq!(other.drain().await.unwrap(), 1);
+    let s = status(&mut client, "durable").await;
+    assert_eq!((s.done, s.levels_done), (4, 16));
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_read_only_database_gives_the_grpc_results() {
+    let t = start().await;
+    let mut client = t.client().await;
+    submit(&mut client, &small_sweep("same", 2, 3)).await.unwrap();
+    submit(&mut client, &small_sweep("other", 1, 2)).await.unwrap();
+    let mut worker = t.worker("w").await;
+    for _ in 0..3 {
+        let lease = worker.lease().await.unwrap().unwrap();
+        worker.finish(&lease).await.unwrap();
+    }
+    // While serving (WAL with a live writer).
+    let grpc = results(&mut client, "same").await;
+    assert_eq!(grpc.len(), 1);
+    assert_eq!(grpc[0].seeds_done, 3);
+    assert_eq!(rows_from_db(&t.config, "same"), grpc);
+    assert_eq!(rows_from_db(&t.config, "other"), results(&mut client, "other").await);
+    // And after the coordinator stopped.
+    let config = t.config.clone();
+    let dir = t.dir;
+    t.server.shutdown().await.unwrap();
+    assert_eq!(rows_from_db(&config, "same"), grpc);
+    // Read-only really is read-only.
+    let store = read_only(&config);
+    let err = store
+        .run_blocking(|c| c.execute("DELETE FROM levels", []))
+        .unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+    drop(dir);
+}
+
+#[test]
+fn an_unknown_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE x (a); PRAGMA user_version = 7;").unwrap();
+    }
+    let err = Store::open(&path).unwrap_err().to_string();
+    assert!(err.contains("schema version 7") && err.contains("version 1"), "{err}");
+    let err = Store::open_read_only(&path).unwrap_err().to_string();
+    assert!(err.contains("schema version 7"), "{err}");
+
+    let foreign = dir.path().join("foreign.db");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE x (a);").unwrap();
+    }
+    let err = Store::open(&foreign).unwrap_err().to_string();
+    assert!(err.contains("not a coordinator database"), "{err}");
+    let err = Store::open_read_only(&dir.path().join("missing.db")).unwrap_err().to_string();
+    assert!(err.contains("missing.db"), "{err}");
+}
