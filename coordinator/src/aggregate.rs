@@ -146,7 +146,12 @@ fn aggregate_point(point: String, group: &[&TaskResult]) -> Option<Row> {
         frac_ever_split: first_splits.len() as f64 / n,
         frac_connected: outcome(Status::Connected),
         frac_degraded: outcome(Status::Degraded),
-        active_at_split_median: median(first_splits.iter().map(|l| l.active_weights as f64).collect()),
+        active_at_split_median: median(
+            first_splits
+                .iter()
+                .map(|l| l.active_weights as f64)
+                .collect(),
+        ),
         first_split_level_median: median(first_splits.iter().map(|l| l.level as f64).collect()),
         test_accuracy,
     })
@@ -174,7 +179,13 @@ mod tests {
     fn spec(width: usize, seed: u64) -> TaskSpec {
         TaskSpec {
             data: DataSpec {
-                problems: vec![Problem::Circles { noise: 0.1, factor: 0.35 }, Problem::Moons { noise: 0.1 }],
+                problems: vec![
+                    Problem::Circles {
+                        noise: 0.1,
+                        factor: 0.35,
+                    },
+                    Problem::Moons { noise: 0.1 },
+                ],
                 samples: 2000,
                 test_fraction: 0.5,
                 seed: 0,
@@ -267,7 +278,10 @@ mod tests {
         assert_eq!(r.test_accuracy.len(), 2);
         assert!((r.test_accuracy[0] - 0.9).abs() < 1e-12);
         assert!((r.test_accuracy[1] - 0.83).abs() < 1e-12);
-        assert_eq!((r.levels, r.target, r.rate, r.scope.as_str()), (3, 112, 0.32, "global"));
+        assert_eq!(
+            (r.levels, r.target, r.rate, r.scope.as_str()),
+            (3, 112, 0.32, "global")
+        );
         assert_eq!(r.weights, 4 * 8 + 8 * 8 + 8 * 2);
     }
 
@@ -281,7 +295,11 @@ mod tests {
         ];
         let rows = aggregate(&tasks);
         let shapes: Vec<usize> = rows.iter().map(|r| r.shape[1]).collect();
-        assert_eq!(shapes, vec![16, 8], "points with no finished seed are left out");
+        assert_eq!(
+            shapes,
+            vec![16, 8],
+            "points with no finished seed are left out"
+        );
         assert_eq!(rows[1].seeds_done, 2);
         assert_eq!(rows[1].frac_split, 0.5);
         assert_eq!(rows[0].active_at_split_median, None);
@@ -292,7 +310,10 @@ mod tests {
     fn early_stop_outcome_is_the_last_level_run() {
         let tasks = vec![task(0, spec(8, 0), true, &[(C, 400), (D, 20)])];
         let r = &aggregate(&tasks)[0];
-        assert_eq!((r.frac_degraded, r.frac_split, r.frac_ever_split), (1.0, 0.0, 0.0));
+        assert_eq!(
+            (r.frac_degraded, r.frac_split, r.frac_ever_split),
+            (1.0, 0.0, 0.0)
+        );
     }
 
     #[test]

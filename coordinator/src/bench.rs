@@ -76,7 +76,9 @@ pub fn sweep_yaml(tasks: usize) -> String {
 /// Runs the benchmark.
 pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
     let _ = std::fs::remove_file(&config.db_path);
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(BenchError::Bind)?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(BenchError::Bind)?;
     let server = RunningServer::start(ServerConfig::new(&config.db_path), listener).await?;
     let url = server.url();
     let mut client = crate::client::connect(&url)
@@ -120,7 +122,9 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
         let _ = std::fs::remove_file(path);
     }
     if latencies.len() != config.tasks {
-        return Err(BenchError::Unfinished(config.tasks - latencies.len().min(config.tasks)));
+        return Err(BenchError::Unfinished(
+            config.tasks - latencies.len().min(config.tasks),
+        ));
     }
     latencies.sort_unstable();
     let pick = |q: f64| {

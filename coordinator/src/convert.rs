@@ -43,7 +43,9 @@ pub fn status_from_str(name: &str) -> Result<Status, StoreError> {
         "split" => Ok(Status::Split),
         "connected" => Ok(Status::Connected),
         "degraded" => Ok(Status::Degraded),
-        other => Err(StoreError::Corrupt(format!("unknown ticket status {other:?}"))),
+        other => Err(StoreError::Corrupt(format!(
+            "unknown ticket status {other:?}"
+        ))),
     }
 }
 

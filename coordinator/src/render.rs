@@ -78,7 +78,17 @@ pub fn status_text(status: &pb::StatusResponse) -> String {
             })
             .collect();
         out.push_str(&table(
-            &["sweep", "done", "pending", "leased", "failed", "levels", "tasks/h", "levels/min", "eta"],
+            &[
+                "sweep",
+                "done",
+                "pending",
+                "leased",
+                "failed",
+                "levels",
+                "tasks/h",
+                "levels/min",
+                "eta",
+            ],
             &rows,
         ));
     }
@@ -119,7 +129,14 @@ pub fn status_text(status: &pb::StatusResponse) -> String {
             })
             .collect();
         out.push_str(&table(
-            &["worker", "name", "host", "last heartbeat", "failures", "tasks"],
+            &[
+                "worker",
+                "name",
+                "host",
+                "last heartbeat",
+                "failures",
+                "tasks",
+            ],
             &rows,
         ));
     }
@@ -161,7 +178,8 @@ fn result_cells(r: &Row, precision: Option<usize>) -> Vec<String> {
     };
     vec![
         shape(&r.shape),
-        r.extension_level.map_or_else(String::new, |l| l.to_string()),
+        r.extension_level
+            .map_or_else(String::new, |l| l.to_string()),
         r.weights.to_string(),
         r.levels.to_string(),
         num(r.rate),
@@ -175,7 +193,11 @@ fn result_cells(r: &Row, precision: Option<usize>) -> Vec<String> {
         num(r.frac_degraded),
         opt(r.active_at_split_median),
         opt(r.first_split_level_median),
-        r.test_accuracy.iter().map(|&a| num(a)).collect::<Vec<_>>().join(" "),
+        r.test_accuracy
+            .iter()
+            .map(|&a| num(a))
+            .collect::<Vec<_>>()
+            .join(" "),
     ]
 }
 
@@ -186,8 +208,22 @@ pub fn results_table(rows: &[Row]) -> String {
     }
     let cells: Vec<Vec<String>> = rows.iter().map(|r| result_cells(r, Some(3))).collect();
     let headers = [
-        "shape", "ext", "weights", "levels", "rate", "target", "scope", "done", "of", "split",
-        "ever_split", "connected", "degraded", "active@split", "split_level", "test_accuracy",
+        "shape",
+        "ext",
+        "weights",
+        "levels",
+        "rate",
+        "target",
+        "scope",
+        "done",
+        "of",
+        "split",
+        "ever_split",
+        "connected",
+        "degraded",
+        "active@split",
+        "split_level",
+        "test_accuracy",
     ];
     table(&headers, &cells)
 }
@@ -219,7 +255,9 @@ pub fn results_json(rows: &[Row]) -> Result<String, serde_json::Error> {
 
 /// The planned tasks of a sweep (any serialisable rows) as a table, keys as columns.
 pub fn plan_table(rows: &[Value]) -> String {
-    const COLUMNS: [&str; 8] = ["index", "id", "shape", "weights", "levels", "rate", "target", "seed"];
+    const COLUMNS: [&str; 8] = [
+        "index", "id", "shape", "weights", "levels", "rate", "target", "seed",
+    ];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -230,7 +268,11 @@ pub fn plan_table(rows: &[Value]) -> String {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Array(items)) => format!(
                         "({})",
-                        items.iter().map(Value::to_string).collect::<Vec<_>>().join(",")
+                        items
+                            .iter()
+                            .map(Value::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
                     ),
                     Some(Value::Number(n)) if key == "rate" => n
                         .as_f64()

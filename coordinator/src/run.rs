@@ -205,9 +205,14 @@ fn show(bar: &ProgressBar, status: &StatusResponse) {
         .workers
         .iter()
         .flat_map(|w| {
-            w.tasks
-                .iter()
-                .map(move |t| format!("{}:{}@L{}", w.name, &t.task_id[..t.task_id.len().min(6)], t.level))
+            w.tasks.iter().map(move |t| {
+                format!(
+                    "{}:{}@L{}",
+                    w.name,
+                    &t.task_id[..t.task_id.len().min(6)],
+                    t.level
+                )
+            })
         })
         .collect();
     bar.set_message(format!(

@@ -88,9 +88,7 @@ pub async fn serve_store(
 
     // Stop the expiry loop whatever happened to the server.
     let _ = stop_tx.send(true);
-    expiry
-        .await
-        .map_err(|e| ServeError::Join(e.to_string()))?;
+    expiry.await.map_err(|e| ServeError::Join(e.to_string()))?;
     served?;
     drop(store);
     tracing::info!("coordinator stopped");
@@ -131,7 +129,10 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Opens the database (errors surface here) and serves on `listener` in the background.
-    pub async fn start(config: ServerConfig, listener: TcpListener) -> Result<RunningServer, ServeError> {
+    pub async fn start(
+        config: ServerConfig,
+        listener: TcpListener,
+    ) -> Result<RunningServer, ServeError> {
         let addr = listener.local_addr().map_err(ServeError::Address)?;
         let store = open_store(&config).await?;
         let (stop, mut stopped) = watch::channel(false);

@@ -44,7 +44,10 @@ impl CoordinatorService {
         } else {
             Duration::from_secs(5)
         };
-        self.config.heartbeat_interval.min(cap).max(Duration::from_millis(50))
+        self.config
+            .heartbeat_interval
+            .min(cap)
+            .max(Duration::from_millis(50))
     }
 
     /// The windows of status reports of this configuration.
@@ -61,7 +64,9 @@ fn duration_ms(d: Duration) -> i64 {
 }
 
 /// Runs blocking CPU work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Store(StoreError::Join(e.to_string())))
@@ -73,7 +78,10 @@ enum Checked {
     Duplicate,
 }
 
-fn check_report(ctx: &ReportContext, request: &pb::ReportLevelRequest) -> Result<Checked, ApiError> {
+fn check_report(
+    ctx: &ReportContext,
+    request: &pb::ReportLevelRequest,
+) -> Result<Checked, ApiError> {
     let level = request.level;
     let refuse = |e: validate::ReportError| {
         ApiError::InvalidArgument(format!(
@@ -109,7 +117,10 @@ fn check_report(ctx: &ReportContext, request: &pb::ReportLevelRequest) -> Result
     let expectation = Expectation {
         spec: &ctx.spec,
         stored: ctx.stored,
-        previous: ctx.previous.as_ref().map(|p| (p.masks.as_slice(), p.status)),
+        previous: ctx
+            .previous
+            .as_ref()
+            .map(|p| (p.masks.as_slice(), p.status)),
     };
     validate::validate_report(expectation, level, request.metrics.as_ref(), &request.masks)
         .map(Checked::New)
@@ -199,7 +210,12 @@ impl Coordinator for CoordinatorService {
             .run(move |c| leases::heartbeat(c, r.worker_id, r.lease_id, r.level, now_ms(), lease_ms))
             .await
             .inspect_err(|e| tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %e, "heartbeat refused"))?;
-        tracing::debug!(worker_id = r.worker_id, lease_id = r.lease_id, level = r.level, "heartbeat");
+        tracing::debug!(
+            worker_id = r.worker_id,
+            lease_id = r.lease_id,
+            level = r.level,
+            "heartbeat"
+        );
         Ok(Response::new(pb::HeartbeatResponse {
             deadline_unix_ms: deadline,
         }))
@@ -248,7 +264,11 @@ impl Coordinator for CoordinatorService {
             .run(move |c| leases::complete(c, r.worker_id, r.lease_id, now_ms()))
             .await
             .inspect_err(|e| tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %e, "completion refused"))?;
-        tracing::info!(worker_id = r.worker_id, lease_id = r.lease_id, "task completed");
+        tracing::info!(
+            worker_id = r.worker_id,
+            lease_id = r.lease_id,
+            "task completed"
+        );
         Ok(Response::new(pb::CompleteTaskResponse {}))
     }
 

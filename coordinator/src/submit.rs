@@ -42,9 +42,13 @@ pub struct Diff {
 
 /// Parses and expands a sweep file. `expected_name`, when not empty, must be the file's name.
 pub fn expand(yaml: &str, source: &str, expected_name: &str) -> Result<ExpandedSweep, ApiError> {
-    let source = if source.is_empty() { "<submitted>" } else { source };
-    let sweep = Sweep::from_yaml(yaml, source)
-        .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+    let source = if source.is_empty() {
+        "<submitted>"
+    } else {
+        source
+    };
+    let sweep =
+        Sweep::from_yaml(yaml, source).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
     if !expected_name.is_empty() && expected_name != sweep.name {
         return Err(ApiError::InvalidArgument(format!(
             "{source}: the file names sweep {:?}, not {expected_name:?}",
@@ -73,8 +77,9 @@ pub fn new_tasks(specs: &[TaskSpec]) -> Result<Vec<NewTask>, ApiError> {
                 "the sweep expands to task {id} twice (tasks {first} and {idx} have identical settings)"
             )));
         }
-        let spec_json = serde_json::to_string(spec)
-            .map_err(|e| ApiError::InvalidArgument(format!("task {idx} does not serialise: {e}")))?;
+        let spec_json = serde_json::to_string(spec).map_err(|e| {
+            ApiError::InvalidArgument(format!("task {idx} does not serialise: {e}"))
+        })?;
         tasks.push(NewTask {
             id,
             idx,
@@ -132,7 +137,13 @@ mod tests {
     fn same_tasks_add_nothing() {
         let stored = vec![("a".to_string(), 0), ("b".to_string(), 1)];
         let diff = diff("s", &stored, &[task("a", 0), task("b", 1)]).unwrap();
-        assert_eq!(diff, Diff { added: vec![], existing: 2 });
+        assert_eq!(
+            diff,
+            Diff {
+                added: vec![],
+                existing: 2
+            }
+        );
     }
 
     #[test]
@@ -140,12 +151,22 @@ mod tests {
         let stored = vec![("a".to_string(), 0), ("b".to_string(), 1)];
         let tasks = [task("a", 0), task("c", 1), task("b", 2), task("d", 3)];
         let diff = diff("s", &stored, &tasks).unwrap();
-        assert_eq!(diff, Diff { added: vec![1, 3], existing: 2 });
+        assert_eq!(
+            diff,
+            Diff {
+                added: vec![1, 3],
+                existing: 2
+            }
+        );
     }
 
     #[test]
     fn a_missing_task_is_refused_and_named() {
-        let stored = vec![("a".to_string(), 0), ("b".to_string(), 1), ("z".to_string(), 2)];
+        let stored = vec![
+            ("a".to_string(), 0),
+            ("b".to_string(), 1),
+            ("z".to_string(), 2),
+        ];
         let err = diff("s", &stored, &[task("a", 0), task("c", 1)]).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("task b"), "{message}");

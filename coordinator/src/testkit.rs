@@ -69,7 +69,11 @@ pub fn synthetic_metrics(spec: &TaskSpec, level: usize, masks: &[LayerMask]) -> 
 }
 
 /// A valid report of `level` of the task of `lease`.
-pub fn synthetic_report(worker_id: u64, lease: &pb::Lease, level: u32) -> Result<pb::ReportLevelRequest, Status> {
+pub fn synthetic_report(
+    worker_id: u64,
+    lease: &pb::Lease,
+    level: u32,
+) -> Result<pb::ReportLevelRequest, Status> {
     let spec = lease_spec(lease)?;
     let masks = synthetic_masks(&spec, level as usize);
     let metrics = synthetic_metrics(&spec, level as usize, &masks);
@@ -177,7 +181,12 @@ impl FakeWorker {
             self.heartbeat(lease, level).await?;
             self.report(lease, level).await?;
             reported += 1;
-            let status = synthetic_metrics(&spec, level as usize, &synthetic_masks(&spec, level as usize)).status;
+            let status = synthetic_metrics(
+                &spec,
+                level as usize,
+                &synthetic_masks(&spec, level as usize),
+            )
+            .status;
             if crate::store::leases::stops_after(&spec, status) {
                 break;
             }

@@ -82,7 +82,9 @@ pub enum ReportError {
         claimed: String,
         actual: String,
     },
-    #[error("the task's shape {shape:?} has too few inputs or outputs for its {problems} problems")]
+    #[error(
+        "the task's shape {shape:?} has too few inputs or outputs for its {problems} problems"
+    )]
     TaskShape { shape: Vec<usize>, problems: usize },
 }
 
@@ -143,7 +145,12 @@ pub fn validate_report(
     graph::validate_masks(&spec.shape, &masks)?;
 
     let kept: usize = masks.iter().map(|m| m.kept.len()).sum();
-    let target = spec.prune.remaining.get(level as usize).copied().unwrap_or(0);
+    let target = spec
+        .prune
+        .remaining
+        .get(level as usize)
+        .copied()
+        .unwrap_or(0);
     if kept != target {
         return Err(ReportError::KeptCount {
             kept,
@@ -159,8 +166,16 @@ pub fn validate_report(
     check_finite(&metrics, spec.data.problems.len())?;
 
     let tasks = spec.task_io();
-    let inputs = tasks.iter().flat_map(|t| &t.inputs).max().map_or(0, |&i| i + 1);
-    let outputs = tasks.iter().flat_map(|t| &t.outputs).max().map_or(0, |&o| o + 1);
+    let inputs = tasks
+        .iter()
+        .flat_map(|t| &t.inputs)
+        .max()
+        .map_or(0, |&i| i + 1);
+    let outputs = tasks
+        .iter()
+        .flat_map(|t| &t.outputs)
+        .max()
+        .map_or(0, |&o| o + 1);
     let (Some(&first), Some(&last)) = (spec.shape.first(), spec.shape.last()) else {
         return Err(ReportError::TaskShape {
             shape: spec.shape.clone(),
@@ -180,7 +195,10 @@ pub fn validate_report(
 
 /// Decodes masks after checking their number and dimensions against the shape (so a bogus
 /// size cannot make decoding allocate more than the task's own matrices).
-pub fn decode_masks(shape: &[usize], masks: &[pb::LayerMask]) -> Result<Vec<LayerMask>, ReportError> {
+pub fn decode_masks(
+    shape: &[usize],
+    masks: &[pb::LayerMask],
+) -> Result<Vec<LayerMask>, ReportError> {
     let expected = shape.len().saturating_sub(1);
     if masks.len() != expected {
         return Err(ReportError::LayerCount {
@@ -209,7 +227,11 @@ pub fn decode_masks(shape: &[usize], masks: &[pb::LayerMask]) -> Result<Vec<Laye
 }
 
 /// Every kept weight of `masks` must be kept in `previous` (pruned weights stay pruned).
-fn check_nested(masks: &[LayerMask], previous: &[LayerMask], previous_level: u32) -> Result<(), ReportError> {
+fn check_nested(
+    masks: &[LayerMask],
+    previous: &[LayerMask],
+    previous_level: u32,
+) -> Result<(), ReportError> {
     for (layer, (mask, before)) in masks.iter().zip(previous).enumerate() {
         let mut allowed = before.kept.iter().peekable();
         for &index in &mask.kept {
@@ -271,7 +293,11 @@ fn check_finite(m: &LevelMetrics, problems: usize) -> Result<(), ReportError> {
 
 fn check_figures(m: &LevelMetrics, g: &GraphReport) -> Result<(), ReportError> {
     let counts = [
-        ("remaining_weights", m.remaining_weights, g.remaining_weights),
+        (
+            "remaining_weights",
+            m.remaining_weights,
+            g.remaining_weights,
+        ),
         ("active_weights", m.active_weights, g.active_weights),
         ("zombie_weights", m.zombie_weights, g.zombie_weights),
         ("inactive_weights", m.inactive_weights, g.inactive_weights),

@@ -39,19 +39,27 @@ async fn plan_submit_status_and_results() {
     assert!(ok, "{err}");
     let plan: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(plan.len(), 2);
-    for key in ["index", "id", "shape", "weights", "levels", "rate", "target", "seed"] {
+    for key in [
+        "index", "id", "shape", "weights", "levels", "rate", "target", "seed",
+    ] {
         assert!(plan[0].get(key).is_some(), "plan lacks {key}");
     }
     let ids: Vec<&str> = plan.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, plan_ids(&yaml));
     let (ok, out, _) = coordinator(&["plan", &file]).await;
-    assert!(ok && out.contains(ids[0]) && out.contains("2 task(s)"), "{out}");
+    assert!(
+        ok && out.contains(ids[0]) && out.contains("2 task(s)"),
+        "{out}"
+    );
 
     let (ok, out, err) = coordinator(&["submit", &file, "--coordinator", &url]).await;
     assert!(ok, "{err}");
     assert!(out.contains("2 task(s) added"), "{out}");
     let (ok, out, _) = coordinator(&["submit", &file, "--coordinator", &url]).await;
-    assert!(ok && out.contains("0 task(s) added, 2 already there"), "{out}");
+    assert!(
+        ok && out.contains("0 task(s) added, 2 already there"),
+        "{out}"
+    );
 
     t.worker("w").await.drain().await.unwrap();
 
@@ -59,9 +67,13 @@ async fn plan_submit_status_and_results() {
     assert!(ok, "{err}");
     assert!(out.contains("2/2"), "{out}");
     let (ok, db_status, err) = coordinator(&["status", "--db", &db]).await;
-    assert!(ok && db_status.contains("cli") && db_status.contains("2/2"), "{db_status}{err}");
+    assert!(
+        ok && db_status.contains("cli") && db_status.contains("2/2"),
+        "{db_status}{err}"
+    );
 
-    let (ok, grpc, err) = coordinator(&["results", "cli", "--format", "json", "--coordinator", &url]).await;
+    let (ok, grpc, err) =
+        coordinator(&["results", "cli", "--format", "json", "--coordinator", &url]).await;
     assert!(ok, "{err}");
     let (ok, local, err) = coordinator(&["results", "cli", "--format", "json", "--db", &db]).await;
     assert!(ok, "{err}");
@@ -69,8 +81,17 @@ async fn plan_submit_status_and_results() {
     let rows: Vec<Value> = serde_json::from_str(&grpc).unwrap();
     assert_eq!(rows.len(), 1);
     for key in [
-        "shape", "levels", "rate", "target", "seeds_done", "frac_split", "frac_ever_split",
-        "frac_connected", "frac_degraded", "active_at_split_median", "test_accuracy",
+        "shape",
+        "levels",
+        "rate",
+        "target",
+        "seeds_done",
+        "frac_split",
+        "frac_ever_split",
+        "frac_connected",
+        "frac_degraded",
+        "active_at_split_median",
+        "test_accuracy",
     ] {
         assert!(rows[0].get(key).is_some(), "results lack {key}");
     }
@@ -97,9 +118,15 @@ async fn errors_are_one_line_and_fail() {
     }
     let missing = dir.path().join("none.db").display().to_string();
     let (ok, _, err) = coordinator(&["results", "x", "--db", &missing]).await;
-    assert!(!ok && err.lines().count() == 1 && err.contains("none.db"), "{err}");
+    assert!(
+        !ok && err.lines().count() == 1 && err.contains("none.db"),
+        "{err}"
+    );
     let (ok, _, err) = coordinator(&["status", "--coordinator", "http://127.0.0.1:9"]).await;
-    assert!(!ok && err.lines().count() == 1 && err.contains("cannot reach"), "{err}");
+    assert!(
+        !ok && err.lines().count() == 1 && err.contains("cannot reach"),
+        "{err}"
+    );
 
     let t = start().await;
     let db = t.config.db_path.display().to_string();

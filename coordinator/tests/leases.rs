@@ -14,22 +14,38 @@ use tonic::Code;
 async fn a_task_runs_from_lease_to_results() {
     let t = start().await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("life", 3, 2)).await.unwrap();
+    submit(&mut client, &small_sweep("life", 3, 2))
+        .await
+        .unwrap();
     let mut worker = t.worker("w").await;
 
     let lease = worker.lease().await.unwrap().unwrap();
     for level in 0..=3 {
         let deadline = worker.heartbeat(&lease, level).await.unwrap();
         assert!(deadline > lease.deadline_unix_ms - 1);
-        assert!(worker.report(&lease, level).await.unwrap(), "level {level} newly stored");
-        let status = client.status(pb::StatusRequest { sweep: None }).await.unwrap().into_inner();
-        let me = status.workers.iter().find(|w| w.worker_id == worker.worker_id).unwrap();
+        assert!(
+            worker.report(&lease, level).await.unwrap(),
+            "level {level} newly stored"
+        );
+        let status = client
+            .status(pb::StatusRequest { sweep: None })
+            .await
+            .unwrap()
+            .into_inner();
+        let me = status
+            .workers
+            .iter()
+            .find(|w| w.worker_id == worker.worker_id)
+            .unwrap();
         assert_eq!(me.tasks[0].task_id, lease.task_id);
         assert_eq!(me.tasks[0].level, level);
     }
     let s = status(&mut client, "life").await;
     assert_eq!((s.leased, s.levels_done, s.levels_planned), (1, 4, 8));
-    assert!(results(&mut client, "life").await.is_empty(), "no finished seed yet");
+    assert!(
+        results(&mut client, "life").await.is_empty(),
+        "no finished seed yet"
+    );
     worker.complete(&lease).await.unwrap();
 
     let s = status(&mut client, "life").await;
@@ -43,7 +59,10 @@ async fn a_task_runs_from_lease_to_results() {
     let rows = results(&mut client, "life").await;
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
-    assert_eq!((row.seeds_done, row.seeds_total, row.levels, row.target), (2, 2, 3, 40));
+    assert_eq!(
+        (row.seeds_done, row.seeds_total, row.levels, row.target),
+        (2, 2, 3, 40)
+    );
     assert_eq!(row.shape, vec![4, 8, 8, 2]);
     assert_eq!(row.test_accuracy, vec![0.9, 0.9]);
     let total = row.frac_split + row.frac_connected + row.frac_degraded;
@@ -58,7 +77,9 @@ async fn a_task_runs_from_lease_to_results() {
 async fn completing_before_all_levels_is_refused() {
     let t = start().await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("early", 3, 1)).await.unwrap();
+    submit(&mut client, &small_sweep("early", 3, 1))
+        .await
+        .unwrap();
     let mut worker = t.worker("w").await;
     let lease = worker.lease().await.unwrap().unwrap();
     worker.report(&lease, 0).await.unwrap();
@@ -73,7 +94,9 @@ async fn completing_before_all_levels_is_refused() {
 async fn an_expired_lease_is_refused_and_the_next_lease_resumes() {
     let t = start_with(|d| short_leases(d, Duration::from_millis(400), 3)).await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("resume", 3, 1)).await.unwrap();
+    submit(&mut client, &small_sweep("resume", 3, 1))
+        .await
+        .unwrap();
     let mut first = t.worker("first").await;
     let lease = first.lease().await.unwrap().unwrap();
     first.report(&lease, 0).await.unwrap();
@@ -110,7 +133,11 @@ async fn an_expired_lease_is_refused_and_the_next_lease_resumes() {
     // The reassigned lease is refused, naming its successor, and changes nothing.
     let err = first.report(&lease, 2).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains(&format!("lease {}", again.lease_id)), "{}", err.message());
+    assert!(
+        err.message().contains(&format!("lease {}", again.lease_id)),
+        "{}",
+        err.message()
+    );
     assert_eq!(levels_stored(&t.config), stored);
 
     assert_eq!(second.finish(&again).await.unwrap(), 2);
@@ -123,7 +150,9 @@ async fn an_expired_lease_is_refused_and_the_next_lease_resumes() {
 async fn heartbeats_keep_a_lease_alive() {
     let t = start_with(|d| short_leases(d, Duration::from_millis(300), 3)).await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("alive", 1, 1)).await.unwrap();
+    submit(&mut client, &small_sweep("alive", 1, 1))
+        .await
+        .unwrap();
     let mut worker = t.worker("w").await;
     let lease = worker.lease().await.unwrap().unwrap();
     for _ in 0..8 {
@@ -139,7 +168,9 @@ async fn heartbeats_keep_a_lease_alive() {
 async fn a_task_fails_after_max_attempts_with_its_last_error() {
     let t = start_with(|d| short_leases(d, Duration::from_millis(300), 3)).await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("flaky", 1, 1)).await.unwrap();
+    submit(&mut client, &small_sweep("flaky", 1, 1))
+        .await
+        .unwrap();
     let mut worker = t.worker("w").await;
 
     let lease = worker.lease().await.unwrap().unwrap();
@@ -157,10 +188,18 @@ async fn a_task_fails_after_max_attempts_with_its_last_error() {
     assert_eq!(s.failures.len(), 1);
     assert_eq!(s.failures[0].attempts, 3);
     assert_eq!(s.failures[0].error, "diverged: loss is NaN");
-    let text = coordinator::render::status_text(&client.status(pb::StatusRequest { sweep: None }).await.unwrap().into_inner());
+    let text = coordinator::render::status_text(
+        &client
+            .status(pb::StatusRequest { sweep: None })
+            .await
+            .unwrap()
+            .into_inner(),
+    );
     assert!(text.contains("diverged: loss is NaN"), "{text}");
     let idle = client
-        .lease_task(pb::LeaseTaskRequest { worker_id: worker.worker_id })
+        .lease_task(pb::LeaseTaskRequest {
+            worker_id: worker.worker_id,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -172,17 +211,43 @@ async fn a_task_fails_after_max_attempts_with_its_last_error() {
 async fn reports_are_idempotent() {
     let t = start().await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("idem", 2, 1)).await.unwrap();
+    submit(&mut client, &small_sweep("idem", 2, 1))
+        .await
+        .unwrap();
     let mut worker = t.worker("w").await;
     let lease = worker.lease().await.unwrap().unwrap();
     let report = synthetic_report(worker.worker_id, &lease, 0).unwrap();
-    assert!(worker.client.report_level(report.clone()).await.unwrap().into_inner().stored);
+    assert!(
+        worker
+            .client
+            .report_level(report.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .stored
+    );
     // The same again (an answer lost on the way back): acknowledged, not duplicated.
-    assert!(!worker.client.report_level(report.clone()).await.unwrap().into_inner().stored);
+    assert!(
+        !worker
+            .client
+            .report_level(report.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .stored
+    );
     // Timing differs on a retry: still the same level.
     let mut retimed = report.clone();
     retimed.metrics.as_mut().unwrap().seconds = 99.0;
-    assert!(!worker.client.report_level(retimed).await.unwrap().into_inner().stored);
+    assert!(
+        !worker
+            .client
+            .report_level(retimed)
+            .await
+            .unwrap()
+            .into_inner()
+            .stored
+    );
     assert_eq!(levels_stored(&t.config), 1);
     // Different content for the stored level is refused.
     let mut other = report.clone();
@@ -190,7 +255,13 @@ async fn reports_are_idempotent() {
     let err = worker.client.report_level(other).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
     assert_eq!(levels_stored(&t.config), 1);
-    worker.finish(&pb::Lease { resume_level: 1, ..lease }).await.unwrap();
+    worker
+        .finish(&pb::Lease {
+            resume_level: 1,
+            ..lease
+        })
+        .await
+        .unwrap();
     t.server.shutdown().await.unwrap();
 }
 
@@ -208,23 +279,39 @@ async fn unknown_workers_leases_and_versions_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains("version 0") && err.message().contains("version 1"), "{}", err.message());
+    assert!(
+        err.message().contains("version 0") && err.message().contains("version 1"),
+        "{}",
+        err.message()
+    );
 
-    let err = client.lease_task(pb::LeaseTaskRequest { worker_id: 4242 }).await.unwrap_err();
+    let err = client
+        .lease_task(pb::LeaseTaskRequest { worker_id: 4242 })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 
-    submit(&mut client, &small_sweep("refuse", 1, 2)).await.unwrap();
+    submit(&mut client, &small_sweep("refuse", 1, 2))
+        .await
+        .unwrap();
     let mut worker = t.worker("w").await;
     let err = worker
         .client
-        .heartbeat(pb::HeartbeatRequest { worker_id: worker.worker_id, lease_id: 777, level: 0 })
+        .heartbeat(pb::HeartbeatRequest {
+            worker_id: worker.worker_id,
+            lease_id: 777,
+            level: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 
     // Parallel 1: a second lease while the first is held is refused.
     let lease = worker.lease().await.unwrap().unwrap();
-    assert_eq!(worker.lease().await.unwrap_err().code(), Code::FailedPrecondition);
+    assert_eq!(
+        worker.lease().await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
     // Another worker cannot use this lease.
     let mut other = t.worker("other").await;
     let err = other.report(&lease, 0).await.unwrap_err();

@@ -20,7 +20,9 @@ fn rows_from_db(config: &coordinator::ServerConfig, sweep: &str) -> Vec<aggregat
 async fn a_restart_keeps_every_result() {
     let t = start().await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("durable", 3, 4)).await.unwrap();
+    submit(&mut client, &small_sweep("durable", 3, 4))
+        .await
+        .unwrap();
     let mut worker = t.worker("w").await;
     for _ in 0..2 {
         let lease = worker.lease().await.unwrap().unwrap();
@@ -37,14 +39,25 @@ async fn a_restart_keeps_every_result() {
     let mut client = t.client().await;
     assert_eq!(results(&mut client, "durable").await, before);
     let s = status(&mut client, "durable").await;
-    assert_eq!((s.done, s.levels_done, s.total), (status_before.done, status_before.levels_done, 4));
+    assert_eq!(
+        (s.done, s.levels_done, s.total),
+        (status_before.done, status_before.levels_done, 4)
+    );
 
     // The worker holding a lease across the restart carries on with it.
     let mut back = coordinator::testkit::FakeWorker {
         client: t.client().await,
         worker_id: worker.worker_id,
     };
-    assert_eq!(back.finish(&proto::v1::Lease { resume_level: 2, ..lease }).await.unwrap(), 2);
+    assert_eq!(
+        back.finish(&proto::v1::Lease {
+            resume_level: 2,
+            ..lease
+        })
+        .await
+        .unwrap(),
+        2
+    );
     let mut other = t.worker("other").await;
     assert_eq!(other.drain().await.unwrap(), 1);
     let s = status(&mut client, "durable").await;
@@ -56,8 +69,12 @@ async fn a_restart_keeps_every_result() {
 async fn the_read_only_database_gives_the_grpc_results() {
     let t = start().await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("same", 2, 3)).await.unwrap();
-    submit(&mut client, &small_sweep("other", 1, 2)).await.unwrap();
+    submit(&mut client, &small_sweep("same", 2, 3))
+        .await
+        .unwrap();
+    submit(&mut client, &small_sweep("other", 1, 2))
+        .await
+        .unwrap();
     let mut worker = t.worker("w").await;
     for _ in 0..3 {
         let lease = worker.lease().await.unwrap().unwrap();
@@ -68,7 +85,10 @@ async fn the_read_only_database_gives_the_grpc_results() {
     assert_eq!(grpc.len(), 1);
     assert_eq!(grpc[0].seeds_done, 3);
     assert_eq!(rows_from_db(&t.config, "same"), grpc);
-    assert_eq!(rows_from_db(&t.config, "other"), results(&mut client, "other").await);
+    assert_eq!(
+        rows_from_db(&t.config, "other"),
+        results(&mut client, "other").await
+    );
     // And after the coordinator stopped.
     let config = t.config.clone();
     let dir = t.dir;
@@ -89,10 +109,14 @@ fn an_unknown_schema_version_is_refused() {
     let path = dir.path().join("future.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE x (a); PRAGMA user_version = 7;").unwrap();
+        conn.execute_batch("CREATE TABLE x (a); PRAGMA user_version = 7;")
+            .unwrap();
     }
     let err = Store::open(&path).unwrap_err().to_string();
-    assert!(err.contains("schema version 7") && err.contains("version 1"), "{err}");
+    assert!(
+        err.contains("schema version 7") && err.contains("version 1"),
+        "{err}"
+    );
     let err = Store::open_read_only(&path).unwrap_err().to_string();
     assert!(err.contains("schema version 7"), "{err}");
 
@@ -103,6 +127,33 @@ fn an_unknown_schema_version_is_refused() {
     }
     let err = Store::open(&foreign).unwrap_err().to_string();
     assert!(err.contains("not a coordinator database"), "{err}");
-    let err = Store::open_read_only(&dir.path().join("missing.db")).unwrap_err().to_string();
+    let err = Store::open_read_only(&dir.path().join("missing.db"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing.db"), "{err}");
+}
+
+#[tokio::test]
+async fn grpc_health_reports_serving() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+
+    let t = start().await;
+    let channel = tonic::transport::Endpoint::from_shared(t.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in ["", "lottery.v1.Coordinator"] {
+        let answer = health
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
+    }
+    t.server.shutdown().await.unwrap();
 }

@@ -11,15 +11,32 @@ use proto::v1::layer_mask::Encoding;
 use tonic::Code;
 
 /// Sends `report` and expects a refusal mentioning `needle` that stores nothing.
-async fn refused(worker: &mut FakeWorker, t: &TestServer, report: pb::ReportLevelRequest, needle: &str) {
+async fn refused(
+    worker: &mut FakeWorker,
+    t: &TestServer,
+    report: pb::ReportLevelRequest,
+    needle: &str,
+) {
     let before = levels_stored(&t.config);
     let err = worker.client.report_level(report).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
-    assert!(err.message().contains(needle), "{:?} lacks {needle:?}", err.message());
-    assert_eq!(levels_stored(&t.config), before, "a refused report stored something");
+    assert!(
+        err.message().contains(needle),
+        "{:?} lacks {needle:?}",
+        err.message()
+    );
+    assert_eq!(
+        levels_stored(&t.config),
+        before,
+        "a refused report stored something"
+    );
 }
 
-fn with_layer(mut report: pb::ReportLevelRequest, layer: usize, encoding: Encoding) -> pb::ReportLevelRequest {
+fn with_layer(
+    mut report: pb::ReportLevelRequest,
+    layer: usize,
+    encoding: Encoding,
+) -> pb::ReportLevelRequest {
     report.masks[layer].encoding = Some(encoding);
     report
 }
@@ -32,7 +49,9 @@ fn metrics(report: &mut pb::ReportLevelRequest) -> &mut pb::LevelMetrics {
 async fn bad_reports_are_refused_and_change_nothing() {
     let t = start().await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("strict", 3, 1)).await.unwrap();
+    submit(&mut client, &small_sweep("strict", 3, 1))
+        .await
+        .unwrap();
     let mut w = t.worker("w").await;
     let lease = w.lease().await.unwrap().unwrap();
     let worker_id = w.worker_id;
@@ -51,9 +70,27 @@ async fn bad_reports_are_refused_and_change_nothing() {
     let mut layers = good(0);
     layers.masks.pop();
     refused(&mut w, &t, layers, "2 masks given but shape").await;
-    refused(&mut w, &t, with_layer(good(0), 2, Encoding::Roaring(vec![1, 2, 3])), "layer 2: bad roaring").await;
-    refused(&mut w, &t, with_layer(good(0), 2, Encoding::SortedIndices(vec![0, 100])), "out of range").await;
-    refused(&mut w, &t, with_layer(good(0), 2, Encoding::SortedIndices(vec![1, 0])), "repeats").await;
+    refused(
+        &mut w,
+        &t,
+        with_layer(good(0), 2, Encoding::Roaring(vec![1, 2, 3])),
+        "layer 2: bad roaring",
+    )
+    .await;
+    refused(
+        &mut w,
+        &t,
+        with_layer(good(0), 2, Encoding::SortedIndices(vec![0, 100])),
+        "out of range",
+    )
+    .await;
+    refused(
+        &mut w,
+        &t,
+        with_layer(good(0), 2, Encoding::SortedIndices(vec![1, 0])),
+        "repeats",
+    )
+    .await;
     let mut unsorted = Vec::new();
     for v in [12346u32, 1] {
         unsorted.extend_from_slice(&v.to_le_bytes());
@@ -65,12 +102,24 @@ async fn bad_reports_are_refused_and_change_nothing() {
     for v in [9u16, 3] {
         unsorted.extend_from_slice(&v.to_le_bytes());
     }
-    refused(&mut w, &t, with_layer(good(0), 2, Encoding::Roaring(unsorted)), "layer 2: bad roaring").await;
+    refused(
+        &mut w,
+        &t,
+        with_layer(good(0), 2, Encoding::Roaring(unsorted)),
+        "layer 2: bad roaring",
+    )
+    .await;
     let mut count = good(0);
     let mut first = mask_from_proto(&count.masks[0]).unwrap();
     first.kept.pop();
     count.masks[0] = mask_to_proto(&first);
-    refused(&mut w, &t, count, "masks keep 111 weights but level 0 of this task keeps exactly 112").await;
+    refused(
+        &mut w,
+        &t,
+        count,
+        "masks keep 111 weights but level 0 of this task keeps exactly 112",
+    )
+    .await;
     let mut missing = good(0);
     missing.masks[0].encoding = None;
     refused(&mut w, &t, missing, "no encoding").await;
@@ -90,7 +139,13 @@ async fn bad_reports_are_refused_and_change_nothing() {
     refused(&mut w, &t, loss, "test_loss is not finite").await;
     let mut accuracies = good(0);
     metrics(&mut accuracies).test_accuracy.push(0.5);
-    refused(&mut w, &t, accuracies, "3 entries but the task has 2 problems").await;
+    refused(
+        &mut w,
+        &t,
+        accuracies,
+        "3 entries but the task has 2 problems",
+    )
+    .await;
     let mut active = good(0);
     metrics(&mut active).active_weights += 1;
     refused(&mut w, &t, active, "claimed active_weights").await;
@@ -136,14 +191,27 @@ async fn bad_reports_are_refused_and_change_nothing() {
     level2[layer].kept.sort_unstable();
     let mut regrown = good(2);
     regrown.masks = level2.iter().map(mask_to_proto).collect();
-    refused(&mut w, &t, regrown, &format!("weight {pruned} is kept but level 1 had pruned it")).await;
+    refused(
+        &mut w,
+        &t,
+        regrown,
+        &format!("weight {pruned} is kept but level 1 had pruned it"),
+    )
+    .await;
 
-    w.finish(&pb::Lease { resume_level: 2, ..lease }).await.unwrap();
+    w.finish(&pb::Lease {
+        resume_level: 2,
+        ..lease
+    })
+    .await
+    .unwrap();
     assert_eq!(status_of(&mut client).await, (1, 4));
     t.server.shutdown().await.unwrap();
 }
 
-async fn status_of(client: &mut proto::v1::coordinator_client::CoordinatorClient<tonic::transport::Channel>) -> (u64, u64) {
+async fn status_of(
+    client: &mut proto::v1::coordinator_client::CoordinatorClient<tonic::transport::Channel>,
+) -> (u64, u64) {
     let s = status(client, "strict").await;
     (s.done, s.levels_done)
 }
@@ -157,8 +225,18 @@ async fn dense_masks_of_the_widest_network_fit() {
     let mut w = t.worker("w").await;
     let lease = w.lease().await.unwrap().unwrap();
     let report = synthetic_report(w.worker_id, &lease, 0).unwrap();
-    assert_eq!(report.metrics.as_ref().unwrap().remaining_weights, 1_723_960);
-    assert!(w.client.report_level(report).await.unwrap().into_inner().stored);
+    assert_eq!(
+        report.metrics.as_ref().unwrap().remaining_weights,
+        1_723_960
+    );
+    assert!(
+        w.client
+            .report_level(report)
+            .await
+            .unwrap()
+            .into_inner()
+            .stored
+    );
     assert!(!w.fail(&lease, "preempted").await.unwrap());
 
     let again = w.lease().await.unwrap().unwrap();

@@ -14,7 +14,15 @@ async fn submitted_ids_are_the_plan_ids() {
     let mut client = t.client().await;
     let yaml = small_sweep("ids", 3, 3);
     let answer = submit(&mut client, &yaml).await.unwrap();
-    assert_eq!((answer.sweep.as_str(), answer.added, answer.existing, answer.total), ("ids", 3, 0, 3));
+    assert_eq!(
+        (
+            answer.sweep.as_str(),
+            answer.added,
+            answer.existing,
+            answer.total
+        ),
+        ("ids", 3, 0, 3)
+    );
     assert_eq!(task_ids(&t.config, "ids"), plan_ids(&yaml));
 
     let mut worker = t.worker("w").await;
@@ -46,7 +54,9 @@ async fn resubmitting_the_same_file_adds_nothing() {
 async fn a_changed_file_adds_only_new_tasks() {
     let t = start().await;
     let mut client = t.client().await;
-    submit(&mut client, &small_sweep("grow", 2, 2)).await.unwrap();
+    submit(&mut client, &small_sweep("grow", 2, 2))
+        .await
+        .unwrap();
     // Run one task so that a stored task with results is kept across the change.
     let mut worker = t.worker("w").await;
     let lease = worker.lease().await.unwrap().unwrap();
@@ -81,9 +91,15 @@ async fn a_file_changing_existing_settings_is_refused() {
 async fn bad_files_are_refused_with_their_location() {
     let t = start().await;
     let mut client = t.client().await;
-    let err = submit(&mut client, "name: broken\npruning:\n  rate: 1.5\n").await.unwrap_err();
+    let err = submit(&mut client, "name: broken\npruning:\n  rate: 1.5\n")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().starts_with("test.yaml:3:"), "{}", err.message());
+    assert!(
+        err.message().starts_with("test.yaml:3:"),
+        "{}",
+        err.message()
+    );
 
     let err = client
         .submit_sweep(proto::v1::SubmitSweepRequest {

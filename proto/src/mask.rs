@@ -266,7 +266,13 @@ mod tests {
                 &[0xff, 0xff, 0xff, 0xff, 0x8f, 0x00],
                 MaskDecodeError::VarintOverflow { offset: 0 },
             ),
-            (&[1, 0], MaskDecodeError::Duplicate { position: 1, value: 1 }),
+            (
+                &[1, 0],
+                MaskDecodeError::Duplicate {
+                    position: 1,
+                    value: 1,
+                },
+            ),
             (
                 &[60, 4],
                 MaskDecodeError::OutOfRange {
@@ -284,8 +290,8 @@ mod tests {
 
     #[test]
     fn roaring_garbage_is_rejected() {
-        let Some(Encoding::Roaring(good)) = encode_layer(100, 100, &(0..5000).collect::<Vec<_>>())
-            .encoding
+        let Some(Encoding::Roaring(good)) =
+            encode_layer(100, 100, &(0..5000).collect::<Vec<_>>()).encoding
         else {
             unreachable!()
         };
@@ -340,7 +346,11 @@ mod tests {
                 .collect();
             if round % 2 == 0 && len >= 4 {
                 // Valid cookies, to get past the first check.
-                let cookie = if round % 4 == 0 { 12346u32 } else { 12347 | (state as u32 & 0xffff_0000) };
+                let cookie = if round % 4 == 0 {
+                    12346u32
+                } else {
+                    12347 | (state as u32 & 0xffff_0000)
+                };
                 bytes[..4].copy_from_slice(&cookie.to_le_bytes());
             }
             let _ = decode_layer(&with(Encoding::Roaring(bytes.clone()), 1310, 1310));

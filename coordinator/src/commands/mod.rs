@@ -55,5 +55,9 @@ pub fn init_logging(json: bool, default_level: &str) {
 
 /// Turns a gRPC error into one readable line.
 pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("coordinator refused: {} ({:?})", status.message(), status.code())
+    anyhow::anyhow!(
+        "coordinator refused: {} ({:?})",
+        status.message(),
+        status.code()
+    )
 }

@@ -26,7 +26,10 @@ pub struct StatusArgs {
 pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let mut reader = Reader::new(&args.source).await?;
     if !args.watch {
-        print!("{}", render::status_text(&reader.fetch(args.sweep.clone()).await?));
+        print!(
+            "{}",
+            render::status_text(&reader.fetch(args.sweep.clone()).await?)
+        );
         return Ok(());
     }
     let mut bars = Bars::new();
@@ -71,7 +74,12 @@ impl Reader {
                 let windows = CoordinatorService::windows(&ServerConfig::new(store.path()));
                 store
                     .run(move |c| {
-                        coordinator::store::queries::status(c, sweep.as_deref(), clock::now_ms(), windows)
+                        coordinator::store::queries::status(
+                            c,
+                            sweep.as_deref(),
+                            clock::now_ms(),
+                            windows,
+                        )
                     })
                     .await
                     .map_err(|e: ApiError| anyhow::anyhow!(e))
@@ -91,7 +99,10 @@ impl Bars {
     fn new() -> Bars {
         let multi = MultiProgress::new();
         let workers = multi.add(ProgressBar::new_spinner());
-        workers.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        workers.set_style(
+            ProgressStyle::with_template("{msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         Bars {
             multi,
             sweeps: HashMap::new(),
@@ -102,7 +113,9 @@ impl Bars {
     fn show(&mut self, status: &pb::StatusResponse) {
         for s in &status.sweeps {
             let bar = self.sweeps.entry(s.name.clone()).or_insert_with(|| {
-                let bar = self.multi.insert_before(&self.workers, ProgressBar::new(s.total));
+                let bar = self
+                    .multi
+                    .insert_before(&self.workers, ProgressBar::new(s.total));
                 bar.set_style(
                     ProgressStyle::with_template("{prefix:>16} [{bar:32}] {pos}/{len} {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -119,7 +132,8 @@ impl Bars {
                 s.leased,
                 s.failed,
                 s.levels_per_minute,
-                s.eta_seconds.map_or_else(|| "-".to_string(), render::duration)
+                s.eta_seconds
+                    .map_or_else(|| "-".to_string(), render::duration)
             ));
         }
         let busy: Vec<String> = status

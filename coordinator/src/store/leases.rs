@@ -33,7 +33,9 @@ pub struct Granted {
 pub enum LeaseAnswer {
     Granted(Granted),
     /// Nothing pending now; `sweeps_active` when tasks are still pending or leased.
-    Idle { sweeps_active: bool },
+    Idle {
+        sweeps_active: bool,
+    },
 }
 
 /// A lease ended by [`expire`].
@@ -81,17 +83,13 @@ pub fn lease(
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<LeaseAnswer, ApiError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        ?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let parallel = worker_parallel(&tx, worker_id)?;
-    let held: i64 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM leases WHERE worker = ?1 AND ended_ms IS NULL AND deadline_ms >= ?2",
-            params![worker_id as i64, now_ms],
-            |r| r.get(0),
-        )
-        ?;
+    let held: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM leases WHERE worker = ?1 AND ended_ms IS NULL AND deadline_ms >= ?2",
+        params![worker_id as i64, now_ms],
+        |r| r.get(0),
+    )?;
     if held >= parallel {
         return Err(ApiError::FailedPrecondition(format!(
             "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
@@ -104,21 +102,27 @@ pub fn lease(
              WHERE t.state = 'pending'
              ORDER BY s.created_ms, s.name, t.idx LIMIT 1",
             [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
         )
-        .optional()
-        ?;
+        .optional()?;
     let Some((task_key, task_id, sweep, spec_json)) = next else {
-        let active: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM tasks WHERE state IN ('pending', 'leased'))",
-                [],
-                |r| r.get(0),
-            )
-            ?;
+        let active: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE state IN ('pending', 'leased'))",
+            [],
+            |r| r.get(0),
+        )?;
         touch_worker(&tx, worker_id, now_ms)?;
         tx.commit()?;
-        return Ok(LeaseAnswer::Idle { sweeps_active: active });
+        return Ok(LeaseAnswer::Idle {
+            sweeps_active: active,
+        });
     };
 
     let stored = stored_levels(&tx, task_key)?;
@@ -138,13 +142,14 @@ pub fn lease(
     )
     ?;
     let lease_id = tx.last_insert_rowid() as u64;
-    tx.execute("UPDATE tasks SET state = 'leased' WHERE key = ?1", [task_key])
-        ?;
+    tx.execute(
+        "UPDATE tasks SET state = 'leased' WHERE key = ?1",
+        [task_key],
+    )?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
         params![worker_id as i64, now_ms, task_id, stored],
-    )
-    ?;
+    )?;
     tx.commit()?;
     Ok(LeaseAnswer::Granted(Granted {
         lease_id,
@@ -166,31 +171,30 @@ pub fn heartbeat(
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<i64, ApiError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        ?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     let deadline_ms = now_ms.saturating_add(lease_ms);
     tx.execute(
         "UPDATE leases SET deadline_ms = ?2, level = ?3 WHERE id = ?1",
         params![lease_id as i64, deadline_ms, level],
-    )
-    ?;
+    )?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
         params![worker_id as i64, now_ms, lease.task_id, level],
-    )
-    ?;
+    )?;
     tx.commit()?;
     Ok(deadline_ms)
 }
 
 /// Ends a valid lease whose task has all its levels stored (or stopped early as its spec
 /// asks): the task is done.
-pub fn complete(conn: &mut Connection, worker_id: u64, lease_id: u64, now_ms: i64) -> Result<(), ApiError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        ?;
+pub fn complete(
+    conn: &mut Connection,
+    worker_id: u64,
+    lease_id: u64,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     let progress = progress(&tx, lease.task_key)?;
     if !progress.finished() {
@@ -204,16 +208,14 @@ pub fn complete(conn: &mut Connection, worker_id: u64, lease_id: u64, now_ms: i6
     tx.execute(
         "UPDATE tasks SET state = 'done', finished_ms = ?2 WHERE key = ?1",
         params![lease.task_key, now_ms],
-    )
-    ?;
+    )?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, consecutive_failures = 0,
                 current_task = NULLIF(current_task, ?3),
                 current_level = CASE WHEN current_task = ?3 THEN NULL ELSE current_level END
          WHERE id = ?1",
         params![worker_id as i64, now_ms, lease.task_id],
-    )
-    ?;
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -227,9 +229,7 @@ pub fn fail(
     now_ms: i64,
     max_attempts: u32,
 ) -> Result<bool, ApiError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        ?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     end_lease(&tx, lease_id, now_ms, "failed", Some(error))?;
     let state = count_attempt(&tx, lease.task_key, error, now_ms, max_attempts)?;
@@ -241,7 +241,11 @@ pub fn fail(
 /// Ends every open lease whose deadline passed before `now`: its task goes back to pending
 /// (an attempt counted), becomes failed after `max_attempts`, or is done when all its levels
 /// were already stored.
-pub fn expire(conn: &mut Connection, now_ms: i64, max_attempts: u32) -> Result<Vec<Expired>, StoreError> {
+pub fn expire(
+    conn: &mut Connection,
+    now_ms: i64,
+    max_attempts: u32,
+) -> Result<Vec<Expired>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let overdue: Vec<(i64, i64, i64, String, String, i64)> = {
         let mut stmt = tx.prepare(
@@ -250,7 +254,14 @@ pub fn expire(conn: &mut Connection, now_ms: i64, max_attempts: u32) -> Result<V
              WHERE l.ended_ms IS NULL AND l.deadline_ms < ?1",
         )?;
         let rows = stmt.query_map([now_ms], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?;
         rows.collect::<Result<_, _>>()?
     };
@@ -283,7 +294,12 @@ pub fn expire(conn: &mut Connection, now_ms: i64, max_attempts: u32) -> Result<V
 }
 
 /// Checks that `lease_id` is an open lease of `worker_id` whose deadline has not passed.
-pub fn check_lease(conn: &Connection, worker_id: u64, lease_id: u64, now_ms: i64) -> Result<OpenLease, ApiError> {
+pub fn check_lease(
+    conn: &Connection,
+    worker_id: u64,
+    lease_id: u64,
+    now_ms: i64,
+) -> Result<OpenLease, ApiError> {
     worker_parallel(conn, worker_id)?;
     let row = conn
         .query_row(
@@ -302,8 +318,7 @@ pub fn check_lease(conn: &Connection, worker_id: u64, lease_id: u64, now_ms: i64
                 ))
             },
         )
-        .optional()
-        ?;
+        .optional()?;
     let Some((owner, task_key, task_id, sweep, deadline_ms, ended_ms, outcome)) = row else {
         return Err(ApiError::NotFound(format!("unknown lease {lease_id}")));
     };
@@ -355,23 +370,19 @@ impl Progress {
 
 /// How far a task got.
 pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, ApiError> {
-    let (planned, spec_json): (i64, String) = conn
-        .query_row(
-            "SELECT levels_planned, spec_json FROM tasks WHERE key = ?1",
-            [task_key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        ?;
+    let (planned, spec_json): (i64, String) = conn.query_row(
+        "SELECT levels_planned, spec_json FROM tasks WHERE key = ?1",
+        [task_key],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let stored = stored_levels(conn, task_key)?;
     let mut stopped_early = false;
     if stored > 0 {
-        let status: String = conn
-            .query_row(
-                "SELECT status FROM levels WHERE task = ?1 AND level = ?2",
-                params![task_key, stored - 1],
-                |r| r.get(0),
-            )
-            ?;
+        let status: String = conn.query_row(
+            "SELECT status FROM levels WHERE task = ?1 AND level = ?2",
+            params![task_key, stored - 1],
+            |r| r.get(0),
+        )?;
         let spec: TaskSpec = serde_json::from_str(&spec_json)
             .map_err(|e| StoreError::Corrupt(format!("task spec: {e}")))?;
         stopped_early = stops_after(&spec, crate::convert::status_from_str(&status)?);
@@ -391,22 +402,31 @@ pub fn stops_after(spec: &TaskSpec, status: Status) -> bool {
 
 /// Number of levels stored for a task (they are always levels `0..n`).
 pub fn stored_levels(conn: &Connection, task_key: i64) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM levels WHERE task = ?1", [task_key], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM levels WHERE task = ?1",
+        [task_key],
+        |r| r.get(0),
+    )?)
 }
 
 fn latest_lease(conn: &Connection, task_key: i64) -> Result<Option<u64>, StoreError> {
     Ok(conn
-        .query_row("SELECT MAX(id) FROM leases WHERE task = ?1", [task_key], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?
+        .query_row(
+            "SELECT MAX(id) FROM leases WHERE task = ?1",
+            [task_key],
+            |r| r.get::<_, Option<i64>>(0),
+        )?
         .map(|id| id as u64))
 }
 
 fn worker_parallel(conn: &Connection, worker_id: u64) -> Result<i64, ApiError> {
-    conn.query_row("SELECT parallel FROM workers WHERE id = ?1", [worker_id as i64], |r| r.get(0))
-        .optional()
-        ?
-        .ok_or_else(|| ApiError::NotFound(format!("unknown worker {worker_id}: register first")))
+    conn.query_row(
+        "SELECT parallel FROM workers WHERE id = ?1",
+        [worker_id as i64],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::NotFound(format!("unknown worker {worker_id}: register first")))
 }
 
 fn touch_worker(conn: &Connection, worker_id: u64, now_ms: i64) -> Result<(), StoreError> {
@@ -417,12 +437,17 @@ fn touch_worker(conn: &Connection, worker_id: u64, now_ms: i64) -> Result<(), St
     Ok(())
 }
 
-fn end_lease(conn: &Connection, lease_id: u64, now_ms: i64, outcome: &str, error: Option<&str>) -> Result<(), ApiError> {
+fn end_lease(
+    conn: &Connection,
+    lease_id: u64,
+    now_ms: i64,
+    outcome: &str,
+    error: Option<&str>,
+) -> Result<(), ApiError> {
     conn.execute(
         "UPDATE leases SET ended_ms = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
         params![lease_id as i64, now_ms, outcome, error],
-    )
-    ?;
+    )?;
     Ok(())
 }
 
@@ -454,7 +479,12 @@ fn count_attempt(
     Ok(state)
 }
 
-fn worker_failed(conn: &Connection, worker_id: u64, task_id: &str, seen_ms: Option<i64>) -> Result<(), ApiError> {
+fn worker_failed(
+    conn: &Connection,
+    worker_id: u64,
+    task_id: &str,
+    seen_ms: Option<i64>,
+) -> Result<(), ApiError> {
     conn.execute(
         "UPDATE workers SET consecutive_failures = consecutive_failures + 1,
                 last_seen_ms = COALESCE(?3, last_seen_ms),
@@ -462,8 +492,7 @@ fn worker_failed(conn: &Connection, worker_id: u64, task_id: &str, seen_ms: Opti
                 current_level = CASE WHEN current_task = ?2 THEN NULL ELSE current_level END
          WHERE id = ?1",
         params![worker_id as i64, task_id, seen_ms],
-    )
-    ?;
+    )?;
     Ok(())
 }
 
@@ -484,7 +513,9 @@ mod tests {
         let store = Store::open(&dir.join("t.db")).unwrap();
         let yaml = "name: t\nmodel:\n  shape: [4, 8, 8, 2]\npruning:\n  levels: 2\n  target: 40\nseeds: 2\n";
         let sweep = submit::expand(yaml, "t.yaml", "").unwrap();
-        store.run_blocking(|c| sweeps::submit(c, &sweep, 0)).unwrap();
+        store
+            .run_blocking(|c| sweeps::submit(c, &sweep, 0))
+            .unwrap();
         store
     }
 
@@ -492,7 +523,9 @@ mod tests {
     fn lease_then_expire_then_fail() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_sweep(dir.path());
-        let worker = store.run_blocking(|c| register(c, "w", "h", 1, 1, 0)).unwrap();
+        let worker = store
+            .run_blocking(|c| register(c, "w", "h", 1, 1, 0))
+            .unwrap();
         let granted = match store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap() {
             LeaseAnswer::Granted(g) => g,
             other => panic!("{other:?}"),
@@ -501,13 +534,20 @@ mod tests {
         let expired = store.run_blocking(|c| expire(c, 111, 2)).unwrap();
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].task_state, "pending");
-        let err = store.run_blocking(|c| heartbeat(c, worker, granted.lease_id, 0, 112, 100)).unwrap_err();
+        let err = store
+            .run_blocking(|c| heartbeat(c, worker, granted.lease_id, 0, 112, 100))
+            .unwrap_err();
         assert!(matches!(err, ApiError::FailedPrecondition(_)), "{err}");
         let again = match store.run_blocking(|c| lease(c, worker, 120, 100)).unwrap() {
             LeaseAnswer::Granted(g) => g,
             other => panic!("{other:?}"),
         };
-        assert_eq!(again.task_id, granted.task_id, "the same task comes back first");
-        assert!(store.run_blocking(|c| fail(c, worker, again.lease_id, "boom", 130, 2)).unwrap());
+        assert_eq!(
+            again.task_id, granted.task_id,
+            "the same task comes back first"
+        );
+        assert!(store
+            .run_blocking(|c| fail(c, worker, again.lease_id, "boom", 130, 2))
+            .unwrap());
     }
 }

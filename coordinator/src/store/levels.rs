@@ -47,9 +47,11 @@ pub fn context(
 ) -> Result<ReportContext, ApiError> {
     let tx = conn.transaction()?;
     let lease = leases::check_lease(&tx, worker_id, lease_id, now_ms)?;
-    let spec_json: String = tx
-        .query_row("SELECT spec_json FROM tasks WHERE key = ?1", [lease.task_key], |r| r.get(0))
-        ?;
+    let spec_json: String = tx.query_row(
+        "SELECT spec_json FROM tasks WHERE key = ?1",
+        [lease.task_key],
+        |r| r.get(0),
+    )?;
     let spec: TaskSpec = serde_json::from_str(&spec_json)
         .map_err(|e| StoreError::Corrupt(format!("spec of task {}: {e}", lease.task_id)))?;
     let stored = leases::stored_levels(&tx, lease.task_key)? as u64;
@@ -112,9 +114,7 @@ pub fn insert(
     let metrics_json = serde_json::to_string(metrics)
         .map_err(|e| ApiError::InvalidArgument(format!("metrics do not serialise: {e}")))?;
     let blob = convert::masks_to_blob(masks);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        ?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = leases::check_lease(&tx, worker_id, lease_id, now_ms)?;
     let stored = leases::stored_levels(&tx, lease.task_key)?;
     if stored != metrics.level as i64 {
@@ -144,18 +144,20 @@ pub fn insert(
             lease_id as i64,
             now_ms
         ],
-    )
-    ?;
+    )?;
     tx.execute(
         "UPDATE leases SET level = ?2 WHERE id = ?1",
         params![lease_id as i64, metrics.level as i64],
-    )
-    ?;
+    )?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
-        params![worker_id as i64, now_ms, lease.task_id, metrics.level as i64],
-    )
-    ?;
+        params![
+            worker_id as i64,
+            now_ms,
+            lease.task_id,
+            metrics.level as i64
+        ],
+    )?;
     tx.commit()?;
     Ok(())
 }

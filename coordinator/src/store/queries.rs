@@ -50,17 +50,39 @@ pub fn status(
     })
 }
 
-fn sweep_status(conn: &Connection, name: &str, now_ms: i64, window_ms: i64) -> Result<pb::SweepStatus, StoreError> {
-    let (created_ms, pending, leased, done, failed, total, levels_planned): (i64, i64, i64, i64, i64, i64, i64) =
-        conn.query_row(
-            "SELECT s.created_ms,
+fn sweep_status(
+    conn: &Connection,
+    name: &str,
+    now_ms: i64,
+    window_ms: i64,
+) -> Result<pb::SweepStatus, StoreError> {
+    let (created_ms, pending, leased, done, failed, total, levels_planned): (
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    ) = conn.query_row(
+        "SELECT s.created_ms,
                     COALESCE(SUM(t.state = 'pending'), 0), COALESCE(SUM(t.state = 'leased'), 0),
                     COALESCE(SUM(t.state = 'done'), 0), COALESCE(SUM(t.state = 'failed'), 0),
                     COUNT(t.key), COALESCE(SUM(t.levels_planned), 0)
              FROM sweeps s LEFT JOIN tasks t ON t.sweep = s.name WHERE s.name = ?1 GROUP BY s.name",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-        )?;
+        [name],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        },
+    )?;
     let levels_done: i64 = conn.query_row(
         "SELECT COUNT(*) FROM levels l JOIN tasks t ON t.key = l.task WHERE t.sweep = ?1",
         [name],
@@ -87,7 +109,10 @@ fn sweep_status(conn: &Connection, name: &str, now_ms: i64, window_ms: i64) -> R
                 params![name, since],
                 |r| r.get(0),
             )?;
-            (tasks as f64 * 3600.0 / elapsed_s, levels as f64 * 60.0 / elapsed_s)
+            (
+                tasks as f64 * 3600.0 / elapsed_s,
+                levels as f64 * 60.0 / elapsed_s,
+            )
         }
     };
     let remaining_tasks = (pending + leased) as f64;
@@ -131,7 +156,11 @@ fn sweep_status(conn: &Connection, name: &str, now_ms: i64, window_ms: i64) -> R
 }
 
 /// Workers seen since `since_ms`, with their open leases (of `sweep` only, when given).
-fn workers(conn: &Connection, since_ms: i64, sweep: Option<&str>) -> Result<Vec<pb::WorkerStatus>, StoreError> {
+fn workers(
+    conn: &Connection,
+    since_ms: i64,
+    sweep: Option<&str>,
+) -> Result<Vec<pb::WorkerStatus>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT id, name, hostname, parallel, last_seen_ms, consecutive_failures
          FROM workers WHERE last_seen_ms >= ?1 ORDER BY id",
@@ -185,11 +214,17 @@ pub fn task_results(conn: &Connection, sweep: &str) -> Result<Vec<TaskResult>, A
     if !sweeps::exists(conn, sweep)? {
         return Err(ApiError::NotFound(format!("no sweep named {sweep:?}")));
     }
-    let mut stmt = conn.prepare("SELECT key, idx, spec_json, state FROM tasks WHERE sweep = ?1 ORDER BY idx")?;
+    let mut stmt =
+        conn.prepare("SELECT key, idx, spec_json, state FROM tasks WHERE sweep = ?1 ORDER BY idx")?;
     let mut keys: HashMap<i64, usize> = HashMap::new();
     let mut tasks: Vec<TaskResult> = Vec::new();
     let rows = stmt.query_map([sweep], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
     })?;
     for row in rows {
         let (key, idx, spec_json, state) = row.map_err(StoreError::from)?;
@@ -207,7 +242,9 @@ pub fn task_results(conn: &Connection, sweep: &str) -> Result<Vec<TaskResult>, A
         "SELECT l.task, l.metrics_json FROM levels l JOIN tasks t ON t.key = l.task
          WHERE t.sweep = ?1 ORDER BY l.task, l.level",
     )?;
-    let rows = stmt.query_map([sweep], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map([sweep], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
     for row in rows {
         let (key, json) = row.map_err(StoreError::from)?;
         let metrics: LevelMetrics = serde_json::from_str(&json)

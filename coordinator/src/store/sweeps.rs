@@ -28,14 +28,19 @@ pub struct SweepSummary {
 
 /// Stores a sweep, or adds the new tasks of a changed file under the same name (see
 /// [`crate::submit`]). Existing tasks take their position in the new expansion.
-pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Result<Submitted, ApiError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        ?;
+pub fn submit(
+    conn: &mut Connection,
+    sweep: &ExpandedSweep,
+    now_ms: i64,
+) -> Result<Submitted, ApiError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let stored_yaml: Option<String> = tx
-        .query_row("SELECT yaml FROM sweeps WHERE name = ?1", [&sweep.name], |r| r.get(0))
-        .optional()
-        ?;
+        .query_row(
+            "SELECT yaml FROM sweeps WHERE name = ?1",
+            [&sweep.name],
+            |r| r.get(0),
+        )
+        .optional()?;
     let stored = stored_ids(&tx, &sweep.name)?;
     let diff = submit::diff(&sweep.name, &stored, &sweep.tasks)?;
 
@@ -44,45 +49,36 @@ pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Resu
             tx.execute(
                 "INSERT INTO sweeps (name, yaml, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3)",
                 params![sweep.name, sweep.yaml, now_ms],
-            )
-            ?;
+            )?;
         }
         Some(yaml) if yaml != sweep.yaml => {
             tx.execute(
                 "UPDATE sweeps SET yaml = ?2, updated_ms = ?3 WHERE name = ?1",
                 params![sweep.name, sweep.yaml, now_ms],
-            )
-            ?;
+            )?;
         }
         Some(_) => {}
     }
     {
-        let mut insert = tx
-            .prepare(
-                "INSERT INTO tasks (id, sweep, idx, spec_json, levels_planned)
+        let mut insert = tx.prepare(
+            "INSERT INTO tasks (id, sweep, idx, spec_json, levels_planned)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            ?;
+        )?;
         for &i in &diff.added {
             let task = &sweep.tasks[i];
-            insert
-                .execute(params![
-                    task.id,
-                    sweep.name,
-                    task.idx as i64,
-                    task.spec_json,
-                    task.levels_planned as i64
-                ])
-                ?;
+            insert.execute(params![
+                task.id,
+                sweep.name,
+                task.idx as i64,
+                task.spec_json,
+                task.levels_planned as i64
+            ])?;
         }
         if !diff.added.is_empty() && diff.existing > 0 {
-            let mut reindex = tx
-                .prepare("UPDATE tasks SET idx = ?3 WHERE sweep = ?1 AND id = ?2 AND idx != ?3")
-                ?;
+            let mut reindex =
+                tx.prepare("UPDATE tasks SET idx = ?3 WHERE sweep = ?1 AND id = ?2 AND idx != ?3")?;
             for task in &sweep.tasks {
-                reindex
-                    .execute(params![sweep.name, task.id, task.idx as i64])
-                    ?;
+                reindex.execute(params![sweep.name, task.id, task.idx as i64])?;
             }
         }
     }
@@ -97,7 +93,9 @@ pub fn submit(conn: &mut Connection, sweep: &ExpandedSweep, now_ms: i64) -> Resu
 
 fn stored_ids(conn: &Connection, sweep: &str) -> Result<Vec<(String, usize)>, StoreError> {
     let mut stmt = conn.prepare("SELECT id, idx FROM tasks WHERE sweep = ?1")?;
-    let rows = stmt.query_map([sweep], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let rows = stmt.query_map([sweep], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
     let rows: Vec<(String, i64)> = rows.collect::<Result<_, _>>()?;
     Ok(rows
         .into_iter()
@@ -138,7 +136,9 @@ pub fn exists(conn: &Connection, sweep: &str) -> Result<bool, StoreError> {
 /// The stored text of a sweep file.
 pub fn yaml(conn: &Connection, sweep: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .query_row("SELECT yaml FROM sweeps WHERE name = ?1", [sweep], |r| r.get(0))
+        .query_row("SELECT yaml FROM sweeps WHERE name = ?1", [sweep], |r| {
+            r.get(0)
+        })
         .optional()?)
 }
 

@@ -24,19 +24,31 @@ impl TestServer {
     }
 
     pub async fn client(&self) -> CoordinatorClient<Channel> {
-        coordinator::client::connect(&self.url()).await.expect("connect")
+        coordinator::client::connect(&self.url())
+            .await
+            .expect("connect")
     }
 
     pub async fn worker(&self, name: &str) -> FakeWorker {
-        FakeWorker::register(&self.url(), name).await.expect("register")
+        FakeWorker::register(&self.url(), name)
+            .await
+            .expect("register")
     }
 
     /// Stops the server and starts a new one on the same database.
     pub async fn restart(self) -> TestServer {
-        let TestServer { dir, server, config } = self;
+        let TestServer {
+            dir,
+            server,
+            config,
+        } = self;
         server.shutdown().await.expect("shutdown");
         let server = start_on(config.clone()).await;
-        TestServer { dir, server, config }
+        TestServer {
+            dir,
+            server,
+            config,
+        }
     }
 }
 
@@ -54,7 +66,9 @@ pub fn short_leases(dir: &Path, lease: Duration, max_attempts: u32) -> ServerCon
 }
 
 pub async fn start_on(config: ServerConfig) -> RunningServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     RunningServer::start(config, listener).await.expect("start")
 }
 
@@ -66,7 +80,11 @@ pub async fn start_with(make: impl FnOnce(&Path) -> ServerConfig) -> TestServer 
     let dir = tempfile::tempdir().expect("tempdir");
     let config = make(dir.path());
     let server = start_on(config.clone()).await;
-    TestServer { dir, server, config }
+    TestServer {
+        dir,
+        server,
+        config,
+    }
 }
 
 /// A small sweep: shape (4, 8, 8, 2), `levels` levels to 40 weights, `seeds` seeds.
@@ -76,7 +94,10 @@ pub fn small_sweep(name: &str, levels: usize, seeds: usize) -> String {
     )
 }
 
-pub async fn submit(client: &mut CoordinatorClient<Channel>, yaml: &str) -> Result<pb::SubmitSweepResponse, tonic::Status> {
+pub async fn submit(
+    client: &mut CoordinatorClient<Channel>,
+    yaml: &str,
+) -> Result<pb::SubmitSweepResponse, tonic::Status> {
     client
         .submit_sweep(pb::SubmitSweepRequest {
             name: String::new(),
@@ -98,7 +119,10 @@ pub async fn status(client: &mut CoordinatorClient<Channel>, sweep: &str) -> pb:
     answer.sweeps.remove(0)
 }
 
-pub async fn results(client: &mut CoordinatorClient<Channel>, sweep: &str) -> Vec<coordinator::aggregate::Row> {
+pub async fn results(
+    client: &mut CoordinatorClient<Channel>,
+    sweep: &str,
+) -> Vec<coordinator::aggregate::Row> {
     client
         .results(pb::ResultsRequest {
             sweep: sweep.to_string(),
