@@ -1,5 +1,5 @@
-//! Conversions between the wire messages of `proto` and the science types of `shared`, and
-//! the encoding of mask blobs in the store.
+//! The coordinator's conversions: wire messages to `shared` types (delegating to
+//! `proto::convert`), stored names of statuses, mask blobs, and aggregate rows.
 
 use prost::Message;
 use proto::v1 as pb;
@@ -11,21 +11,12 @@ use crate::store::StoreError;
 
 /// The wire value of a ticket status.
 pub fn status_to_proto(status: Status) -> pb::TicketStatus {
-    match status {
-        Status::Split => pb::TicketStatus::Split,
-        Status::Connected => pb::TicketStatus::Connected,
-        Status::Degraded => pb::TicketStatus::Degraded,
-    }
+    proto::convert::status_to_wire(status)
 }
 
 /// A ticket status from the wire; `None` for unspecified or unknown values.
 pub fn status_from_proto(value: i32) -> Option<Status> {
-    match pb::TicketStatus::try_from(value).ok()? {
-        pb::TicketStatus::Split => Some(Status::Split),
-        pb::TicketStatus::Connected => Some(Status::Connected),
-        pb::TicketStatus::Degraded => Some(Status::Degraded),
-        pb::TicketStatus::Unspecified => None,
-    }
+    proto::convert::status_from_wire(value).ok()
 }
 
 /// The stored (and printed) name of a status.
@@ -51,55 +42,12 @@ pub fn status_from_str(name: &str) -> Result<Status, StoreError> {
 
 /// The wire form of a level's metrics.
 pub fn metrics_to_proto(m: &LevelMetrics) -> pb::LevelMetrics {
-    pb::LevelMetrics {
-        level: m.level as u64,
-        remaining_weights: m.remaining_weights as u64,
-        active_weights: m.active_weights as u64,
-        zombie_weights: m.zombie_weights as u64,
-        inactive_weights: m.inactive_weights as u64,
-        active_neurons: m.active_neurons as u64,
-        zombie_neurons: m.zombie_neurons as u64,
-        inactive_neurons: m.inactive_neurons as u64,
-        components: m.components as u64,
-        status: status_to_proto(m.status) as i32,
-        coverage: m
-            .coverage
-            .iter()
-            .map(|row| pb::Coverage { tasks: row.clone() })
-            .collect(),
-        test_accuracy: m.test_accuracy.clone(),
-        test_loss: m.test_loss,
-        train_loss: m.train_loss,
-        epochs: m.epochs as u64,
-        seconds: m.seconds,
-    }
+    proto::convert::metrics_to_wire(m)
 }
 
 /// A level's metrics from the wire. Fails on an unspecified status or counts beyond `usize`.
 pub fn metrics_from_proto(m: &pb::LevelMetrics) -> Result<LevelMetrics, String> {
-    let count = |name: &str, value: u64| {
-        usize::try_from(value).map_err(|_| format!("metrics.{name} {value} is too large"))
-    };
-    let status = status_from_proto(m.status)
-        .ok_or_else(|| format!("metrics.status {} is not a ticket status", m.status))?;
-    Ok(LevelMetrics {
-        level: count("level", m.level)?,
-        remaining_weights: count("remaining_weights", m.remaining_weights)?,
-        active_weights: count("active_weights", m.active_weights)?,
-        zombie_weights: count("zombie_weights", m.zombie_weights)?,
-        inactive_weights: count("inactive_weights", m.inactive_weights)?,
-        active_neurons: count("active_neurons", m.active_neurons)?,
-        zombie_neurons: count("zombie_neurons", m.zombie_neurons)?,
-        inactive_neurons: count("inactive_neurons", m.inactive_neurons)?,
-        components: count("components", m.components)?,
-        status,
-        coverage: m.coverage.iter().map(|c| c.tasks.clone()).collect(),
-        test_accuracy: m.test_accuracy.clone(),
-        test_loss: m.test_loss,
-        train_loss: m.train_loss,
-        epochs: count("epochs", m.epochs)?,
-        seconds: m.seconds,
-    })
+    proto::convert::metrics_from_wire(m).map_err(|e| format!("metrics: {e}"))
 }
 
 /// The wire form of one layer's mask (the smaller encoding).

@@ -57,7 +57,7 @@ async fn main() -> ExitCode {
         Command::Submit(args) => commands::submit::submit(args).await,
         Command::Status(args) => commands::status::status(args).await,
         Command::Results(args) => commands::results::results(args).await,
-        Command::Plan(args) => commands::plan::plan(args),
+        Command::Plan(args) => commands::plan::plan(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Bench(args) => commands::bench::bench(args).await,
     };

@@ -162,7 +162,7 @@ async fn bad_reports_are_refused_and_change_nothing() {
     refused(&mut w, &t, status, "claimed status").await;
     let mut unspecified = good(0);
     metrics(&mut unspecified).status = 0;
-    refused(&mut w, &t, unspecified, "not a ticket status").await;
+    refused(&mut w, &t, unspecified, "status is unspecified").await;
 
     // The honest report is still level 0: nothing above was stored.
     assert!(w.report(&lease, 0).await.unwrap());

@@ -36,7 +36,11 @@ use crate::imp::{run_task, ImpError, LevelOutcome, Resume};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// The coordinator's address.
-    #[arg(long, env = "COORDINATOR_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "COORDINATOR_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub coordinator: String,
     /// Tasks to run at once (default: one per core).
     #[arg(long)]
@@ -124,13 +128,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -349,7 +354,10 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
             let previous = if lease.resume_level == 0 {
                 None
             } else {
-                Some(masks_from_wire(&lease.previous_masks).map_err(|e| format!("stored mask: {e}"))?)
+                Some(
+                    masks_from_wire(&lease.previous_masks)
+                        .map_err(|e| format!("stored mask: {e}"))?,
+                )
             };
             Ok((spec, previous))
         });
@@ -440,7 +448,17 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
                 cancel.store(true, Ordering::Relaxed);
                 beat.abort();
                 let _ = training.await;
-                fail(&mut client, worker_id, lease_id, &format!("report of level {} refused: {message}", outcome.metrics.level), &stop).await;
+                fail(
+                    &mut client,
+                    worker_id,
+                    lease_id,
+                    &format!(
+                        "report of level {} refused: {message}",
+                        outcome.metrics.level
+                    ),
+                    &stop,
+                )
+                .await;
                 return TaskEnd::Failed { levels: reported };
             }
             Err(ReportError::Stopped) => {
@@ -580,7 +598,12 @@ async fn fail(
 fn transient(status: &Status) -> bool {
     matches!(
         status.code(),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::ResourceExhausted | Code::Aborted | Code::Cancelled
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Cancelled
     )
 }
 
@@ -606,7 +629,8 @@ impl Backoff {
     fn next_delay(&mut self) -> Duration {
         self.attempts += 1;
         let base = 200u64.saturating_mul(1 << self.attempts.min(6));
-        let jitter = (u64::from(std::process::id()) * 7919 + u64::from(self.attempts) * 104_729) % 200;
+        let jitter =
+            (u64::from(std::process::id()) * 7919 + u64::from(self.attempts) * 104_729) % 200;
         Duration::from_millis(base.min(10_000) + jitter)
     }
 
@@ -643,4 +667,3 @@ fn hostname() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
 }
-

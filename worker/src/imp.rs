@@ -87,7 +87,10 @@ pub fn run_task(
         (_, None) => return Err(ImpError::BadResume("no mask for the previous level".into())),
         (level, Some(previous)) => {
             let mut masks = prune::from_layer_masks(&spec.shape, &previous).ok_or_else(|| {
-                ImpError::BadResume(format!("the mask of level {} does not fit the shape", level - 1))
+                ImpError::BadResume(format!(
+                    "the mask of level {} does not fit the shape",
+                    level - 1
+                ))
             })?;
             let expected = spec.prune.remaining[level - 1];
             if prune::kept(&masks) != expected {
@@ -97,7 +100,10 @@ pub fn run_task(
                     prune::kept(&masks)
                 )));
             }
-            debug!(level = level - 1, "retraining the level before the resume point");
+            debug!(
+                level = level - 1,
+                "retraining the level before the resume point"
+            );
             let (trained, _) = train_once(&dev, &data, &theta0, &masks, spec, level - 1, cancel)?;
             prune_to(spec, &trained, &mut masks, level);
             masks
@@ -164,7 +170,10 @@ fn check(spec: &TaskSpec) -> Result<(), ImpError> {
     let bad = |msg: String| Err(ImpError::InvalidTask(msg));
     let problems = spec.data.problems.len();
     if spec.shape.len() < 2 || spec.shape.contains(&0) {
-        return bad(format!("shape {:?} needs at least two non-zero layers", spec.shape));
+        return bad(format!(
+            "shape {:?} needs at least two non-zero layers",
+            spec.shape
+        ));
     }
     if spec.shape[0] != 2 * problems || spec.shape[spec.shape.len() - 1] != problems {
         return bad(format!(

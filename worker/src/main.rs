@@ -21,7 +21,11 @@ use shared::sweep::Sweep;
 use worker::imp::{run_task, Resume};
 
 #[derive(Parser)]
-#[command(name = "worker", version, about = "Trains lottery tickets through iterative magnitude pruning, locally or for a coordinator")]
+#[command(
+    name = "worker",
+    version,
+    about = "Trains lottery tickets through iterative magnitude pruning, locally or for a coordinator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -97,25 +101,30 @@ fn train(path: &PathBuf, index: usize, with_masks: bool) -> Result<()> {
     tracing::info!(task = index, id = %id, shape = ?spec.shape, levels = spec.prune.levels, "training");
     let stdout = std::io::stdout();
     let mut failure = None;
-    run_task(spec, Resume::default(), &AtomicBool::new(false), |outcome| {
-        let mut line = serde_json::to_value(&outcome.metrics).expect("metrics serialise");
-        if let Value::Object(map) = &mut line {
-            map.insert("task".into(), json!(index));
-            map.insert("id".into(), json!(id));
-            if with_masks {
-                let masks: Vec<&Vec<u32>> = outcome.masks.iter().map(|m| &m.kept).collect();
-                map.insert("masks".into(), json!(masks));
+    run_task(
+        spec,
+        Resume::default(),
+        &AtomicBool::new(false),
+        |outcome| {
+            let mut line = serde_json::to_value(&outcome.metrics).expect("metrics serialise");
+            if let Value::Object(map) = &mut line {
+                map.insert("task".into(), json!(index));
+                map.insert("id".into(), json!(id));
+                if with_masks {
+                    let masks: Vec<&Vec<u32>> = outcome.masks.iter().map(|m| &m.kept).collect();
+                    map.insert("masks".into(), json!(masks));
+                }
             }
-        }
-        let mut out = stdout.lock();
-        match writeln!(out, "{line}").and_then(|_| out.flush()) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                failure = Some(e);
-                ControlFlow::Break(())
+            let mut out = stdout.lock();
+            match writeln!(out, "{line}").and_then(|_| out.flush()) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
             }
-        }
-    })?;
+        },
+    )?;
     if let Some(e) = failure {
         return Err(e).context("writing results to stdout");
     }

@@ -213,9 +213,7 @@ pub fn loss_and_grads(
         .iter()
         .map(|(w, b)| (w.leaky_trace(), b.leaky_trace()))
         .collect();
-    let input = dev
-        .tensor_from_vec(x, (n, params.shape[0]))
-        .leaky_traced();
+    let input = dev.tensor_from_vec(x, (n, params.shape[0])).leaky_traced();
     let target = dev.tensor_from_vec(y, (n, outputs));
     let logits = forward(input, traced);
     let loss = logits.bce_with_logits(target).mean();

@@ -43,7 +43,10 @@ pub fn prune(weights: &[Vec<f32>], masks: &mut [Vec<bool>], remove: usize, scope
             }
         }
         Scope::Layerwise => {
-            let per_layer: Vec<usize> = masks.iter().map(|m| kept(std::slice::from_ref(m))).collect();
+            let per_layer: Vec<usize> = masks
+                .iter()
+                .map(|m| kept(std::slice::from_ref(m)))
+                .collect();
             let shares = share(&per_layer, remove);
             for (l, (w, m)) in weights.iter().zip(masks.iter_mut()).enumerate() {
                 let mut candidates: Vec<(f32, u32, u32)> = w
@@ -63,7 +66,11 @@ pub fn prune(weights: &[Vec<f32>], masks: &mut [Vec<bool>], remove: usize, scope
 
 /// The `k` smallest candidates by (magnitude, layer, index).
 fn smallest(candidates: &mut [(f32, u32, u32)], k: usize) -> &[(f32, u32, u32)] {
-    assert!(k <= candidates.len(), "cannot remove {k} of {} weights", candidates.len());
+    assert!(
+        k <= candidates.len(),
+        "cannot remove {k} of {} weights",
+        candidates.len()
+    );
     let cmp = |a: &(f32, u32, u32), b: &(f32, u32, u32)| {
         a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
     };
@@ -142,7 +149,10 @@ mod tests {
         let weights = vec![vec![0.5, -0.1, 0.3, 0.9], vec![-0.2, 0.05]];
         let mut masks = vec![vec![true; 4], vec![true; 2]];
         prune(&weights, &mut masks, 3, Scope::Global);
-        assert_eq!(masks, vec![vec![true, false, true, true], vec![false, false]]);
+        assert_eq!(
+            masks,
+            vec![vec![true, false, true, true], vec![false, false]]
+        );
     }
 
     #[test]
@@ -180,7 +190,10 @@ mod tests {
     #[test]
     fn layer_masks_round_trip() {
         let shape = [3, 2, 1];
-        let masks = vec![vec![true, false, true, false, false, true], vec![false, true]];
+        let masks = vec![
+            vec![true, false, true, false, false, true],
+            vec![false, true],
+        ];
         let exchanged = to_layer_masks(&shape, &masks);
         assert_eq!(exchanged[0].kept, vec![0, 2, 5]);
         assert_eq!(from_layer_masks(&shape, &exchanged), Some(masks));

@@ -101,6 +101,9 @@ pub fn evaluate(dev: &Cpu, params: &Params, x: &[f32], y: &[f32], n: usize) -> E
     }
     Evaluation {
         loss: loss / (n * outputs).max(1) as f64,
-        accuracy: correct.iter().map(|&c| c as f64 / n.max(1) as f64).collect(),
+        accuracy: correct
+            .iter()
+            .map(|&c| c as f64 / n.max(1) as f64)
+            .collect(),
     }
 }

@@ -39,8 +39,18 @@ fn worker(args: &[&str]) -> std::process::Output {
 fn train_prints_one_json_object_per_level() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let sweep = write_sweep(dir.path(), SWEEP);
-    let out = worker(&["train", sweep.to_str().unwrap(), "--task", "1", "--with-masks"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = worker(&[
+        "train",
+        sweep.to_str().unwrap(),
+        "--task",
+        "1",
+        "--with-masks",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let lines: Vec<Value> = stdout
         .lines()
@@ -76,7 +86,12 @@ fn train_prints_one_json_object_per_level() {
         // Sorted flat indices o * fan_in + i within each matrix.
         let limits = [4 * 6, 6 * 6, 6 * 2];
         for (m, limit) in masks.iter().zip(limits) {
-            let idx: Vec<u64> = m.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+            let idx: Vec<u64> = m
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
             assert!(idx.windows(2).all(|w| w[0] < w[1]));
             assert!(idx.iter().all(|&i| i < limit));
         }
@@ -100,10 +115,28 @@ fn train_is_deterministic_across_runs() {
             })
             .collect()
     };
-    let a = strip(worker(&["train", sweep.to_str().unwrap(), "--task", "0", "--with-masks"]));
-    let b = strip(worker(&["train", sweep.to_str().unwrap(), "--task", "0", "--with-masks"]));
+    let a = strip(worker(&[
+        "train",
+        sweep.to_str().unwrap(),
+        "--task",
+        "0",
+        "--with-masks",
+    ]));
+    let b = strip(worker(&[
+        "train",
+        sweep.to_str().unwrap(),
+        "--task",
+        "0",
+        "--with-masks",
+    ]));
     assert_eq!(a, b);
-    let other_seed = strip(worker(&["train", sweep.to_str().unwrap(), "--task", "1", "--with-masks"]));
+    let other_seed = strip(worker(&[
+        "train",
+        sweep.to_str().unwrap(),
+        "--task",
+        "1",
+        "--with-masks",
+    ]));
     assert_ne!(a, other_seed);
 }
 
@@ -114,7 +147,10 @@ fn a_task_index_past_the_end_is_a_clear_error() {
     let out = worker(&["train", sweep.to_str().unwrap(), "--task", "9"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no task 9") && stderr.contains("2 tasks"), "{stderr}");
+    assert!(
+        stderr.contains("no task 9") && stderr.contains("2 tasks"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -125,6 +161,9 @@ fn a_bad_sweep_file_names_the_file_and_line() {
     let out = worker(&["train", sweep.to_str().unwrap(), "--task", "0"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("sweep.yaml") && stderr.contains("rate"), "{stderr}");
+    assert!(
+        stderr.contains("sweep.yaml") && stderr.contains("rate"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

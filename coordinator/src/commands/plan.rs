@@ -15,9 +15,14 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-pub fn plan(args: PlanArgs) -> anyhow::Result<()> {
-    let sweep = Sweep::from_path(&args.sweep)?;
-    let tasks = sweep.expand()?;
+pub async fn plan(args: PlanArgs) -> anyhow::Result<()> {
+    let path = args.sweep.clone();
+    let (sweep, tasks) = tokio::task::spawn_blocking(move || {
+        let sweep = Sweep::from_path(&path)?;
+        let tasks = sweep.expand()?;
+        Ok::<_, shared::sweep::SweepError>((sweep, tasks))
+    })
+    .await??;
     let rows = plan_rows(&tasks);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -16,7 +16,8 @@ pub struct SubmitArgs {
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     // Checked here first, so file errors name the local path and need no coordinator.
-    let sweep = Sweep::from_path(&args.sweep)?;
+    let path = args.sweep.clone();
+    let sweep = tokio::task::spawn_blocking(move || Sweep::from_path(&path)).await??;
     let mut client = coordinator::client::connect(&args.coordinator).await?;
     let answer = client
         .submit_sweep(proto::v1::SubmitSweepRequest {

@@ -550,4 +550,37 @@ mod tests {
             .run_blocking(|c| fail(c, worker, again.lease_id, "boom", 130, 2))
             .unwrap());
     }
+
+    #[test]
+    fn an_expired_lease_with_every_level_stored_finishes_its_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let worker = store
+            .run_blocking(|c| register(c, "w", "h", 1, 1, 0))
+            .unwrap();
+        let LeaseAnswer::Granted(granted) =
+            store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap()
+        else {
+            panic!("no lease");
+        };
+        let spec: TaskSpec = serde_json::from_str(&granted.spec_json).unwrap();
+        for level in 0..=spec.prune.levels {
+            let masks = crate::testkit::synthetic_masks(&spec, level);
+            let metrics = crate::testkit::synthetic_metrics(&spec, level, &masks);
+            store
+                .run_blocking(|c| {
+                    crate::store::levels::insert(c, worker, granted.lease_id, &metrics, &masks, 20)
+                })
+                .unwrap();
+        }
+        // The worker dies between its last report and completing.
+        let expired = store.run_blocking(|c| expire(c, 200, 3)).unwrap();
+        assert_eq!(expired[0].task_state, "done");
+        let LeaseAnswer::Granted(next) =
+            store.run_blocking(|c| lease(c, worker, 210, 100)).unwrap()
+        else {
+            panic!("no lease");
+        };
+        assert_ne!(next.task_id, granted.task_id);
+    }
 }
