@@ -26,7 +26,7 @@ use shared::spec::TaskSpec;
 
 use crate::model::Params;
 use crate::prune::{self, BoolMasks};
-use crate::train::{train_level, Cancelled};
+use crate::train::{train_level, Stopped};
 
 /// One finished level: its figures and the mask the network was trained with at that level.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,12 +51,8 @@ pub enum ImpError {
     BadResume(String),
     #[error("cancelled")]
     Cancelled,
-}
-
-impl From<Cancelled> for ImpError {
-    fn from(_: Cancelled) -> Self {
-        ImpError::Cancelled
-    }
+    #[error("training diverged at level {level}, epoch {epoch}: the held-out loss is {loss}")]
+    Diverged { level: usize, epoch: usize, loss: f64 },
 }
 
 /// Runs the IMP trajectory of `spec` from `resume`, calling `on_level` after every level in
@@ -154,7 +150,11 @@ fn train_once(
     let mut params = theta0.masked(masks);
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     rng.set_stream(level as u64 + 1);
-    let figures = train_level(dev, data, &mut params, masks, &spec.train, &mut rng, cancel)?;
+    let figures = train_level(dev, data, &mut params, masks, &spec.train, &mut rng, cancel)
+        .map_err(|stopped| match stopped {
+            Stopped::Cancelled => ImpError::Cancelled,
+            Stopped::Diverged { epoch, loss } => ImpError::Diverged { level, epoch, loss },
+        })?;
     Ok((params, figures))
 }
 

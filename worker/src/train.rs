@@ -17,9 +17,15 @@ use shared::spec::TrainSpec;
 
 use crate::model::{loss_and_grads, predict, Adam, Params};
 
-/// Training was stopped from outside between two epochs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cancelled;
+/// Why a level's training did not finish.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stopped {
+    /// Stopped from outside between two epochs.
+    Cancelled,
+    /// The held-out loss stopped being a finite number (the learning rate is too large for
+    /// this network): there is no meaningful ticket to report.
+    Diverged { epoch: usize, loss: f64 },
+}
 
 /// Trains `params` in place (pruned weights stay zero) and returns the level's figures.
 pub fn train_level(
@@ -30,7 +36,7 @@ pub fn train_level(
     spec: &TrainSpec,
     rng: &mut ChaCha8Rng,
     cancel: &AtomicBool,
-) -> Result<TrainingFigures, Cancelled> {
+) -> Result<TrainingFigures, Stopped> {
     let started = Instant::now();
     let mut adam = Adam::new(spec, params);
     let (d_in, d_out) = (data.inputs, data.outputs);
@@ -41,7 +47,7 @@ pub fn train_level(
     let batch_size = spec.batch_size.max(1);
     while epochs < spec.max_epochs {
         if cancel.load(Ordering::Relaxed) {
-            return Err(Cancelled);
+            return Err(Stopped::Cancelled);
         }
         order.shuffle(rng);
         for batch in order.chunks(batch_size) {
@@ -56,6 +62,12 @@ pub fn train_level(
         }
         epochs += 1;
         let held_out = evaluate(dev, params, &data.test_x, &data.test_y, data.n_test).loss;
+        if !held_out.is_finite() {
+            return Err(Stopped::Diverged {
+                epoch: epochs,
+                loss: held_out,
+            });
+        }
         if held_out < best - spec.min_delta {
             best = held_out;
             since_best = 0;

@@ -180,3 +180,18 @@ fn cancel_stops_training() {
     .unwrap_err();
     assert!(matches!(err, worker::imp::ImpError::Cancelled));
 }
+
+#[test]
+fn a_diverging_run_is_an_error_naming_level_and_epoch() {
+    let mut spec = task(8, 0.5, 2, 50, 0);
+    spec.train.learning_rate = 1e30;
+    let err = run_task(&spec, Resume::default(), &AtomicBool::new(false), |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, worker::imp::ImpError::Diverged { level: 0, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("diverged"));
+}

@@ -4,7 +4,9 @@
 //! - [`sweeps`]: submitted sweep files and their tasks;
 //! - [`leases`]: workers, leases, heartbeats, completion, failure and lease expiry;
 //! - [`levels`]: the per-level reports, stored idempotently;
-//! - [`queries`]: the read side: progress, live workers, throughput and result rows.
+//! - [`queries`]: the read side: progress, live workers, throughput and result rows;
+//! - [`results`]: every task's levels and one level's masks, in wire form (`TaskLevels`,
+//!   `TicketMasks`).
 //!
 //! The functions of these modules are blocking and take a `&mut Connection`; async code
 //! reaches them only through [`Store::run`]. Writes run in `IMMEDIATE` transactions and return
@@ -12,7 +14,9 @@
 
 pub mod leases;
 pub mod levels;
+pub mod masks;
 pub mod queries;
+pub mod results;
 pub mod schema;
 pub mod sweeps;
 

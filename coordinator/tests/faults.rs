@@ -1,0 +1,238 @@
+//! Faults a cluster survives, with real processes killed by the process id the test started:
+//! a worker killed mid-task, a worker preempted with SIGTERM, the coordinator killed and
+//! restarted, the coordinator unreachable for longer than a lease, many workers at once, and a
+//! task that fails everywhere. After each, the stored results equal those of an uninterrupted
+//! `worker train` run, level for level and mask for mask.
+//!
+//! The scenarios run one at a time (a lock below): they time kills against training progress,
+//! which two scenarios sharing 2 cores would make needlessly slow.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// One task of 7 levels that takes several seconds, so that it can be interrupted mid-run.
+const SLOW: &str = "\
+name: slow
+data:
+  samples: 600
+model:
+  shape: [4, 48, 48, 2]
+train:
+  max_epochs: 120
+  patience: 1000
+pruning:
+  rate: 0.5
+  levels: 6
+seeds: [3]
+";
+
+fn assert_same_as_worker_train(db: &Path, sweep_file: &Path, sweep: &str, tasks: usize) {
+    let stored = stored_levels(db, sweep);
+    let local = worker_train_levels(sweep_file, tasks);
+    assert_eq!(stored.len(), tasks);
+    for (i, (s, l)) in stored.iter().zip(&local).enumerate() {
+        assert_eq!(s.len(), l.len(), "task {i}: level count");
+        for (level, (a, b)) in s.iter().zip(l).enumerate() {
+            assert_eq!(a.0, b.0, "task {i} level {level}: metrics");
+            assert!(a.1 == b.1, "task {i} level {level}: masks differ");
+        }
+    }
+}
+
+async fn levels_done(url: &str, sweep: &str) -> u64 {
+    sweep_status(url, sweep).await.map_or(0, |s| s.levels_done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_task_is_resumed_from_the_stored_mask() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (db, port) = (dir.path().join("c.db"), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    let _server = coordinator(dir.path(), &db, port, &["--lease-seconds", "2"]);
+    let sweep = write_sweep(dir.path(), "slow", SLOW);
+    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+
+    let mut victim = worker(dir.path(), &url, "victim", &[]);
+    wait_until(Duration::from_secs(120), "two stored levels", || async {
+        levels_done(&url, "slow").await >= 2
+    })
+    .await;
+    victim.kill();
+    let stored_at_kill = levels_done(&url, "slow").await;
+    assert!(stored_at_kill < 7, "the task finished before the kill");
+
+    // The lease expires; a new worker resumes at the first level not stored.
+    let mut rescuer = worker(dir.path(), &url, "rescuer", &[]);
+    let exit = rescuer.wait_for_exit(Duration::from_secs(180));
+    assert!(exit.is_some_and(|s| s.success()), "{}", rescuer.log_text());
+    let log = rescuer.log_text();
+    assert!(
+        !log.contains("resume_level=0"),
+        "the rescuer started from scratch: {log}"
+    );
+    let status = sweep_status(&url, "slow").await.expect("status");
+    assert_eq!((status.done, status.failed), (1, 0));
+    assert_same_as_worker_train(&db, &sweep, "slow", 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_sent_sigterm_returns_its_lease_and_exits_promptly() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (db, port) = (dir.path().join("c.db"), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    // Leases far longer than the test: only a returned lease frees the task in time.
+    let _server = coordinator(dir.path(), &db, port, &["--lease-seconds", "600"]);
+    let sweep = write_sweep(dir.path(), "slow", SLOW);
+    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+
+    let mut preempted = worker(dir.path(), &url, "preempted", &[]);
+    wait_until(Duration::from_secs(120), "a stored level", || async {
+        levels_done(&url, "slow").await >= 1
+    })
+    .await;
+    let sent = Instant::now();
+    preempted.signal("TERM");
+    let exit = preempted.wait_for_exit(Duration::from_secs(40));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "no clean exit after SIGTERM: {}",
+        preempted.log_text()
+    );
+    assert!(sent.elapsed() < Duration::from_secs(40));
+    let status = sweep_status(&url, "slow").await.expect("status");
+    assert_eq!(
+        (status.leased, status.pending, status.failed),
+        (0, 1, 0),
+        "the lease was not returned: {}",
+        preempted.log_text()
+    );
+
+    let mut next = worker(dir.path(), &url, "next", &[]);
+    let exit = next.wait_for_exit(Duration::from_secs(180));
+    assert!(exit.is_some_and(|s| s.success()), "{}", next.log_text());
+    assert_same_as_worker_train(&db, &sweep, "slow", 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (db, port) = (dir.path().join("c.db"), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = coordinator(dir.path(), &db, port, &["--lease-seconds", "10"]);
+    let sweep = write_sweep(dir.path(), "slow", SLOW);
+    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+
+    let mut survivor = worker(dir.path(), &url, "survivor", &[]);
+    wait_until(Duration::from_secs(120), "two stored levels", || async {
+        levels_done(&url, "slow").await >= 2
+    })
+    .await;
+    server.kill();
+    let before = stored_levels(&db, "slow");
+    assert!(before[0].len() >= 2);
+    // Down for a while: the worker keeps training and retries what it cannot report.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _restarted = coordinator(dir.path(), &db, port, &["--lease-seconds", "10"]);
+
+    let exit = survivor.wait_for_exit(Duration::from_secs(180));
+    assert!(exit.is_some_and(|s| s.success()), "{}", survivor.log_text());
+    let after = stored_levels(&db, "slow");
+    assert_eq!(&after[0][..before[0].len()], &before[0][..], "a stored level changed");
+    let status = sweep_status(&url, "slow").await.expect("status");
+    assert_eq!((status.done, status.failed), (1, 0));
+    assert_same_as_worker_train(&db, &sweep, "slow", 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_coordinator_is_waited_out_without_double_counting() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (db, port) = (dir.path().join("c.db"), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    let server = coordinator(dir.path(), &db, port, &["--lease-seconds", "2"]);
+    let sweep = write_sweep(dir.path(), "slow", SLOW);
+    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+
+    let mut cut_off = worker(dir.path(), &url, "cut-off", &[]);
+    wait_until(Duration::from_secs(120), "a stored level", || async {
+        levels_done(&url, "slow").await >= 1
+    })
+    .await;
+    // The coordinator stops answering (its socket stays open) for longer than a lease.
+    server.signal("STOP");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.signal("CONT");
+
+    let exit = cut_off.wait_for_exit(Duration::from_secs(180));
+    assert!(exit.is_some_and(|s| s.success()), "{}", cut_off.log_text());
+    let status = sweep_status(&url, "slow").await.expect("status");
+    assert_eq!((status.done, status.failed, status.levels_done), (1, 0, 7));
+    assert_same_as_worker_train(&db, &sweep, "slow", 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_workers_at_once_lose_no_report() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (db, port) = (dir.path().join("c.db"), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    let _server = coordinator(dir.path(), &db, port, &[]);
+    let sweep = write_sweep(dir.path(), "many", &tiny_sweep("many", 96, 5));
+    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+
+    let mut workers: Vec<Proc> = (0..32)
+        .map(|i| worker(dir.path(), &url, &format!("w{i:02}"), &[]))
+        .collect();
+    for w in &mut workers {
+        let exit = w.wait_for_exit(Duration::from_secs(240));
+        assert!(exit.is_some_and(|s| s.success()), "{}: {}", w.name, w.log_text());
+        let log = w.log_text().to_lowercase();
+        assert!(!log.contains("locked"), "{}: {log}", w.name);
+    }
+    let status = sweep_status(&url, "many").await.expect("status");
+    assert_eq!((status.done, status.failed), (96, 0));
+    assert_eq!(status.levels_done, 96 * 4);
+    let stored = stored_levels(&db, "many");
+    assert!(stored.iter().all(|levels| levels.len() == 4));
+    let busy = workers.iter().filter(|w| w.log_text().contains("task done")).count();
+    assert!(busy >= 8, "only {busy} of 32 workers got work");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_failing_on_every_worker_is_marked_failed_with_its_error() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (db, port) = (dir.path().join("c.db"), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    let _server = coordinator(dir.path(), &db, port, &["--max-attempts", "2"]);
+    // A learning rate this large makes every seed diverge on every worker.
+    let text = tiny_sweep("diverging", 4, 20).replace("learning_rate: 0.01", "learning_rate: 1.0e30");
+    let sweep = write_sweep(dir.path(), "diverging", &text);
+    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+
+    let mut a = worker(dir.path(), &url, "a", &[]);
+    let mut b = worker(dir.path(), &url, "b", &[]);
+    for w in [&mut a, &mut b] {
+        let exit = w.wait_for_exit(Duration::from_secs(120));
+        assert!(exit.is_some_and(|s| s.success()), "{}", w.log_text());
+    }
+    let status = sweep_status(&url, "diverging").await.expect("status");
+    assert_eq!((status.done, status.failed), (0, 4));
+    assert_eq!(status.failures.len(), 4);
+    for failure in &status.failures {
+        assert_eq!(failure.attempts, 2);
+        assert!(failure.error.contains("diverged"), "{}", failure.error);
+    }
+    let shown = coordinator_cli(&["status", "diverging", "--db", &db.display().to_string()]);
+    assert!(shown.contains("diverged"), "{shown}");
+}

@@ -1,0 +1,290 @@
+//! Helpers of the process-level tests (cluster runs and faults): the real `coordinator` and
+//! `worker` binaries started on loopback ports, killed by the process id the test started, and
+//! the stored results compared with `worker train`.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use coordinator::store::{masks, queries, Store};
+use proto::v1 as pb;
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the coordinator crate sits in the repository")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary: `coordinator` from cargo, `worker` beside it. `cargo test
+/// --workspace` builds both; under `cargo test -p coordinator` alone a missing worker binary
+/// is built here (an existing one is used as it is: rebuild it after changing the worker).
+pub fn bin(name: &str) -> PathBuf {
+    let coordinator = PathBuf::from(env!("CARGO_BIN_EXE_coordinator"));
+    if name == "coordinator" {
+        return coordinator;
+    }
+    let path = coordinator.with_file_name(name);
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        if path.exists() {
+            return;
+        }
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", name])
+            .current_dir(repo())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p {name} failed");
+    });
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
+/// A free loopback port (bound then released; the OS does not hand it out again at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a loopback port")
+        .port()
+}
+
+/// A child process whose stderr goes to a log file; killed when dropped.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, program: &Path, args: &[String], dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("create the log file");
+        let child = Command::new(program)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+        Proc {
+            name: name.to_string(),
+            child,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends a signal by name (TERM, STOP, CONT) to the process the test started.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit, at most `limit`; its exit status, or None on timeout.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return Some(status);
+            }
+            if started.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `coordinator serve` on `port` with `db`, and waits until it answers.
+pub fn coordinator(dir: &Path, db: &Path, port: u16, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "serve".to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--db".into(),
+        db.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut proc = Proc::spawn("coordinator", &bin("coordinator"), &args, dir);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = proc.child.try_wait().expect("poll the coordinator") {
+            panic!("the coordinator exited with {status}: {}", proc.log_text());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the coordinator did not start: {}",
+            proc.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proc
+}
+
+/// Starts `worker --coordinator URL --name NAME --parallel 1 --exit-when-idle` plus `extra`.
+pub fn worker(dir: &Path, url: &str, name: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "--coordinator".to_string(),
+        url.to_string(),
+        "--name".into(),
+        name.into(),
+        "--parallel".into(),
+        "1".into(),
+        "--exit-when-idle".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Proc::spawn(name, &bin("worker"), &args, dir)
+}
+
+/// Runs `coordinator ARGS` to completion; its stdout, or a panic with its stderr.
+pub fn coordinator_cli(args: &[&str]) -> String {
+    let out = Command::new(bin("coordinator"))
+        .args(args)
+        .output()
+        .expect("run the coordinator CLI");
+    assert!(
+        out.status.success(),
+        "coordinator {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// The status of one sweep from a running coordinator.
+pub async fn sweep_status(url: &str, sweep: &str) -> Option<pb::SweepStatus> {
+    let mut client = coordinator::client::connect(url).await.ok()?;
+    let answer = client
+        .status(pb::StatusRequest {
+            sweep: Some(sweep.to_string()),
+        })
+        .await
+        .ok()?
+        .into_inner();
+    answer.sweeps.into_iter().next()
+}
+
+/// Polls `check` every 200 ms until it is true; panics with `what` after `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One level of one task, as compared between runs: every metric but wall-clock seconds, and
+/// the kept indices of every weight matrix.
+pub type Level = (Value, Vec<Vec<u32>>);
+
+/// Every stored level of every task of `sweep`, by task index, read-only from the database.
+pub fn stored_levels(db: &Path, sweep: &str) -> Vec<Vec<Level>> {
+    let store = Store::open_read_only(db).expect("open the database read-only");
+    store
+        .run_blocking(|conn| -> Result<_, coordinator::error::ApiError> {
+            let tasks = queries::task_results(conn, sweep)?;
+            let mut out = Vec::new();
+            for task in tasks {
+                let id = task.spec.id();
+                let stored = masks::level_masks(conn, sweep, &id)?;
+                assert_eq!(stored.len(), task.levels.len(), "task {id}: masks per level");
+                let levels = task
+                    .levels
+                    .iter()
+                    .zip(stored)
+                    .map(|(metrics, (level, masks))| {
+                        assert_eq!(level, metrics.level);
+                        let mut value = serde_json::to_value(metrics).expect("metrics to json");
+                        value.as_object_mut().expect("an object").remove("seconds");
+                        (value, masks.into_iter().map(|m| m.kept).collect())
+                    })
+                    .collect();
+                out.push(levels);
+            }
+            Ok(out)
+        })
+        .expect("read the stored levels")
+}
+
+/// The levels `worker train SWEEP --task i --with-masks` prints for every task, two at a time.
+pub fn worker_train_levels(sweep: &Path, tasks: usize) -> Vec<Vec<Level>> {
+    let run = |i: usize| -> Vec<Level> {
+        let out = Command::new(bin("worker"))
+            .args(["train", &sweep.display().to_string(), "--task", &i.to_string(), "--with-masks"])
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run worker train");
+        assert!(out.status.success(), "worker train --task {i}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(|line| {
+                let mut value: Value = serde_json::from_str(line).expect("a JSON line");
+                let map = value.as_object_mut().expect("an object");
+                for key in ["seconds", "task", "id"] {
+                    map.remove(key);
+                }
+                let masks: Vec<Vec<u32>> =
+                    serde_json::from_value(map.remove("masks").expect("masks")).expect("masks");
+                (value, masks)
+            })
+            .collect()
+    };
+    let mut results: Vec<Option<Vec<Level>>> = vec![None; tasks];
+    for pair in (0..tasks).collect::<Vec<_>>().chunks(2) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = pair.iter().map(|&i| (i, scope.spawn(move || run(i)))).collect();
+            for (i, handle) in handles {
+                results[i] = Some(handle.join().expect("worker train thread"));
+            }
+        });
+    }
+    results.into_iter().map(|r| r.expect("every task ran")).collect()
+}
+
+/// Writes a sweep file into `dir` and returns its path.
+pub fn write_sweep(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).expect("write the sweep file");
+    path
+}
+
+/// A sweep of `seeds` tiny tasks (width 6, 3 pruning levels, a few epochs): seconds each.
+pub fn tiny_sweep(name: &str, seeds: usize, epochs: usize) -> String {
+    format!(
+        "name: {name}\ndata:\n  samples: 200\nmodel:\n  shape: [4, 6, 6, 2]\ntrain:\n  max_epochs: {epochs}\n  learning_rate: 0.01\npruning:\n  rate: 0.4\n  levels: 3\nseeds: {seeds}\n"
+    )
+}
