@@ -128,7 +128,7 @@ async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (db, port) = (dir.path().join("c.db"), free_port());
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = coordinator(dir.path(), &db, port, &["--lease-seconds", "10"]);
+    let mut server = coordinator(dir.path(), &db, port, &["--lease-seconds", "4"]);
     let sweep = write_sweep(dir.path(), "slow", SLOW);
     coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
 
@@ -140,12 +140,15 @@ async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
     server.kill();
     let before = stored_levels(&db, "slow");
     assert!(before[0].len() >= 2);
-    // Down for a while: the worker keeps training and retries what it cannot report.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let _restarted = coordinator(dir.path(), &db, port, &["--lease-seconds", "10"]);
+    // Down for longer than a lease: the worker keeps training and retries what it cannot
+    // report; the restarted coordinator gives open leases time to reconnect.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let _restarted = coordinator(dir.path(), &db, port, &["--lease-seconds", "4"]);
 
     let exit = survivor.wait_for_exit(Duration::from_secs(180));
-    assert!(exit.is_some_and(|s| s.success()), "{}", survivor.log_text());
+    let log = survivor.log_text();
+    assert!(exit.is_some_and(|s| s.success()), "{log}");
+    assert!(!log.contains("lease lost"), "the worker lost its lease: {log}");
     let after = stored_levels(&db, "slow");
     assert_eq!(&after[0][..before[0].len()], &before[0][..], "a stored level changed");
     let status = sweep_status(&url, "slow").await.expect("status");

@@ -4,7 +4,12 @@
 //! A lease is valid while it has not ended and its deadline has not passed. Every operation on
 //! a lease checks that first and refuses (changing nothing) otherwise. A task is `leased`
 //! exactly while it has an open lease; a lease that fails or expires counts one attempt, and
-//! a task with `max_attempts` attempts is `failed` with the last error kept.
+//! a task with `max_attempts` attempts is `failed` with the last error kept. A lease returned
+//! by a worker that shuts down counts nothing: its task is pending again at once.
+//!
+//! Workers carry a count of consecutive failures: a failed or expired lease adds one, a
+//! completed task resets it, a returned lease leaves it. `coordinator status` flags a worker
+//! at [`UNHEALTHY_AFTER`] or more as unhealthy.
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shared::graph::Status;
@@ -13,6 +18,9 @@ use shared::spec::TaskSpec;
 use crate::error::ApiError;
 
 use super::StoreError;
+
+/// Consecutive failed or expired leases after which a worker is reported unhealthy.
+pub const UNHEALTHY_AFTER: u32 = 3;
 
 /// A lease just granted.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,6 +244,54 @@ pub fn fail(
     worker_failed(&tx, worker_id, &lease.task_id, Some(now_ms))?;
     tx.commit()?;
     Ok(state == "failed")
+}
+
+/// What returning a lease did to its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Returned {
+    /// Levels stored so far: the next lease resumes here.
+    pub levels_stored: u64,
+    /// Every level was already stored: the task is done rather than pending.
+    pub task_done: bool,
+}
+
+/// Ends a valid lease given back by its worker (shutting down): the task is pending again
+/// without an attempt counted (or done when every level is stored), its stored levels kept;
+/// the worker's count of consecutive failures is unchanged.
+pub fn return_lease(
+    conn: &mut Connection,
+    worker_id: u64,
+    lease_id: u64,
+    now_ms: i64,
+) -> Result<Returned, ApiError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
+    end_lease(&tx, lease_id, now_ms, "returned", None)?;
+    let progress = progress(&tx, lease.task_key)?;
+    let task_done = progress.finished();
+    if task_done {
+        tx.execute(
+            "UPDATE tasks SET state = 'done', finished_ms = ?2 WHERE key = ?1",
+            params![lease.task_key, now_ms],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE tasks SET state = 'pending' WHERE key = ?1",
+            [lease.task_key],
+        )?;
+    }
+    tx.execute(
+        "UPDATE workers SET last_seen_ms = ?2,
+                current_task = NULLIF(current_task, ?3),
+                current_level = CASE WHEN current_task = ?3 THEN NULL ELSE current_level END
+         WHERE id = ?1",
+        params![worker_id as i64, now_ms, lease.task_id],
+    )?;
+    tx.commit()?;
+    Ok(Returned {
+        levels_stored: progress.stored,
+        task_done,
+    })
 }
 
 /// Ends every open lease whose deadline passed before `now`: its task goes back to pending
@@ -552,6 +608,71 @@ mod tests {
     }
 
     #[test]
+    fn a_returned_lease_counts_no_attempt_and_keeps_its_levels() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let worker = store
+            .run_blocking(|c| register(c, "w", "h", 1, 1, 0))
+            .unwrap();
+        let LeaseAnswer::Granted(granted) =
+            store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap()
+        else {
+            panic!("no lease");
+        };
+        let spec: TaskSpec = serde_json::from_str(&granted.spec_json).unwrap();
+        let masks = crate::testkit::synthetic_masks(&spec, 0);
+        let metrics = crate::testkit::synthetic_metrics(&spec, 0, &masks);
+        store
+            .run_blocking(|c| {
+                crate::store::levels::insert(c, worker, granted.lease_id, &metrics, &masks, 20)
+            })
+            .unwrap();
+        // One failure before, so the count is visibly left alone.
+        store
+            .run_blocking(|c| {
+                c.execute("UPDATE workers SET consecutive_failures = 1", [])
+                    .map_err(ApiError::from)
+            })
+            .unwrap();
+        let returned = store
+            .run_blocking(|c| return_lease(c, worker, granted.lease_id, 30))
+            .unwrap();
+        assert_eq!(
+            returned,
+            Returned {
+                levels_stored: 1,
+                task_done: false
+            }
+        );
+        let (state, attempts, failures): (String, i64, i64) = store
+            .run_blocking(|c| {
+                c.query_row(
+                    "SELECT t.state, t.attempts, w.consecutive_failures FROM tasks t, workers w
+                     WHERE t.id = ?1",
+                    [&granted.task_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .unwrap();
+        assert_eq!((state.as_str(), attempts, failures), ("pending", 0, 1));
+        // The lease is over: using it again is refused, returning twice too.
+        let err = store
+            .run_blocking(|c| heartbeat(c, worker, granted.lease_id, 1, 31, 100))
+            .unwrap_err();
+        assert!(err.to_string().contains("(returned)"), "{err}");
+        assert!(store
+            .run_blocking(|c| return_lease(c, worker, granted.lease_id, 32))
+            .is_err());
+        // The next lease resumes at level 1.
+        let LeaseAnswer::Granted(next) = store.run_blocking(|c| lease(c, worker, 40, 100)).unwrap()
+        else {
+            panic!("no lease");
+        };
+        assert_eq!((next.task_id, next.resume_level), (granted.task_id, 1));
+        assert!(next.previous_masks.is_some());
+    }
+
+    #[test]
     fn an_expired_lease_with_every_level_stored_finishes_its_task() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_sweep(dir.path());
@@ -583,4 +704,15 @@ mod tests {
         };
         assert_ne!(next.task_id, granted.task_id);
     }
+}
+
+/// Gives every open lease at least until `deadline_ms`; the number of leases extended.
+///
+/// Called when a coordinator starts: its workers could not heartbeat while it was down, and
+/// expiring their leases at once would throw away the levels they are waiting to report.
+pub fn extend_open(conn: &Connection, deadline_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE leases SET deadline_ms = ?1 WHERE ended_ms IS NULL AND deadline_ms < ?1",
+        [deadline_ms],
+    )?)
 }
