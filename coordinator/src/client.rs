@@ -1,5 +1,10 @@
 //! Connecting to a coordinator as a client (the CLI, tests, embedded runs).
+//!
+//! [`connect`] is the plain form (no token, no TLS); [`connect_with`] takes
+//! [`ClientOptions`]: the shared token, sent on every call, and the CA certificate that an
+//! `https://` coordinator is verified against.
 
+pub use proto::auth::{AuthClient as Client, ClientOptions, Token};
 use proto::v1::coordinator_client::CoordinatorClient;
 use tonic::transport::{Channel, Endpoint};
 
@@ -11,11 +16,28 @@ pub enum ConnectError {
         url: String,
         source: tonic::transport::Error,
     },
-    #[error("cannot reach the coordinator at {url}: {source}")]
+    #[error("cannot reach the coordinator at {url}: {}", chain(source))]
     Connect {
         url: String,
         source: tonic::transport::Error,
     },
+    #[error(transparent)]
+    Settings(#[from] proto::auth::AuthError),
+}
+
+/// An error with its causes, so "transport error" says which (refused, bad certificate...).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Connects to the coordinator at `url` (e.g. `http://127.0.0.1:50051`), with the message
@@ -37,4 +59,18 @@ pub async fn connect(url: &str) -> Result<CoordinatorClient<Channel>, ConnectErr
     Ok(CoordinatorClient::new(channel)
         .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(proto::MAX_MESSAGE_BYTES))
+}
+
+/// Connects to the coordinator at `url` with a token and, for `https://` urls, TLS verified
+/// against `options.tls_ca_pem`; with the API's message size limits.
+pub async fn connect_with(url: &str, options: &ClientOptions) -> Result<Client, ConnectError> {
+    let endpoint = options.endpoint(url)?.tcp_nodelay(true);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|source| ConnectError::Connect {
+            url: url.to_string(),
+            source,
+        })?;
+    Ok(options.client(channel))
 }

@@ -3,6 +3,24 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use proto::auth::Token;
+
+/// The server's TLS certificate chain and private key, PEM. `Debug` hides the key.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &format_args!("<redacted>"))
+            .finish()
+    }
+}
+
 /// How a coordinator serves: where it stores results and how it treats leases.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -18,6 +36,11 @@ pub struct ServerConfig {
     pub expiry_interval: Duration,
     /// The window over which throughput is measured.
     pub throughput_window: Duration,
+    /// When set, every call of the coordinator service must carry this bearer token
+    /// (the health service stays open).
+    pub token: Option<Token>,
+    /// When set, the server speaks TLS only (clients use `https://` and a CA).
+    pub tls: Option<TlsIdentity>,
 }
 
 impl ServerConfig {
@@ -30,7 +53,24 @@ impl ServerConfig {
             max_attempts: 3,
             expiry_interval: Duration::from_secs(1),
             throughput_window: Duration::from_secs(15 * 60),
+            token: None,
+            tls: None,
         }
+    }
+
+    /// Requires this bearer token on every call of the coordinator service.
+    pub fn with_token(mut self, token: Token) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Serves TLS with this PEM certificate chain and private key.
+    pub fn with_tls(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsIdentity {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        });
+        self
     }
 
     /// Sets the lease duration and a heartbeat interval of a third of it.

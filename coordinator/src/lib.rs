@@ -10,6 +10,8 @@
 //! - [`server`]: [`serve`] / [`RunningServer`]: the tonic server with the coordinator and
 //!   gRPC health services, the background expiry of overdue leases, graceful shutdown. Tests
 //!   and embedded runs start one in-process on a listener they bind.
+//! - [`auth`]: the server side of the shared bearer token (the client side, and TLS for
+//!   clients, live in `proto::auth`, shared with the workers).
 //! - [`service`]: the `lottery.v1.Coordinator` handlers: checks a request, then calls the
 //!   store. Never blocks: store calls and report validation run on tokio's blocking pool.
 //! - [`store`]: SQLite (WAL, `synchronous=FULL`): schema and version, sweeps and tasks,
@@ -22,7 +24,7 @@
 //!   connected, degraded, active weights at the split, test accuracy).
 //! - [`convert`]: `proto` messages <-> `shared` types, and the stored mask blobs.
 //! - [`render`]: text / CSV / JSON renderings for the CLI.
-//! - [`client`]: connecting to a coordinator with the API's message limits.
+//! - [`client`]: connecting to a coordinator with the API's message limits, a token and TLS.
 //! - [`testkit`]: synthetic workers (valid masks and metrics without training) for tests,
 //!   benchmarks and smoke runs; [`bench`]: the round-trip benchmark built on it.
 //! - [`config`], [`clock`], [`error`]: settings, time, and errors mapped to gRPC codes.
@@ -32,11 +34,13 @@
 //! `SubmitSweep` stores a sweep's tasks as `pending`. `LeaseTask` hands the next one to a
 //! worker with a deadline and the level to resume from (with that level's previous masks).
 //! The worker heartbeats to extend the deadline and calls `ReportLevel` once per level,
-//! then `CompleteTask` (or `FailTask`). The expiry loop returns tasks of overdue leases to
+//! then `CompleteTask` (or `FailTask`, or `ReturnLease` when it shuts down: no attempt
+//! counted). The expiry loop returns tasks of overdue leases to
 //! `pending`; a task that failed `max_attempts` times is `failed`. Any call made with an
 //! ended, expired or reassigned lease is refused and changes nothing.
 
 pub mod aggregate;
+pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod clock;
@@ -51,5 +55,15 @@ pub mod submit;
 pub mod testkit;
 pub mod validate;
 
-pub use config::ServerConfig;
+// Results people can look at: statistics, figures, exports, the report page.
+pub mod export;
+pub mod http;
+pub mod plot;
+pub mod report;
+pub mod stats;
+pub mod sweep_data;
+pub mod tables;
+pub mod ticket;
+
+pub use config::{ServerConfig, TlsIdentity};
 pub use server::{serve, RunningServer, ServeError};

@@ -9,6 +9,8 @@
 //! - `status`: progress, live workers, throughput and ETA (from a coordinator or a database);
 //! - `results`: per-grid-point aggregates as a table, CSV or JSON;
 //! - `plan`: expand a sweep file locally and list its tasks;
+//! - `plot`, `export`, `report`: figures, exports and the HTML report of a sweep's results
+//!   (from a coordinator or a database);
 //! - `run`: run a sweep locally with an embedded coordinator and workers ([`run`]);
 //! - `bench` (hidden): the round-trip benchmark.
 //!
@@ -42,6 +44,12 @@ enum Command {
     Results(commands::results::ResultsArgs),
     /// List the tasks a sweep file expands to, without a coordinator.
     Plan(commands::plan::PlanArgs),
+    /// Draw a sweep's figures (SVG and PNG), or one ticket.
+    Plot(commands::plot::PlotArgs),
+    /// Export a sweep's results (CSV, JSON, Parquet), or one ticket's graph (GraphML, DOT).
+    Export(commands::export::ExportArgs),
+    /// Write a sweep's self-contained HTML report.
+    Report(commands::report::ReportArgs),
     /// Run a sweep locally: an embedded coordinator with local workers.
     Run(run::RunArgs),
     /// Measure task round trips per second against an in-process coordinator.
@@ -58,6 +66,9 @@ async fn main() -> ExitCode {
         Command::Status(args) => commands::status::status(args).await,
         Command::Results(args) => commands::results::results(args).await,
         Command::Plan(args) => commands::plan::plan(args).await,
+        Command::Plot(args) => commands::plot::plot(args).await,
+        Command::Export(args) => commands::export::export(args).await,
+        Command::Report(args) => commands::report::report(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Bench(args) => commands::bench::bench(args).await,
     };

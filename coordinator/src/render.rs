@@ -54,7 +54,14 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
-/// The status report as text: one line per sweep, its failures, then the live workers.
+/// Whether a worker failed (or lost to expiry) its last
+/// [`UNHEALTHY_AFTER`](crate::store::leases::UNHEALTHY_AFTER) tasks or more in a row.
+pub fn unhealthy(worker: &pb::WorkerStatus) -> bool {
+    worker.consecutive_failures >= crate::store::leases::UNHEALTHY_AFTER
+}
+
+/// The status report as text: one line per sweep, its failures, then the live workers (an
+/// unhealthy one flagged in the `health` column).
 pub fn status_text(status: &pb::StatusResponse) -> String {
     let mut out = String::new();
     if status.sweeps.is_empty() {
@@ -124,6 +131,7 @@ pub fn status_text(status: &pb::StatusResponse) -> String {
                     w.hostname.clone(),
                     format!("{} ago", duration(ago)),
                     w.consecutive_failures.to_string(),
+                    if unhealthy(w) { "UNHEALTHY" } else { "ok" }.to_string(),
                     tasks,
                 ]
             })
@@ -135,6 +143,7 @@ pub fn status_text(status: &pb::StatusResponse) -> String {
                 "host",
                 "last heartbeat",
                 "failures",
+                "health",
                 "tasks",
             ],
             &rows,
@@ -206,7 +215,15 @@ pub fn results_table(rows: &[Row]) -> String {
     if rows.is_empty() {
         return "no finished tasks yet\n".to_string();
     }
-    let cells: Vec<Vec<String>> = rows.iter().map(|r| result_cells(r, Some(3))).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut cells = result_cells(r, Some(3));
+            let (lo, hi) = result_intervals(r)[0].1;
+            cells.insert(10, format!("[{lo:.2},{hi:.2}]"));
+            cells
+        })
+        .collect();
     let headers = [
         "shape",
         "ext",
@@ -218,6 +235,7 @@ pub fn results_table(rows: &[Row]) -> String {
         "done",
         "of",
         "split",
+        "split_95%_ci",
         "ever_split",
         "connected",
         "degraded",
@@ -229,11 +247,21 @@ pub fn results_table(rows: &[Row]) -> String {
 }
 
 /// Aggregate rows as CSV with a header line (test accuracies space-separated in one field).
+///
+/// The last columns are the 95% Wilson intervals of the fractions: `frac_split_ci_lo`,
+/// `frac_split_ci_hi`, then the same for ever split, connected and degraded.
 pub fn results_csv(rows: &[Row]) -> String {
     let mut out = RESULT_COLUMNS.join(",");
+    for key in ["frac_split", "frac_ever_split", "frac_connected", "frac_degraded"] {
+        out.push_str(&format!(",{key}_ci_lo,{key}_ci_hi"));
+    }
     out.push('\n');
     for r in rows {
-        let cells: Vec<String> = result_cells(r, None).into_iter().map(csv_field).collect();
+        let mut cells: Vec<String> = result_cells(r, None).into_iter().map(csv_field).collect();
+        for (_, (lo, hi)) in result_intervals(r) {
+            cells.push(format!("{lo}"));
+            cells.push(format!("{hi}"));
+        }
         out.push_str(&cells.join(","));
         out.push('\n');
     }
@@ -249,8 +277,32 @@ fn csv_field(cell: String) -> String {
 }
 
 /// Aggregate rows as a JSON array of objects.
+///
+/// Each row also has the 95% Wilson intervals of its fractions over its finished seeds:
+/// `frac_split_ci`, `frac_ever_split_ci`, `frac_connected_ci`, `frac_degraded_ci` (`[lo, hi]`).
 pub fn results_json(rows: &[Row]) -> Result<String, serde_json::Error> {
-    serde_json::to_string_pretty(rows)
+    let mut values = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut value = serde_json::to_value(r)?;
+        if let Value::Object(object) = &mut value {
+            for (key, (lo, hi)) in result_intervals(r) {
+                object.insert(format!("{key}_ci"), serde_json::json!([lo, hi]));
+            }
+        }
+        values.push(value);
+    }
+    serde_json::to_string_pretty(&values)
+}
+
+/// The 95% Wilson intervals of a row's fractions, keyed by the fraction's name.
+fn result_intervals(r: &Row) -> [(&'static str, (f64, f64)); 4] {
+    let ci = |frac: f64| crate::stats::wilson95_of_fraction(frac, r.seeds_done);
+    [
+        ("frac_split", ci(r.frac_split)),
+        ("frac_ever_split", ci(r.frac_ever_split)),
+        ("frac_connected", ci(r.frac_connected)),
+        ("frac_degraded", ci(r.frac_degraded)),
+    ]
 }
 
 /// The planned tasks of a sweep (any serialisable rows) as a table, keys as columns.

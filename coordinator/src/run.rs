@@ -6,6 +6,9 @@
 //! workers are the `worker` crate's pull loops, in-process, each training one task at a time
 //! on a single thread (tasks are small; parallelism across tasks is what pays). This is the
 //! only module of the coordinator that links the worker crate.
+//!
+//! The embedded coordinator requires a random token generated for the run, which only the
+//! in-process clients know: other users of the machine cannot call it over loopback.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use coordinator::client::{ClientOptions, Token};
 use coordinator::{convert, render, RunningServer, ServerConfig};
 use proto::v1::{ResultsRequest, StatusRequest, StatusResponse, SubmitSweepRequest};
 use shared::sweep::Sweep;
@@ -51,11 +55,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot bind a loopback port for the embedded coordinator")?;
-    let server = RunningServer::start(ServerConfig::new(&db), listener)
+    let token = Token::generate();
+    let server = RunningServer::start(ServerConfig::new(&db).with_token(token.clone()), listener)
         .await
         .with_context(|| format!("cannot start the coordinator on {}", db.display()))?;
     let url = server.url();
-    let outcome = drive(&args, &sweep, &url, workers).await;
+    let auth = ClientOptions::none().with_token(token);
+    let outcome = drive(&args, &sweep, &url, &auth, workers).await;
     let shutdown = server.shutdown().await;
     let rows = outcome?;
     shutdown.context("the embedded coordinator failed")?;
@@ -81,9 +87,10 @@ async fn drive(
     args: &RunArgs,
     sweep: &Sweep,
     url: &str,
+    auth: &ClientOptions,
     workers: usize,
 ) -> Result<Vec<coordinator::aggregate::Row>> {
-    let mut client = coordinator::client::connect(url).await?;
+    let mut client = coordinator::client::connect_with(url, auth).await?;
     let submitted = client
         .submit_sweep(SubmitSweepRequest {
             name: sweep.name.clone(),
@@ -101,13 +108,12 @@ async fn drive(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut pool = tokio::task::JoinSet::new();
     for i in 0..workers {
-        let config = worker::client::Config {
-            coordinator: url.to_string(),
-            parallel: 1,
-            name: format!("local-{}", i + 1),
-            exit_when_idle: true,
-            threads: 1,
-        };
+        let mut config = worker::client::Config::new(url);
+        config.parallel = 1;
+        config.name = format!("local-{}", i + 1);
+        config.exit_when_idle = true;
+        config.threads = 1;
+        config.auth = auth.clone();
         let mut stop = stop_rx.clone();
         pool.spawn(async move {
             worker::client::run(config, async move {

@@ -4,6 +4,10 @@
 //! [`serve`] runs until its shutdown future resolves; [`RunningServer::start`] runs it in the
 //! background on a listener bound by the caller (tests bind `127.0.0.1:0`), which is how
 //! tests and `coordinator run` embed a coordinator in-process.
+//!
+//! With [`ServerConfig::token`] every call of the coordinator service needs the bearer token
+//! ([`crate::auth::RequireToken`]); with [`ServerConfig::tls`] the server speaks TLS only
+//! (rustls). The health service is open either way.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +17,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use crate::auth::RequireToken;
 use crate::clock::now_ms;
 use crate::config::ServerConfig;
 use crate::service::CoordinatorService;
@@ -30,6 +36,22 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("server task failed: {0}")]
     Join(String),
+    #[error("tls certificate or key unusable: {0}")]
+    Tls(tonic::transport::Error),
+}
+
+/// The transport of `config`: TLS when it has a certificate (checked here, so a bad
+/// certificate or key is an error at start).
+fn server_builder(config: &ServerConfig) -> Result<Server, ServeError> {
+    let builder = Server::builder();
+    match &config.tls {
+        None => Ok(builder),
+        Some(tls) => builder
+            .tls_config(
+                ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem)),
+            )
+            .map_err(ServeError::Tls),
+    }
 }
 
 /// Opens the store of `config` (blocking work, on the blocking pool).
@@ -60,7 +82,17 @@ pub async fn serve_store(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Address)?;
+    let mut builder = server_builder(&config)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Workers could not heartbeat while this coordinator was down: give their open leases
+    // one lease duration to reconnect before the expiry loop judges them.
+    let grace_until = now_ms().saturating_add(config.lease.as_millis() as i64);
+    let extended = store
+        .run(move |c| leases::extend_open(c, grace_until))
+        .await?;
+    if extended > 0 {
+        tracing::info!(leases = extended, "open leases extended after a restart");
+    }
     let expiry = tokio::spawn(expiry_loop(store.clone(), config.clone(), stop_rx));
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -70,9 +102,10 @@ pub async fn serve_store(
     let service = CoordinatorServer::new(CoordinatorService::new(store.clone(), config.clone()))
         .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(proto::MAX_MESSAGE_BYTES);
+    let service = RequireToken::new(service, config.token.clone());
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
-    tracing::info!(%addr, db = %config.db_path.display(), lease_seconds = config.lease.as_secs_f64(), max_attempts = config.max_attempts, "coordinator serving");
+    tracing::info!(%addr, db = %config.db_path.display(), lease_seconds = config.lease.as_secs_f64(), max_attempts = config.max_attempts, tls = config.tls.is_some(), token = config.token.is_some(), "coordinator serving");
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down");
@@ -80,7 +113,7 @@ pub async fn serve_store(
             .set_not_serving::<CoordinatorServer<CoordinatorService>>()
             .await;
     };
-    let served = tonic::transport::Server::builder()
+    let served = builder
         .add_service(health_service)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, signal)
@@ -123,6 +156,7 @@ async fn expiry_loop(store: Store, config: ServerConfig, mut stop: watch::Receiv
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    tls: bool,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), ServeError>>,
 }
@@ -134,13 +168,20 @@ impl RunningServer {
         listener: TcpListener,
     ) -> Result<RunningServer, ServeError> {
         let addr = listener.local_addr().map_err(ServeError::Address)?;
+        server_builder(&config)?;
+        let tls = config.tls.is_some();
         let store = open_store(&config).await?;
         let (stop, mut stopped) = watch::channel(false);
         let shutdown = async move {
             let _ = stopped.wait_for(|&s| s).await;
         };
         let task = tokio::spawn(serve_store(store, config, listener, shutdown));
-        Ok(RunningServer { addr, stop, task })
+        Ok(RunningServer {
+            addr,
+            tls,
+            stop,
+            task,
+        })
     }
 
     /// The address it listens on.
@@ -148,9 +189,11 @@ impl RunningServer {
         self.addr
     }
 
-    /// The URL clients connect to, e.g. `http://127.0.0.1:50051`.
+    /// The URL clients connect to, e.g. `http://127.0.0.1:50051` (`https://` with TLS: the
+    /// certificate must then name the listener's IP address).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Shuts down gracefully and waits until the database is closed.

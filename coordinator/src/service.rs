@@ -59,6 +59,23 @@ impl CoordinatorService {
     }
 }
 
+/// The longest worker name or hostname accepted.
+pub const MAX_NAME_BYTES: usize = 256;
+/// The longest failure message kept; longer ones are cut (at a character boundary).
+pub const MAX_ERROR_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes at a character boundary, marked when cut.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes cut)", &text[..end], text.len() - end)
+}
+
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -141,6 +158,14 @@ impl Coordinator for CoordinatorService {
                 r.api_version,
                 proto::API_VERSION
             )));
+        }
+        for (field, value) in [("name", &r.name), ("hostname", &r.hostname)] {
+            if value.len() > MAX_NAME_BYTES {
+                return Err(Status::invalid_argument(format!(
+                    "worker {field} is {} bytes long, more than the limit of {MAX_NAME_BYTES}",
+                    value.len()
+                )));
+            }
         }
         let (name, hostname, parallel) = (r.name.clone(), r.hostname.clone(), r.parallel);
         let worker_id = self
@@ -281,14 +306,37 @@ impl Coordinator for CoordinatorService {
         let error = if r.error.is_empty() {
             "the worker gave no reason".to_string()
         } else {
-            r.error.clone()
+            truncate(&r.error, MAX_ERROR_BYTES)
         };
         let task_failed = self
             .store
             .run(move |c| leases::fail(c, r.worker_id, r.lease_id, &error, now_ms(), max_attempts))
             .await?;
-        tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %r.error, task_failed, "task failed");
+        tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %truncate(&r.error, MAX_ERROR_BYTES), task_failed, "task failed");
         Ok(Response::new(pb::FailTaskResponse { task_failed }))
+    }
+
+    async fn return_lease(
+        &self,
+        request: Request<pb::ReturnLeaseRequest>,
+    ) -> Result<Response<pb::ReturnLeaseResponse>, Status> {
+        let r = request.into_inner();
+        let returned = self
+            .store
+            .run(move |c| leases::return_lease(c, r.worker_id, r.lease_id, now_ms()))
+            .await
+            .inspect_err(|e| tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %e, "lease return refused"))?;
+        tracing::info!(
+            worker_id = r.worker_id,
+            lease_id = r.lease_id,
+            levels_stored = returned.levels_stored,
+            task_done = returned.task_done,
+            "lease returned"
+        );
+        Ok(Response::new(pb::ReturnLeaseResponse {
+            levels_stored: returned.levels_stored,
+            task_done: returned.task_done,
+        }))
     }
 
     async fn submit_sweep(
@@ -360,5 +408,41 @@ impl Coordinator for CoordinatorService {
                 })
                 .collect(),
         }))
+    }
+
+    async fn task_levels(
+        &self,
+        request: Request<pb::TaskLevelsRequest>,
+    ) -> Result<Response<pb::TaskLevelsResponse>, Status> {
+        let sweep = request.into_inner().sweep;
+        let answer = self
+            .store
+            .run(move |c| crate::store::results::task_levels(c, &sweep))
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn ticket_masks(
+        &self,
+        request: Request<pb::TicketMasksRequest>,
+    ) -> Result<Response<pb::TicketMasksResponse>, Status> {
+        let r = request.into_inner();
+        let answer = self
+            .store
+            .run(move |c| crate::store::results::ticket_masks(c, &r.sweep, &r.task_id, r.level))
+            .await?;
+        Ok(Response::new(answer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn long_errors_are_cut_at_a_character_boundary() {
+        assert_eq!(truncate("short", 10), "short");
+        let cut = truncate("ééééé", 3);
+        assert_eq!(cut, "é... (8 bytes cut)");
     }
 }

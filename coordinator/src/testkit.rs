@@ -6,12 +6,12 @@
 //! figures, so every report passes the coordinator's validation.
 
 use proto::v1 as pb;
-use proto::v1::coordinator_client::CoordinatorClient;
 use shared::graph::{self, LayerMask};
 use shared::metrics::{LevelMetrics, TrainingFigures};
 use shared::spec::TaskSpec;
-use tonic::transport::Channel;
 use tonic::Status;
+
+use crate::client::{Client, ClientOptions};
 
 use crate::convert;
 
@@ -95,14 +95,23 @@ pub fn lease_spec(lease: &pb::Lease) -> Result<TaskSpec, Status> {
 /// A fake worker speaking the API with synthetic levels.
 #[derive(Debug, Clone)]
 pub struct FakeWorker {
-    pub client: CoordinatorClient<Channel>,
+    pub client: Client,
     pub worker_id: u64,
 }
 
 impl FakeWorker {
     /// Connects and registers (parallel 1).
     pub async fn register(url: &str, name: &str) -> Result<FakeWorker, Status> {
-        let mut client = crate::client::connect(url)
+        FakeWorker::register_with(url, name, &ClientOptions::none()).await
+    }
+
+    /// Connects with a token and/or TLS and registers (parallel 1).
+    pub async fn register_with(
+        url: &str,
+        name: &str,
+        options: &ClientOptions,
+    ) -> Result<FakeWorker, Status> {
+        let mut client = crate::client::connect_with(url, options)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let worker_id = client
@@ -170,6 +179,21 @@ impl FakeWorker {
             .await?
             .into_inner()
             .task_failed)
+    }
+
+    /// Gives a lease back (as a worker shutting down does).
+    pub async fn return_lease(
+        &mut self,
+        lease: &pb::Lease,
+    ) -> Result<pb::ReturnLeaseResponse, Status> {
+        Ok(self
+            .client
+            .return_lease(pb::ReturnLeaseRequest {
+                worker_id: self.worker_id,
+                lease_id: lease.lease_id,
+            })
+            .await?
+            .into_inner())
     }
 
     /// Runs a lease to the end: heartbeat and report every level from `resume_level` (stopping

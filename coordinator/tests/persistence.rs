@@ -46,7 +46,9 @@ async fn a_restart_keeps_every_result() {
 
     // The worker holding a lease across the restart carries on with it.
     let mut back = coordinator::testkit::FakeWorker {
-        client: t.client().await,
+        client: coordinator::client::connect_with(&t.url(), &Default::default())
+            .await
+            .unwrap(),
         worker_id: worker.worker_id,
     };
     assert_eq!(
@@ -114,7 +116,11 @@ fn an_unknown_schema_version_is_refused() {
     }
     let err = Store::open(&path).unwrap_err().to_string();
     assert!(
-        err.contains("schema version 7") && err.contains("version 1"),
+        err.contains("schema version 7")
+            && err.contains(&format!(
+                "version {}",
+                coordinator::store::schema::SCHEMA_VERSION
+            )),
         "{err}"
     );
     let err = Store::open_read_only(&path).unwrap_err().to_string();

@@ -6,9 +6,12 @@
 //! - [`mask`]: [`encode_layer`] / [`decode_layer`], the compact encoding of one layer's kept
 //!   weights as either a Roaring bitmap or delta-varint packed indices, whichever is smaller.
 //!
+//! - [`auth`]: the shared bearer token, the client-side interceptor that sends it, and the
+//!   TLS settings of clients ([`auth::ClientOptions`]).
 //! - [`convert`]: conversions between these messages and the science crate's types
 //!   (`shared` knows nothing of gRPC; this crate depends on it, not the other way round).
 
+pub mod auth;
 pub mod convert;
 pub mod mask;
 

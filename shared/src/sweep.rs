@@ -67,7 +67,9 @@
 //!   `pruning: { levels: 0..20, target: 112 }` is experiment 3.
 //! - Shapes start with 2 inputs per problem and end with 1 output per problem, have at least one
 //!   hidden layer, no zero width, and at most [`crate::schedule::MAX_WEIGHTS`] weights.
-//! - A list axis may not repeat a value. At most [`MAX_TASKS`] tasks (the full grid product).
+//! - A list axis may not repeat a value. At most [`MAX_TASKS`] tasks (the full grid product),
+//!   and at most [`MAX_PLANNED_LEVELS`] levels over all of them (each task's levels + 1), so a
+//!   short file cannot make the coordinator store gigabytes of schedules.
 //! - Errors name the file, the line and column of the offending key or list entry (or of its
 //!   nearest written parent when the key is absent), the field path and what is allowed.
 //!
@@ -90,6 +92,10 @@ use std::path::Path;
 
 /// Most tasks one sweep may expand to (the full grid product, before merging duplicates).
 pub const MAX_TASKS: usize = 100_000;
+
+/// Most levels (each task's `levels + 1`, summed over the full grid) one sweep may plan:
+/// 100 000 tasks of 49 levels, or 5 000 of 999.
+pub const MAX_PLANNED_LEVELS: usize = 5_000_000;
 
 /// Most hidden layers of a `model.hidden` grid.
 const MAX_DEPTH: usize = 1000;
@@ -179,7 +185,23 @@ impl Sweep {
         };
         // Resolve every grid point once (without materialising tasks) so that errors surface
         // at parse time.
-        sweep.plan.points(&ctx, false)?;
+        let points = sweep.plan.points(&ctx, false)?;
+        let planned = points
+            .iter()
+            .try_fold(0usize, |sum, p| {
+                sum.checked_add(p.prune.levels.saturating_add(1))
+            })
+            .and_then(|per_seed| per_seed.checked_mul(sweep.plan.seeds.len()));
+        if planned.is_none_or(|n| n > MAX_PLANNED_LEVELS) {
+            let count = planned.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+            return Err(ctx.err_at(
+                None,
+                format!(
+                    "the sweep plans {count} levels over all its tasks, more than the limit of \
+                     {MAX_PLANNED_LEVELS}; split it into several sweeps"
+                ),
+            ));
+        }
         Ok(sweep)
     }
 
@@ -1880,6 +1902,23 @@ fn match_key(text: &[char], k: &str) -> Option<usize> {
     }
     // Convert the byte offset to a char offset.
     Some(s[..colon + 1].chars().count())
+}
+
+#[cfg(test)]
+mod planned_levels_tests {
+    use super::*;
+
+    #[test]
+    fn a_grid_planning_too_many_levels_is_refused() {
+        let ok = "name: x\nmodel:\n  shape: [4, 1000, 1000, 2]\npruning:\n  levels: 999\n  rate: 0.001\nseeds: 5000\n";
+        assert!(Sweep::from_yaml(ok, "x.yaml").is_ok());
+        let big = ok.replace("seeds: 5000", "seeds: 5006");
+        let err = Sweep::from_yaml(&big, "x.yaml").unwrap_err().to_string();
+        assert!(
+            err.contains("plans 5006000 levels") && err.contains("limit of 5000000"),
+            "{err}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -8,25 +8,36 @@
 //! alive. When the coordinator says the lease is gone (expired, reassigned, unknown) the task is
 //! cancelled between epochs and abandoned: the coordinator hands it to someone else, who
 //! resumes at the first level not stored.
+//!
+//! Shutting down (SIGTERM on preemption or scale-down, Ctrl-C) is bounded by
+//! `--shutdown-timeout`: the worker stops leasing, cancels training between epochs, delivers
+//! the levels already finished (a few tries each), gives every open lease back with
+//! `ReturnLease` (the task is pending again at once, no attempt counted, its stored levels
+//! kept) and exits. A task that finishes meanwhile is completed instead.
+//!
+//! Credentials: the shared token (`--token-file`, `COORDINATOR_TOKEN_FILE` or
+//! `COORDINATOR_TOKEN`) is sent on every call, and an `https://` coordinator is verified
+//! against `--tls-ca`. A coordinator that answers UNAUTHENTICATED, or a certificate that does
+//! not verify, stops the worker at once with a clear message: no retry can fix either.
 
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::{debug, error, info, warn};
 
+use proto::auth::{is_auth_error, AuthClient, ClientOptions};
 use proto::convert::{masks_from_wire, masks_to_wire, metrics_to_wire};
-use proto::v1::coordinator_client::CoordinatorClient;
 use proto::v1::{
     CompleteTaskRequest, FailTaskRequest, HeartbeatRequest, Lease, LeaseTaskRequest,
-    RegisterWorkerRequest, ReportLevelRequest,
+    RegisterWorkerRequest, ReportLevelRequest, ReturnLeaseRequest,
 };
 use shared::spec::TaskSpec;
 
@@ -51,6 +62,22 @@ pub struct Args {
     /// Exit once the coordinator has no pending or running task left.
     #[arg(long)]
     pub exit_when_idle: bool,
+    /// File holding the coordinator's shared token (default: the token in COORDINATOR_TOKEN,
+    /// if set). Never pass the token itself on the command line.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = proto::auth::TOKEN_FILE_ENV,
+        hide_env_values = true
+    )]
+    pub token_file: Option<PathBuf>,
+    /// PEM CA certificate to verify an https:// coordinator against.
+    #[arg(long, value_name = "PATH", env = proto::auth::TLS_CA_ENV)]
+    pub tls_ca: Option<PathBuf>,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) may take to cancel training, deliver finished
+    /// levels and return leases before the worker exits anyway.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub shutdown_timeout: u64,
 }
 
 /// A worker's settings, resolved.
@@ -62,20 +89,45 @@ pub struct Config {
     pub exit_when_idle: bool,
     /// Threads of the training pool that the tasks and dfdx's matrix products share.
     pub threads: usize,
+    /// The shared token and the CA of an `https://` coordinator.
+    pub auth: ClientOptions,
+    /// How long a shutdown may take before the worker gives up and exits.
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {
-    pub fn from_args(args: Args) -> Config {
+    /// A worker of `coordinator` with the defaults of the `worker` command: one task per
+    /// core, no token, no TLS, 30 s to shut down.
+    pub fn new(coordinator: impl Into<String>) -> Config {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Config {
-            coordinator: args.coordinator,
-            parallel: args.parallel.unwrap_or(cores).max(1),
-            name: args
-                .name
-                .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
-            exit_when_idle: args.exit_when_idle,
+            coordinator: coordinator.into(),
+            parallel: cores,
+            name: format!("{}-{}", hostname(), std::process::id()),
+            exit_when_idle: false,
             threads: cores,
+            auth: ClientOptions::none(),
+            shutdown_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// Resolves the flags; reads the token and CA files (warning about a token file others
+    /// can read).
+    pub fn from_args(args: Args) -> Result<Config> {
+        let (auth, warnings) =
+            ClientOptions::load(args.token_file.as_deref(), args.tls_ca.as_deref())?;
+        for warning in warnings {
+            warn!("{warning}");
+        }
+        let mut config = Config::new(args.coordinator);
+        config.parallel = args.parallel.unwrap_or(config.parallel).max(1);
+        if let Some(name) = args.name {
+            config.name = name;
+        }
+        config.exit_when_idle = args.exit_when_idle;
+        config.auth = auth;
+        config.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
+        Ok(config)
     }
 }
 
@@ -85,6 +137,8 @@ pub struct Summary {
     pub completed: usize,
     pub failed: usize,
     pub abandoned: usize,
+    /// Leases given back while shutting down.
+    pub returned: usize,
     pub levels_reported: usize,
 }
 
@@ -104,23 +158,27 @@ pub fn init_tracing(json: bool) {
 
 /// The `worker` command: runs until idle (with `--exit-when-idle`) or until Ctrl-C / SIGTERM.
 pub fn main(args: Args) -> Result<()> {
-    let config = Config::from_args(args);
+    let config = Config::from_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let summary = run(config, shutdown_signal()).await?;
         info!(
             completed = summary.completed,
             failed = summary.failed,
             abandoned = summary.abandoned,
+            returned = summary.returned,
             levels = summary.levels_reported,
             "worker stopped"
         );
         Ok(())
-    })
+    });
+    // Training threads still finishing an epoch do not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -148,8 +206,17 @@ pub async fn shutdown_signal() {
 }
 
 /// Pulls and runs tasks until `shutdown` resolves or, with `exit_when_idle`, no work is left.
+///
+/// Once `shutdown` resolves the worker stops leasing, cancels training, delivers finished
+/// levels, returns its open leases and ends within `config.shutdown_timeout` (an error when
+/// it could not). A refusal of its credentials ends it the same way, with that error.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<Summary> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let fatal = Fatal {
+        message: Arc::new(OnceLock::new()),
+        stop: stop_tx.clone(),
+    };
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads.max(1))
@@ -157,33 +224,96 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<S
             .build()
             .context("starting the training thread pool")?,
     );
-    let work = pull_loop(config, pool, stop_rx);
+    let grace = config.shutdown_timeout;
+    let mut stopped = stop_rx.clone();
+    let work = pull_loop(config, pool, stop_rx, fatal.clone());
     tokio::pin!(work);
-    tokio::select! {
+    let result = tokio::select! {
         result = &mut work => result,
-        _ = shutdown => {
-            info!("shutting down: no new tasks, cancelling running ones");
+        _ = async {
+            tokio::select! {
+                _ = shutdown => {
+                    info!(timeout_s = grace.as_secs_f64(), "shutting down: no new tasks, cancelling training, delivering finished levels, returning leases");
+                }
+                _ = stopped.wait_for(|&s| s) => {}
+            }
+        } => {
             let _ = stop_tx.send(true);
-            work.await
+            match tokio::time::timeout(grace, &mut work).await {
+                Ok(result) => result,
+                Err(_) => Err(anyhow!(
+                    "shutdown did not finish within {} s: exiting anyway; leases not returned expire on the coordinator",
+                    grace.as_secs_f64()
+                )),
+            }
+        }
+    };
+    if let Some(message) = fatal.message.get() {
+        bail!("{message}");
+    }
+    result
+}
+
+/// A refusal no retry can fix (credentials): the first one is kept and stops the worker.
+#[derive(Clone)]
+struct Fatal {
+    message: Arc<OnceLock<String>>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl Fatal {
+    fn raise(&self, message: String) {
+        if self.message.set(message.clone()).is_ok() {
+            error!(error = %message, "stopping the worker");
+        }
+        let _ = self.stop.send(true);
+    }
+
+    /// Raises the error of an UNAUTHENTICATED answer; true when `status` was one.
+    fn check(&self, status: &Status) -> bool {
+        if is_auth_error(status) {
+            self.raise(unauthenticated(status));
+            true
+        } else {
+            false
         }
     }
 }
 
-async fn connect(url: &str, stop: &watch::Receiver<bool>) -> Result<CoordinatorClient<Channel>> {
-    let endpoint = Endpoint::from_shared(url.to_string())
-        .with_context(|| format!("bad coordinator address {url:?}"))?
+/// The message of a worker whose token was refused.
+fn unauthenticated(status: &Status) -> String {
+    format!(
+        "the coordinator refused this worker's credentials (UNAUTHENTICATED: {}); give it the \
+         coordinator's token with --token-file, {} or {}",
+        status.message(),
+        proto::auth::TOKEN_FILE_ENV,
+        proto::auth::TOKEN_ENV
+    )
+}
+
+async fn connect(
+    url: &str,
+    auth: &ClientOptions,
+    stop: &watch::Receiver<bool>,
+) -> Result<AuthClient> {
+    let endpoint = auth
+        .endpoint(url)?
         .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
         .tcp_keepalive(Some(Duration::from_secs(30)));
     let mut backoff = Backoff::new();
     loop {
         match endpoint.connect().await {
-            Ok(channel) => {
-                return Ok(CoordinatorClient::new(channel)
-                    .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(proto::MAX_MESSAGE_BYTES))
-            }
+            Ok(channel) => return Ok(auth.client(channel)),
             Err(e) => {
-                warn!(coordinator = url, error = %e, "coordinator unreachable, retrying");
+                let error = error_chain(&e);
+                if error.contains("invalid peer certificate") {
+                    bail!(
+                        "the coordinator's TLS certificate does not verify ({error}): check --tls-ca \
+                         and that the certificate names the host in {url}"
+                    );
+                }
+                warn!(coordinator = url, %error, "coordinator unreachable, retrying");
                 if backoff.wait(stop).await {
                     bail!("stopped before the coordinator could be reached");
                 }
@@ -192,8 +322,23 @@ async fn connect(url: &str, stop: &watch::Receiver<bool>) -> Result<CoordinatorC
     }
 }
 
+/// An error with its causes: tonic's "transport error" alone does not say which.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 async fn register(
-    client: &mut CoordinatorClient<Channel>,
+    client: &mut AuthClient,
     config: &Config,
     stop: &watch::Receiver<bool>,
 ) -> Result<(u64, Duration)> {
@@ -212,6 +357,7 @@ async fn register(
                 info!(worker_id = reply.worker_id, name = %config.name, parallel = config.parallel, "registered");
                 return Ok((reply.worker_id, heartbeat));
             }
+            Err(status) if is_auth_error(&status) => bail!("{}", unauthenticated(&status)),
             Err(status) if transient(&status) => {
                 warn!(error = %status.message(), "cannot register yet, retrying");
                 if backoff.wait(stop).await {
@@ -227,8 +373,9 @@ async fn pull_loop(
     config: Config,
     pool: Arc<rayon::ThreadPool>,
     stop: watch::Receiver<bool>,
+    fatal: Fatal,
 ) -> Result<Summary> {
-    let mut client = connect(&config.coordinator, &stop).await?;
+    let mut client = connect(&config.coordinator, &config.auth, &stop).await?;
     let (mut worker_id, mut heartbeat) = register(&mut client, &config, &stop).await?;
     let slots = Arc::new(Semaphore::new(config.parallel));
     let mut running: JoinSet<TaskEnd> = JoinSet::new();
@@ -245,6 +392,10 @@ async fn pull_loop(
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             Some(done) = running.join_next(), if !running.is_empty() => { summary.add(done); continue; }
         };
+        // A slot freed by a task that stopped for the shutdown: no new lease.
+        if *stop.borrow() {
+            break;
+        }
         let reply = client.lease_task(LeaseTaskRequest { worker_id }).await;
         match reply {
             Ok(reply) => {
@@ -257,6 +408,7 @@ async fn pull_loop(
                         heartbeat,
                         pool: pool.clone(),
                         stop: stop.clone(),
+                        fatal: fatal.clone(),
                     };
                     running.spawn(async move {
                         let end = run_lease(ctx, lease).await;
@@ -274,6 +426,10 @@ async fn pull_loop(
                 if sleep_or_stop(wait, &stop).await {
                     break;
                 }
+            }
+            Err(status) if fatal.check(&status) => {
+                drop(permit);
+                break;
             }
             Err(status) if status.code() == Code::NotFound => {
                 drop(permit);
@@ -297,19 +453,30 @@ async fn pull_loop(
 }
 
 struct TaskContext {
-    client: CoordinatorClient<Channel>,
+    client: AuthClient,
     worker_id: u64,
     heartbeat: Duration,
     pool: Arc<rayon::ThreadPool>,
     stop: watch::Receiver<bool>,
+    fatal: Fatal,
 }
 
 /// How one lease ended.
 #[derive(Debug)]
 enum TaskEnd {
-    Completed { levels: usize },
-    Failed { levels: usize },
-    Abandoned { levels: usize },
+    Completed {
+        levels: usize,
+    },
+    Failed {
+        levels: usize,
+    },
+    Abandoned {
+        levels: usize,
+    },
+    /// Given back with `ReturnLease` while shutting down.
+    Returned {
+        levels: usize,
+    },
 }
 
 impl Summary {
@@ -325,6 +492,10 @@ impl Summary {
             }
             Ok(TaskEnd::Abandoned { levels }) => {
                 self.abandoned += 1;
+                self.levels_reported += levels;
+            }
+            Ok(TaskEnd::Returned { levels }) => {
+                self.returned += 1;
                 self.levels_reported += levels;
             }
             Err(e) => {
@@ -343,6 +514,7 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
         heartbeat,
         pool,
         mut stop,
+        fatal,
     } = ctx;
     let lease_id = lease.lease_id;
     let task_id = lease.task_id.clone();
@@ -364,7 +536,7 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
     let (spec, previous) = match prepared {
         Ok(ok) => ok,
         Err(message) => {
-            fail(&mut client, worker_id, lease_id, &message, &stop).await;
+            fail(&mut client, worker_id, lease_id, &message, &stop, &fatal).await;
             return TaskEnd::Failed { levels: 0 };
         }
     };
@@ -392,12 +564,24 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
         })
     };
 
+    // Shutting down cancels training (between epochs); finished levels are still delivered.
+    let on_stop = {
+        let cancel = cancel.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            if stop.wait_for(|&s| s).await.is_ok() {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        })
+    };
+
     // Heartbeats until the task ends; a lost lease cancels training.
     let lost = Arc::new(AtomicBool::new(false));
     let beat = {
         let mut client = client.clone();
         let cancel = cancel.clone();
         let lost = lost.clone();
+        let fatal = fatal.clone();
         let level_now = level_now.clone();
         let task_id = task_id.clone();
         tokio::spawn(async move {
@@ -412,6 +596,7 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
                 };
                 match client.heartbeat(request).await {
                     Ok(_) => {}
+                    Err(status) if fatal.check(&status) => return,
                     Err(status) if transient(&status) => {
                         debug!(task = %task_id, error = %status.message(), "heartbeat not delivered");
                     }
@@ -428,8 +613,10 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
 
     let mut reported = 0;
     let mut abandoned = false;
+    // A finished level could not be delivered before shutting down: give the lease back.
+    let mut undelivered = false;
     while let Some(outcome) = rx.recv().await {
-        if abandoned {
+        if abandoned || undelivered {
             continue;
         }
         match report(&mut client, worker_id, lease_id, &outcome, &mut stop).await {
@@ -443,10 +630,16 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
                 cancel.store(true, Ordering::Relaxed);
                 abandoned = true;
             }
-            Err(ReportError::Refused(message)) => {
+            Err(ReportError::Refused(status)) if fatal.check(&status) => {
+                cancel.store(true, Ordering::Relaxed);
+                undelivered = true;
+            }
+            Err(ReportError::Refused(status)) => {
+                let message = status.message().to_string();
                 error!(task = %task_id, level = outcome.metrics.level, error = %message, "report refused");
                 cancel.store(true, Ordering::Relaxed);
                 beat.abort();
+                on_stop.abort();
                 let _ = training.await;
                 fail(
                     &mut client,
@@ -457,23 +650,39 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
                         outcome.metrics.level
                     ),
                     &stop,
+                    &fatal,
                 )
                 .await;
                 return TaskEnd::Failed { levels: reported };
             }
             Err(ReportError::Stopped) => {
+                warn!(task = %task_id, level = outcome.metrics.level, "shutting down before this level could be delivered");
                 cancel.store(true, Ordering::Relaxed);
-                abandoned = true;
+                undelivered = true;
             }
         }
     }
-    beat.abort();
+    on_stop.abort();
     let result = training.await;
     if abandoned || lost.load(Ordering::Relaxed) {
+        beat.abort();
         return TaskEnd::Abandoned { levels: reported };
     }
+    let stopping = *stop.borrow();
+    let cancelled = matches!(result, Ok(Err(ImpError::Cancelled)));
+    if undelivered || (stopping && cancelled) {
+        // Heartbeats go on until the lease is given back.
+        let returned = give_back(&mut client, worker_id, lease_id, &task_id, &fatal).await;
+        beat.abort();
+        return if returned {
+            TaskEnd::Returned { levels: reported }
+        } else {
+            TaskEnd::Abandoned { levels: reported }
+        };
+    }
+    beat.abort();
     match result {
-        Ok(Ok(())) => match complete(&mut client, worker_id, lease_id, &mut stop).await {
+        Ok(Ok(())) => match complete(&mut client, worker_id, lease_id, &mut stop, &fatal).await {
             Ok(()) => {
                 info!(task = %task_id, levels = reported, "task done");
                 TaskEnd::Completed { levels: reported }
@@ -485,30 +694,82 @@ async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
         },
         Ok(Err(ImpError::Cancelled)) => TaskEnd::Abandoned { levels: reported },
         Ok(Err(e)) => {
-            fail(&mut client, worker_id, lease_id, &e.to_string(), &stop).await;
+            fail(
+                &mut client,
+                worker_id,
+                lease_id,
+                &e.to_string(),
+                &stop,
+                &fatal,
+            )
+            .await;
             TaskEnd::Failed { levels: reported }
         }
         Err(join) => {
             let message = format!("training panicked: {join}");
             error!(task = %task_id, error = %message);
-            fail(&mut client, worker_id, lease_id, &message, &stop).await;
+            fail(&mut client, worker_id, lease_id, &message, &stop, &fatal).await;
             TaskEnd::Failed { levels: reported }
         }
     }
 }
 
+/// Gives a lease back (shutting down): a few quick tries, each with a short deadline, since
+/// the worker is about to exit. True when the coordinator took it.
+async fn give_back(
+    client: &mut AuthClient,
+    worker_id: u64,
+    lease_id: u64,
+    task_id: &str,
+    fatal: &Fatal,
+) -> bool {
+    const TRIES: u32 = 3;
+    for attempt in 1..=TRIES {
+        let mut request = tonic::Request::new(ReturnLeaseRequest {
+            worker_id,
+            lease_id,
+        });
+        request.set_timeout(Duration::from_secs(5));
+        match client.return_lease(request).await {
+            Ok(reply) => {
+                let reply = reply.into_inner();
+                info!(task = %task_id, lease = lease_id, levels_stored = reply.levels_stored, task_done = reply.task_done, "lease returned");
+                return true;
+            }
+            Err(status) if fatal.check(&status) => return false,
+            Err(status) if status.code() == Code::Unimplemented => {
+                warn!(task = %task_id, "the coordinator cannot take leases back (an older version): the lease will expire");
+                return false;
+            }
+            Err(status) if transient(&status) && attempt < TRIES => {
+                debug!(task = %task_id, error = %status.message(), "lease not returned yet, retrying");
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+            }
+            Err(status) => {
+                warn!(task = %task_id, lease = lease_id, error = %status.message(), "could not return the lease: it will expire");
+                return false;
+            }
+        }
+    }
+    false
+}
+
 enum ReportError {
     /// The lease expired, was reassigned or is unknown: someone else owns the task now.
     LeaseLost(String),
-    /// The coordinator found the report invalid.
-    Refused(String),
+    /// The coordinator refused the report (invalid, or not authenticated).
+    Refused(Status),
     /// The worker is shutting down.
     Stopped,
 }
 
-/// Delivers one level, retrying while the coordinator is unreachable.
+/// Attempts at a delivery while shutting down, so a shutdown stays short.
+const TRIES_WHILE_STOPPING: u32 = 3;
+
+/// Delivers one level, retrying while the coordinator is unreachable (a few times only once
+/// the worker is shutting down).
 async fn report(
-    client: &mut CoordinatorClient<Channel>,
+    client: &mut AuthClient,
     worker_id: u64,
     lease_id: u64,
     outcome: &LevelOutcome,
@@ -528,24 +789,25 @@ async fn report(
             Err(status) if transient(&status) => {
                 warn!(level = outcome.metrics.level, error = %status.message(), "report not delivered, retrying");
                 // A finished level is worth waiting for even while shutting down, for a while.
-                if backoff.attempts > 20 && *stop.borrow() {
+                if backoff.attempts >= TRIES_WHILE_STOPPING && *stop.borrow() {
                     return Err(ReportError::Stopped);
                 }
-                backoff.sleep().await;
+                backoff.pause(stop).await;
             }
             Err(status) if lease_gone(&status) => {
                 return Err(ReportError::LeaseLost(status.message().to_string()))
             }
-            Err(status) => return Err(ReportError::Refused(status.message().to_string())),
+            Err(status) => return Err(ReportError::Refused(status)),
         }
     }
 }
 
 async fn complete(
-    client: &mut CoordinatorClient<Channel>,
+    client: &mut AuthClient,
     worker_id: u64,
     lease_id: u64,
     stop: &mut watch::Receiver<bool>,
+    fatal: &Fatal,
 ) -> Result<(), String> {
     let mut backoff = Backoff::new();
     loop {
@@ -558,22 +820,26 @@ async fn complete(
         {
             Ok(_) => return Ok(()),
             Err(status) if transient(&status) => {
-                if backoff.attempts > 20 && *stop.borrow() {
+                if backoff.attempts >= TRIES_WHILE_STOPPING && *stop.borrow() {
                     return Err("stopped before the task could be completed".into());
                 }
-                backoff.sleep().await;
+                backoff.pause(stop).await;
             }
-            Err(status) => return Err(status.message().to_string()),
+            Err(status) => {
+                fatal.check(&status);
+                return Err(status.message().to_string());
+            }
         }
     }
 }
 
 async fn fail(
-    client: &mut CoordinatorClient<Channel>,
+    client: &mut AuthClient,
     worker_id: u64,
     lease_id: u64,
     message: &str,
     stop: &watch::Receiver<bool>,
+    fatal: &Fatal,
 ) {
     warn!(lease = lease_id, error = %message, "failing the task");
     let mut backoff = Backoff::new();
@@ -584,6 +850,7 @@ async fn fail(
             error: message.to_string(),
         };
         match client.fail_task(request).await {
+            Err(status) if fatal.check(&status) => return,
             Err(status) if transient(&status) => {
                 if backoff.wait(stop).await {
                     return;
@@ -634,8 +901,15 @@ impl Backoff {
         Duration::from_millis(base.min(10_000) + jitter)
     }
 
-    async fn sleep(&mut self) {
-        tokio::time::sleep(self.next_delay()).await;
+    /// Sleeps the next delay before another try, cut short when `stop` is raised, and at
+    /// most half a second a try once it is: a shutdown gets a few quick tries.
+    async fn pause(&mut self, stop: &watch::Receiver<bool>) {
+        let delay = self.next_delay();
+        if *stop.borrow() {
+            tokio::time::sleep(delay.min(Duration::from_millis(500))).await;
+        } else {
+            sleep_or_stop(delay, stop).await;
+        }
     }
 
     /// Sleeps the next delay; true if `stop` was raised meanwhile.

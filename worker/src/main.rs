@@ -1,7 +1,9 @@
 //! The `worker` binary.
 //!
-//! - `worker --coordinator URL [--parallel N] [--name NAME] [--exit-when-idle]` joins a
-//!   coordinator and pulls tasks until stopped (see [`worker::client`]);
+//! - `worker --coordinator URL [--parallel N] [--name NAME] [--exit-when-idle]
+//!   [--token-file PATH] [--tls-ca PATH] [--shutdown-timeout S]` joins a coordinator and pulls
+//!   tasks until stopped (SIGTERM: returns its leases within the timeout; see
+//!   [`worker::client`]);
 //! - `worker train SWEEP.yaml --task INDEX [--with-masks]` runs one task of a sweep file
 //!   locally and prints one JSON object per IMP level on stdout;
 //! - `worker bench` prints seconds per IMP level and peak memory for a few widths.

@@ -2,7 +2,11 @@
 //! setup and where status and results are read from.
 
 pub mod bench;
+pub mod data;
+pub mod export;
 pub mod plan;
+pub mod plot;
+pub mod report;
 pub mod results;
 pub mod serve;
 pub mod status;
@@ -11,6 +15,7 @@ pub mod submit;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use coordinator::client::{Client, ClientOptions};
 use coordinator::store::Store;
 
 /// The default coordinator address of the client commands.
@@ -26,9 +31,51 @@ pub struct Source {
     /// Read the coordinator's SQLite database directly instead (read-only).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub auth: ClientAuth,
+}
+
+/// How a client command authenticates to the coordinator and verifies it: flattened into
+/// every command that calls the API, so each takes `--token-file` and `--tls-ca`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClientAuth {
+    /// File holding the coordinator's shared token (default: the token in COORDINATOR_TOKEN,
+    /// if set). The token itself is never a command-line argument.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = proto::auth::TOKEN_FILE_ENV,
+        hide_env_values = true
+    )]
+    pub token_file: Option<PathBuf>,
+    /// PEM CA certificate to verify an https:// coordinator against.
+    #[arg(long, value_name = "PATH", env = proto::auth::TLS_CA_ENV)]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl ClientAuth {
+    /// Reads the token and CA files; warnings (a token file others can read) go to stderr.
+    pub fn options(&self) -> anyhow::Result<ClientOptions> {
+        let (options, warnings) =
+            ClientOptions::load(self.token_file.as_deref(), self.tls_ca.as_deref())?;
+        for warning in warnings {
+            eprintln!("warning: {warning}");
+        }
+        Ok(options)
+    }
+
+    /// Connects to the coordinator at `url` with these credentials.
+    pub async fn connect(&self, url: &str) -> anyhow::Result<Client> {
+        Ok(coordinator::client::connect_with(url, &self.options()?).await?)
+    }
 }
 
 impl Source {
+    /// Connects to the coordinator of `--coordinator`, with `--token-file` / `--tls-ca`.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        self.auth.connect(&self.coordinator).await
+    }
+
     /// Opens the database read-only (blocking work, on the blocking pool).
     pub async fn open_db(path: PathBuf) -> anyhow::Result<Store> {
         tokio::task::spawn_blocking(move || Store::open_read_only(&path))
@@ -55,6 +102,14 @@ pub fn init_logging(json: bool, default_level: &str) {
 
 /// Turns a gRPC error into one readable line.
 pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    if status.code() == tonic::Code::Unauthenticated {
+        return anyhow::anyhow!(
+            "coordinator refused: {} (Unauthenticated): pass the coordinator's token with \
+             --token-file or {}",
+            status.message(),
+            proto::auth::TOKEN_ENV
+        );
+    }
     anyhow::anyhow!(
         "coordinator refused: {} ({:?})",
         status.message(),

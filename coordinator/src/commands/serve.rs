@@ -1,9 +1,14 @@
 //! `coordinator serve`: the gRPC coordinator until Ctrl-C or SIGTERM.
+//!
+//! With a token (`--token-file`, `COORDINATOR_TOKEN_FILE` or `COORDINATOR_TOKEN`) every call
+//! must carry it; with `--tls-cert` and `--tls-key` the server speaks TLS only. Listening on
+//! an address other than loopback without a token is refused unless `--allow-insecure-public`
+//! says so: anyone who can reach the port could submit sweeps and report results.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use coordinator::ServerConfig;
 
 #[derive(Debug, clap::Args)]
@@ -23,6 +28,30 @@ pub struct ServeArgs {
     /// Log JSON lines instead of human-readable text.
     #[arg(long)]
     pub log_json: bool,
+    /// File holding the shared token every client must send (default: the token in
+    /// COORDINATOR_TOKEN, if set). The token itself is never a command-line argument.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = proto::auth::TOKEN_FILE_ENV,
+        hide_env_values = true
+    )]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate (chain) to serve TLS with; needs --tls-key.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve on a non-loopback address without a token (anyone reaching the port may call
+    /// the API).
+    #[arg(long)]
+    pub allow_insecure_public: bool,
+    /// Also serve the live HTML report at this address, e.g. 127.0.0.1:8080 (`/` lists the
+    /// sweeps, `/sweeps/NAME` shows one). Read-only and unauthenticated: a non-loopback
+    /// address needs --allow-insecure-public.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -30,10 +59,69 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config =
         ServerConfig::new(&args.db).with_lease(Duration::from_secs(args.lease_seconds));
     config.max_attempts = args.max_attempts;
+    let (token, warning) = proto::auth::load_token(args.token_file.as_deref())?;
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    config.token = token;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let cert_pem = proto::auth::read_pem(cert, "TLS certificate", "CERTIFICATE")?;
+        let key_pem = proto::auth::read_pem(key, "TLS private key", "PRIVATE KEY")?;
+        if let Some(warning) = proto::auth::permission_warning(key) {
+            tracing::warn!("{warning}");
+        }
+        config = config.with_tls(cert_pem, key_pem);
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    coordinator::serve(config, listener, shutdown_signal()).await?;
+    let addr = listener
+        .local_addr()
+        .with_context(|| format!("cannot read the address of {}", args.listen))?;
+    check_exposure(
+        addr,
+        config.token.is_some(),
+        config.tls.is_some(),
+        args.allow_insecure_public,
+    )?;
+    let http = match &args.http {
+        Some(addr) => Some(
+            super::report::start_http(addr, &config, args.allow_insecure_public, shutdown_signal())
+                .await?,
+        ),
+        None => None,
+    };
+    let served = coordinator::serve(config, listener, shutdown_signal()).await;
+    if let Some(http) = http {
+        http.abort();
+    }
+    served?;
+    Ok(())
+}
+
+/// Refuses a public address without a token (unless explicitly allowed); warns about a token
+/// that would travel unencrypted.
+fn check_exposure(
+    addr: std::net::SocketAddr,
+    token: bool,
+    tls: bool,
+    allow_insecure_public: bool,
+) -> anyhow::Result<()> {
+    let public = !addr.ip().is_loopback();
+    if public && !token {
+        if !allow_insecure_public {
+            bail!(
+                "refusing to serve on {addr} without a token: anyone who can reach it could \
+                 submit sweeps and report results. Give a token (--token-file PATH or {}), \
+                 listen on 127.0.0.1, or pass --allow-insecure-public",
+                proto::auth::TOKEN_ENV
+            );
+        }
+        tracing::warn!(%addr, "serving without a token on a public address (--allow-insecure-public)");
+    }
+    if public && token && !tls {
+        tracing::warn!(%addr, "the token travels unencrypted: serve TLS with --tls-cert and --tls-key");
+    }
     Ok(())
 }
 
@@ -62,5 +150,24 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_addresses_need_a_token_or_an_explicit_opt_out() {
+        let public: std::net::SocketAddr = "0.0.0.0:50051".parse().unwrap();
+        let loopback: std::net::SocketAddr = "127.0.0.1:50051".parse().unwrap();
+        let err = check_exposure(public, false, false, false).unwrap_err();
+        assert!(err.to_string().contains("--allow-insecure-public"), "{err}");
+        assert!(check_exposure(public, false, false, true).is_ok());
+        assert!(check_exposure(public, true, false, false).is_ok());
+        assert!(check_exposure(public, true, true, false).is_ok());
+        assert!(check_exposure(loopback, false, false, false).is_ok());
+        let v6: std::net::SocketAddr = "[::1]:50051".parse().unwrap();
+        assert!(check_exposure(v6, false, false, false).is_ok());
     }
 }

@@ -50,7 +50,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
 
 /// Reads status reports from a coordinator or a database.
 enum Reader {
-    Remote(proto::v1::coordinator_client::CoordinatorClient<tonic::transport::Channel>),
+    Remote(coordinator::client::Client),
     Db(coordinator::store::Store),
 }
 
@@ -58,7 +58,7 @@ impl Reader {
     async fn new(source: &Source) -> anyhow::Result<Reader> {
         Ok(match &source.db {
             Some(db) => Reader::Db(Source::open_db(db.clone()).await?),
-            None => Reader::Remote(coordinator::client::connect(&source.coordinator).await?),
+            None => Reader::Remote(source.connect().await?),
         })
     }
 
@@ -139,9 +139,16 @@ impl Bars {
         let busy: Vec<String> = status
             .workers
             .iter()
-            .map(|w| match w.tasks.first() {
-                Some(t) => format!("{}: {} level {}", w.name, t.task_id, t.level),
-                None => format!("{}: idle", w.name),
+            .map(|w| {
+                let health = if render::unhealthy(w) {
+                    " (unhealthy)"
+                } else {
+                    ""
+                };
+                match w.tasks.first() {
+                    Some(t) => format!("{}{health}: {} level {}", w.name, t.task_id, t.level),
+                    None => format!("{}{health}: idle", w.name),
+                }
             })
             .collect();
         self.workers.set_message(format!(

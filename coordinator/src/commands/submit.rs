@@ -12,13 +12,15 @@ pub struct SubmitArgs {
     /// The coordinator's URL.
     #[arg(long, value_name = "URL", default_value = super::DEFAULT_COORDINATOR)]
     pub coordinator: String,
+    #[command(flatten)]
+    pub auth: super::ClientAuth,
 }
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     // Checked here first, so file errors name the local path and need no coordinator.
     let path = args.sweep.clone();
     let sweep = tokio::task::spawn_blocking(move || Sweep::from_path(&path)).await??;
-    let mut client = coordinator::client::connect(&args.coordinator).await?;
+    let mut client = args.auth.connect(&args.coordinator).await?;
     let answer = client
         .submit_sweep(proto::v1::SubmitSweepRequest {
             name: sweep.name.clone(),

@@ -1,7 +1,10 @@
 //! The tables, pragmas and schema version (`PRAGMA user_version`) of the store.
 //!
-//! Version 1 is the only one so far. A database of an unknown (newer) version is refused with
-//! a clear error rather than misread; a future version 2 adds a migration step here.
+//! Version 1 was the first; version 2 lets a lease end as `returned` (a worker shutting down
+//! gave it back). A new database is created at version 1 and migrated, so the one migration
+//! path is the one every database takes. A database of an unknown (newer) version is refused
+//! with a clear error rather than misread. Read-only connections accept every version whose
+//! tables they can read (1 and 2).
 
 use std::path::Path;
 
@@ -10,7 +13,10 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this coordinator reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The oldest version a read-only connection still reads.
+const OLDEST_READABLE: i64 = 1;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE sweeps (
@@ -84,7 +90,31 @@ CREATE TABLE levels (
 CREATE INDEX levels_by_time ON levels(reported_at_ms);
 "#;
 
-/// Sets the pragmas of a serving connection and creates or checks the schema.
+/// Version 2: the lease outcome `returned`. SQLite cannot change a CHECK constraint in place,
+/// so the table is rebuilt (with foreign keys off, as SQLite's documentation prescribes) with
+/// its rows, ids and indexes.
+const MIGRATE_V1_TO_V2: &str = r#"
+CREATE TABLE leases_v2 (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    task         INTEGER NOT NULL REFERENCES tasks(key),
+    worker       INTEGER NOT NULL REFERENCES workers(id),
+    started_ms   INTEGER NOT NULL,
+    deadline_ms  INTEGER NOT NULL,
+    level        INTEGER NOT NULL,
+    ended_ms     INTEGER,
+    outcome      TEXT CHECK (outcome IN ('completed', 'failed', 'expired', 'returned')),
+    error        TEXT
+) STRICT;
+INSERT INTO leases_v2 (id, task, worker, started_ms, deadline_ms, level, ended_ms, outcome, error)
+    SELECT id, task, worker, started_ms, deadline_ms, level, ended_ms, outcome, error FROM leases;
+DROP TABLE leases;
+ALTER TABLE leases_v2 RENAME TO leases;
+CREATE INDEX leases_open ON leases(deadline_ms) WHERE ended_ms IS NULL;
+CREATE INDEX leases_by_task ON leases(task);
+CREATE INDEX leases_by_worker ON leases(worker) WHERE ended_ms IS NULL;
+"#;
+
+/// Sets the pragmas of a serving connection and creates, migrates or checks the schema.
 pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // journal_mode answers with a row; the others do not.
@@ -92,31 +122,50 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), mode, "database is not in WAL mode");
     }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // Foreign keys are enforced from the end of the schema transaction on: a migration that
+    // rebuilds a referenced table needs them off (they cannot change inside a transaction).
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;")?;
 
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
-    match user_version(&tx)? {
-        0 => {
-            let tables: i64 =
-                tx.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
-            if tables > 0 {
-                return Err(StoreError::NoSchema {
-                    path: path.to_path_buf(),
-                });
-            }
-            tx.execute_batch(SCHEMA_V1)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        }
-        SCHEMA_VERSION => {}
-        found => {
-            return Err(StoreError::UnknownSchema {
+    let mut version = user_version(&tx)?;
+    if version == 0 {
+        let tables: i64 = tx.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables > 0 {
+            return Err(StoreError::NoSchema {
                 path: path.to_path_buf(),
-                found,
-                expected: SCHEMA_VERSION,
-            })
+            });
         }
+        tx.execute_batch(SCHEMA_V1)?;
+        version = 1;
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::UnknownSchema {
+            path: path.to_path_buf(),
+            found: version,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    let from = version;
+    if version == 1 {
+        tx.execute_batch(MIGRATE_V1_TO_V2)?;
+        version = 2;
+    }
+    if version != from {
+        let broken: i64 =
+            tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if broken > 0 {
+            return Err(StoreError::Corrupt(format!(
+                "migrating {} from schema version {from} left {broken} broken references",
+                path.display()
+            )));
+        }
+        tx.pragma_update(None, "user_version", version)?;
+        tracing::info!(path = %path.display(), from, to = version, "database schema migrated");
     }
     tx.commit()?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
     Ok(())
 }
 
@@ -124,7 +173,7 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 pub fn check_read_only(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     match user_version(conn)? {
-        SCHEMA_VERSION => Ok(()),
+        OLDEST_READABLE..=SCHEMA_VERSION => Ok(()),
         0 => Err(StoreError::NoSchema {
             path: path.to_path_buf(),
         }),
@@ -138,4 +187,115 @@ pub fn check_read_only(conn: &Connection, path: &Path) -> Result<(), StoreError>
 
 fn user_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 1 database with a sweep, a task, a worker, an ended lease and a stored level.
+    fn v1_database(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO sweeps VALUES ('s', 'name: s', 1, 1);
+             INSERT INTO tasks (key, id, sweep, idx, spec_json, state, levels_planned)
+                 VALUES (1, 't', 's', 0, '{}', 'pending', 3);
+             INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms)
+                 VALUES ('w', 'h', 1, 1, 1, 1);
+             INSERT INTO leases (task, worker, started_ms, deadline_ms, level, ended_ms, outcome)
+                 VALUES (1, 1, 1, 2, 0, 2, 'expired');
+             INSERT INTO leases (task, worker, started_ms, deadline_ms, level, ended_ms, outcome)
+                 VALUES (1, 1, 3, 4, 0, 4, 'failed');
+             INSERT INTO levels VALUES (1, 0, '{}', 1, 1, 0, 0, 1, 'split', 1, 0.5, x'00', 2, 3);",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_keeping_its_rows_and_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        v1_database(&path);
+        // Read-only readers still read an unmigrated database.
+        let ro =
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        check_read_only(&ro, &path).unwrap();
+        drop(ro);
+
+        let mut conn = Connection::open(&path).unwrap();
+        prepare(&mut conn, &path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let outcomes: Vec<(i64, String)> = conn
+            .prepare("SELECT id, outcome FROM leases ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(outcomes, [(1, "expired".into()), (2, "failed".into())]);
+        // Lease ids keep growing after the rebuild, and `returned` is now allowed.
+        conn.execute(
+            "INSERT INTO leases (task, worker, started_ms, deadline_ms, level, ended_ms, outcome)
+             VALUES (1, 1, 5, 6, 1, 6, 'returned')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(conn.last_insert_rowid(), 3);
+        // The level still references its lease, and references are enforced.
+        let reported_by: i64 = conn
+            .query_row("SELECT reported_by FROM levels", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(reported_by, 2);
+        assert!(conn
+            .execute(
+                "INSERT INTO leases (task, worker, started_ms, deadline_ms, level) VALUES (9, 1, 1, 1, 0)",
+                [],
+            )
+            .is_err());
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leases'
+                 AND name LIKE 'leases_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 3);
+        // Opening again is a no-op.
+        drop(conn);
+        let mut conn = Connection::open(&path).unwrap();
+        prepare(&mut conn, &path).unwrap();
+    }
+
+    #[test]
+    fn a_new_database_has_the_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let mut conn = Connection::open(&path).unwrap();
+        prepare(&mut conn, &path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        conn.execute_batch(
+            "INSERT INTO sweeps VALUES ('s', 'name: s', 1, 1);
+             INSERT INTO tasks (key, id, sweep, idx, spec_json, levels_planned)
+                 VALUES (1, 't', 's', 0, '{}', 3);
+             INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms)
+                 VALUES ('w', 'h', 1, 1, 1, 1);
+             INSERT INTO leases (task, worker, started_ms, deadline_ms, level, ended_ms, outcome)
+                 VALUES (1, 1, 1, 2, 0, 2, 'returned');",
+        )
+        .unwrap();
+        assert!(conn
+            .execute(
+                "INSERT INTO leases (task, worker, started_ms, deadline_ms, level, ended_ms, outcome)
+                 VALUES (1, 1, 1, 2, 0, 2, 'bogus')",
+                [],
+            )
+            .is_err());
+    }
 }

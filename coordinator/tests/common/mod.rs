@@ -2,6 +2,8 @@
 //! database, clients, and small sweep files.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::path::Path;
 use std::time::Duration;
 

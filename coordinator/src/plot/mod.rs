@@ -1,0 +1,722 @@
+//! Figures of a sweep's results, drawn with plotters into SVG (always) and PNG (optionally),
+//! with an embedded font (DejaVu Sans, `coordinator/assets/`): no system fonts, fontconfig or
+//! other system libraries are needed.
+//!
+//! - [`fraction`]: fraction of networks split (and degraded) against what the sweep varies
+//!   (extension level, width, weights, pruning levels, rate), with 95% Wilson intervals;
+//! - [`active`]: active weights at the first split against the available weights, per seed;
+//! - [`levels`]: remaining, active, zombie and inactive weights against the pruning level for
+//!   one grid point (median and range over seeds);
+//! - [`ticket`]: one ticket drawn as a layered network, subnetworks in colour.
+//!
+//! Every figure is a pure function of stored rows (and masks, for the ticket) to SVG text and
+//! PNG bytes; writing files is the CLI's business. Sizes and fonts are chosen to stay readable
+//! when a figure is printed on a poster.
+
+pub mod active;
+pub mod fraction;
+pub mod levels;
+pub mod ticket;
+
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle, RGBColor};
+
+use crate::aggregate::TaskResult;
+use crate::stats::{self, Axis};
+
+/// DejaVu Sans (see `coordinator/assets/DejaVu-LICENSE.txt`).
+static FONT_REGULAR: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static FONT_BOLD: &[u8] = include_bytes!("../../assets/DejaVuSans-Bold.ttf");
+
+/// The font family figures use; SVG viewers substitute their own sans-serif font.
+pub const FAMILY: &str = "sans-serif";
+
+/// Font sizes (pixels) of a 1600-pixel-wide figure.
+pub const TITLE: f64 = 46.0;
+pub const LABEL: f64 = 38.0;
+pub const TICK: f64 = 32.0;
+pub const LEGEND: f64 = 32.0;
+/// Line width of data series (pixels).
+pub const LINE: u32 = 5;
+
+/// The Okabe-Ito colours (distinguishable with colour-blindness).
+pub const BLUE: RGBColor = RGBColor(0, 114, 178);
+pub const ORANGE: RGBColor = RGBColor(230, 159, 0);
+pub const SKY: RGBColor = RGBColor(86, 180, 233);
+pub const GREEN: RGBColor = RGBColor(0, 158, 115);
+pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
+pub const PURPLE: RGBColor = RGBColor(204, 121, 167);
+pub const YELLOW: RGBColor = RGBColor(240, 228, 66);
+pub const GREY: RGBColor = RGBColor(120, 120, 120);
+pub const LIGHT_GREY: RGBColor = RGBColor(190, 190, 190);
+pub const INK: RGBColor = RGBColor(20, 20, 20);
+
+/// Colours of series that are not otherwise named (seeds, subnetworks).
+pub const PALETTE: [RGBColor; 7] = [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, YELLOW];
+
+/// Registers the embedded font with plotters (once per process).
+pub fn init_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The embedded files are valid fonts; a failure would show as missing text.
+        let _ = register_font(FAMILY, FontStyle::Normal, FONT_REGULAR);
+        let _ = register_font(FAMILY, FontStyle::Bold, FONT_BOLD);
+    });
+}
+
+/// A font of the figures' family.
+pub fn font(size: f64) -> TextStyle<'static> {
+    TextStyle::from((FAMILY, size).into_font()).color(&INK)
+}
+
+/// A bold font of the figures' family.
+pub fn bold(size: f64) -> TextStyle<'static> {
+    TextStyle::from((FAMILY, size, FontStyle::Bold).into_font()).color(&INK)
+}
+
+/// Why a figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("nothing to plot: {0}")]
+    NoData(String),
+    #[error("drawing failed: {0}")]
+    Draw(String),
+    #[error("PNG encoding failed: {0}")]
+    Png(String),
+}
+
+impl PlotError {
+    fn draw<E: std::fmt::Display>(e: E) -> PlotError {
+        PlotError::Draw(e.to_string())
+    }
+}
+
+/// Result of drawing on any backend.
+pub type DrawResult = Result<(), PlotError>;
+
+/// A figure that can be drawn on any plotters backend.
+pub trait Draw {
+    /// Size in pixels.
+    fn size(&self) -> (u32, u32) {
+        (1600, 1000)
+    }
+    /// Draws the figure on `root` (white background already filled).
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
+}
+
+/// A drawn figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// File stem, e.g. `fraction` (`fraction.svg`, `fraction.png`).
+    pub name: String,
+    /// One line saying what it shows.
+    pub title: String,
+    pub svg: String,
+    /// PNG bytes, when asked for.
+    pub png: Option<Vec<u8>>,
+}
+
+/// Draws `figure` as SVG text and, with `png`, PNG bytes.
+pub fn render(figure: &impl Draw, name: &str, title: &str, png: bool) -> Result<Figure, PlotError> {
+    init_fonts();
+    let (w, h) = figure.size();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(PlotError::draw)?;
+        figure.draw(&root)?;
+        root.present().map_err(PlotError::draw)?;
+    }
+    let png = if png {
+        let mut pixels = vec![255u8; w as usize * h as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+            root.fill(&WHITE).map_err(PlotError::draw)?;
+            figure.draw(&root)?;
+            root.present().map_err(PlotError::draw)?;
+        }
+        Some(encode_png(&pixels, w, h)?)
+    } else {
+        None
+    };
+    Ok(Figure {
+        name: name.to_string(),
+        title: title.to_string(),
+        svg,
+        png,
+    })
+}
+
+/// Encodes RGB pixels as PNG.
+pub fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder
+            .write_header()
+            .map_err(|e| PlotError::Png(e.to_string()))?;
+        writer
+            .write_image_data(rgb)
+            .map_err(|e| PlotError::Png(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+/// What the figures of a sweep are drawn from, and how.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The sweep's name, for titles.
+    pub sweep: String,
+    /// The shape of the levels figure (default: the largest network).
+    pub shape: Option<Vec<usize>>,
+    /// Also encode PNG.
+    pub png: bool,
+}
+
+/// The axis a sweep's figures put on x: the first grid axis with several values among
+/// extension level, width, weights, pruning levels, rate and target; with none, the extension
+/// level when there is one, else the width.
+pub fn x_axis(tasks: &[TaskResult]) -> Axis {
+    const CANDIDATES: [Axis; 6] = [
+        Axis::ExtensionLevel,
+        Axis::Width,
+        Axis::Weights,
+        Axis::Levels,
+        Axis::Rate,
+        Axis::Target,
+    ];
+    stats::varying_axes(tasks, &CANDIDATES)
+        .first()
+        .copied()
+        .unwrap_or_else(|| {
+            if tasks.iter().any(|t| t.spec.extension_level.is_some()) {
+                Axis::ExtensionLevel
+            } else {
+                Axis::Width
+            }
+        })
+}
+
+/// The axes that split a sweep into separate figures besides `x`: those that take several
+/// values at one value of `x` (e.g. two base shapes over the same extension levels).
+pub fn facet_axes(tasks: &[TaskResult], x: Axis) -> Vec<Axis> {
+    const CANDIDATES: [Axis; 7] = [
+        Axis::Depth,
+        Axis::Width,
+        Axis::Shape,
+        Axis::Rate,
+        Axis::Levels,
+        Axis::Target,
+        Axis::Scope,
+    ];
+    let mut facets: Vec<Axis> = Vec::new();
+    for axis in CANDIDATES {
+        if axis == x {
+            continue;
+        }
+        let mut by: Vec<Axis> = vec![x];
+        by.extend(&facets);
+        let coarse = stats::group_by(tasks, &by).len();
+        by.push(axis);
+        if stats::group_by(tasks, &by).len() > coarse {
+            facets.push(axis);
+        }
+    }
+    facets
+}
+
+/// Whether `axis` is best shown on a logarithmic scale.
+pub fn log_axis(axis: Axis) -> bool {
+    matches!(axis, Axis::Width | Axis::Weights)
+}
+
+/// Every figure of a sweep that its results allow: the fractions split and the active
+/// weights at the split (one per facet), and the weights per level of one shape.
+pub fn sweep_figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, PlotError> {
+    if tasks.iter().all(|t| t.levels.is_empty()) {
+        return Err(PlotError::NoData(format!(
+            "sweep {:?} has no stored levels yet",
+            options.sweep
+        )));
+    }
+    let mut figures = Vec::new();
+    figures.extend(fraction::figures(tasks, options)?);
+    figures.extend(active::figures(tasks, options)?);
+    figures.push(levels::figure(tasks, options)?);
+    Ok(figures)
+}
+
+/// A file-name-safe slug of a facet value, e.g. `depth-2_rate-0.32`.
+pub fn slug(parts: &[(Axis, stats::AxisValue)]) -> String {
+    parts
+        .iter()
+        .map(|(a, v)| {
+            let value: String = v
+                .to_string()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            format!("{}-{}", a.name(), value.trim_matches('-'))
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// Splits `tasks` by the values of `facets` (one group when there are none).
+pub fn split_by<'a>(
+    tasks: &'a [TaskResult],
+    facets: &[Axis],
+) -> Vec<(Vec<(Axis, stats::AxisValue)>, Vec<TaskResult>)> {
+    let mut groups: std::collections::BTreeMap<Vec<stats::AxisValue>, Vec<TaskResult>> =
+        std::collections::BTreeMap::new();
+    for t in tasks {
+        groups
+            .entry(facets.iter().map(|a| a.value(&t.spec)).collect())
+            .or_default()
+            .push(t.clone());
+    }
+    groups
+        .into_iter()
+        .map(|(values, group)| (facets.iter().copied().zip(values).collect(), group))
+        .collect()
+}
+
+/// A human description of a facet, e.g. `depth 2, rate 0.32`.
+pub fn describe(parts: &[(Axis, stats::AxisValue)]) -> String {
+    parts
+        .iter()
+        .map(|(a, v)| format!("{} {}", a.name().replace('_', " "), v))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Tick labels of a log axis: 1, 10, 100, 1k, 10k, 100k, 1M.
+pub fn si(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{}M", stats::format_float(v / 1e6))
+    } else if a >= 1e3 {
+        format!("{}k", stats::format_float(v / 1e3))
+    } else {
+        stats::format_float(v)
+    }
+}
+
+/// A legend entry's sample: a short thick line.
+pub fn legend_line(colour: RGBColor, width: u32) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 40, y)], colour.stroke_width(width))
+}
+
+/// A numeric axis: linear, or logarithmic (drawn in log10 space with readable ticks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scale {
+    pub log: bool,
+    /// Range in drawing space (log10 of the values on a log scale).
+    pub lo: f64,
+    pub hi: f64,
+    /// Tick positions in drawing space.
+    pub ticks: Vec<f64>,
+    /// Ticks are whole numbers.
+    pub integer: bool,
+}
+
+impl Scale {
+    /// A scale holding `values` with some padding; `integer` keeps ticks on whole numbers.
+    pub fn fit(values: &[f64], log: bool, integer: bool) -> Scale {
+        let finite: Vec<f64> = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && (!log || *v > 0.0))
+            .collect();
+        let (min, max) = finite
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let (min, max) = if min.is_finite() {
+            (min, max)
+        } else {
+            (1.0, 1.0)
+        };
+        if log {
+            let (lo, hi) = (min.log10(), max.log10());
+            let pad = ((hi - lo) * 0.06).max(0.12);
+            let (lo, hi) = (lo - pad, hi + pad);
+            let mut ticks = Vec::new();
+            let span = hi - lo;
+            let mantissas: &[f64] = if span < 1.2 {
+                &[1.0, 1.5, 2.0, 3.0, 5.0, 7.0]
+            } else if span < 3.5 {
+                &[1.0, 2.0, 5.0]
+            } else {
+                &[1.0]
+            };
+            for e in (lo.floor() as i32)..=(hi.ceil() as i32) {
+                for m in mantissas {
+                    let t = (m * 10f64.powi(e)).log10();
+                    if t >= lo && t <= hi {
+                        ticks.push(t);
+                    }
+                }
+            }
+            Scale {
+                log,
+                lo,
+                hi,
+                ticks,
+                integer,
+            }
+        } else {
+            let span = (max - min).max(if integer { 1.0 } else { 1e-9 });
+            let pad = if integer { 0.5 } else { span * 0.06 };
+            let (lo, hi) = (min - pad, max + pad);
+            let step = nice_step(span / 10.0, integer);
+            let mut ticks = Vec::new();
+            let mut t = (lo / step).ceil() * step;
+            while t <= hi + 1e-9 {
+                ticks.push(if t.abs() < 1e-12 { 0.0 } else { t });
+                t += step;
+            }
+            Scale {
+                log,
+                lo,
+                hi,
+                ticks,
+                integer,
+            }
+        }
+    }
+
+    /// The drawing position of a value.
+    pub fn pos(&self, v: f64) -> f64 {
+        if self.log {
+            v.max(f64::MIN_POSITIVE).log10()
+        } else {
+            v
+        }
+    }
+
+    /// The tick label at drawing position `p`.
+    pub fn label(&self, p: f64) -> String {
+        let v = if self.log { 10f64.powf(p) } else { p };
+        if self.log && self.integer && v < 1e5 {
+            format!("{}", v.round() as i64)
+        } else if self.log {
+            si((v * 1000.0).round() / 1000.0)
+        } else if self.integer {
+            format!("{}", v.round() as i64)
+        } else {
+            stats::format_float(v)
+        }
+    }
+
+    /// A small offset in drawing space (to set series side by side).
+    pub fn nudge(&self, fraction: f64) -> f64 {
+        (self.hi - self.lo) * fraction
+    }
+}
+
+/// A plotters coordinate over `lo..hi` with exactly the given ticks (labelled by the chart's
+/// formatter).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticks {
+    pub lo: f64,
+    pub hi: f64,
+    pub ticks: Vec<f64>,
+}
+
+impl Ranged for Ticks {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let t = (value - self.lo) / (self.hi - self.lo);
+        limit.0 + ((limit.1 - limit.0) as f64 * t).round() as i32
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        let max = hint.max_num_points().max(1);
+        let n = self.ticks.len();
+        if n <= max {
+            return self.ticks.clone();
+        }
+        let every = n.div_ceil(max);
+        self.ticks.iter().copied().step_by(every).collect()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+impl Scale {
+    /// The plotters coordinate of this scale.
+    pub fn coord(&self) -> Ticks {
+        Ticks {
+            lo: self.lo,
+            hi: self.hi,
+            ticks: self.ticks.clone(),
+        }
+    }
+}
+
+/// The smallest 1, 2 or 5 times a power of ten at least `raw` (at least 1 when `integer`).
+pub fn nice_step(raw: f64, integer: bool) -> f64 {
+    let raw = if raw.is_finite() && raw > 0.0 {
+        raw
+    } else {
+        1.0
+    };
+    let e = raw.log10().floor();
+    let base = 10f64.powf(e);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * base)
+        .find(|&s| s >= raw * 0.999)
+        .unwrap_or(10.0 * base);
+    if integer {
+        step.max(1.0).round()
+    } else {
+        step
+    }
+}
+
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Line,
+    Dashed,
+    Circle,
+    Triangle,
+    Square,
+    /// An x-shaped cross.
+    Cross,
+    /// A filled band (a range).
+    Band,
+}
+
+/// One entry of a legend row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegendEntry {
+    pub label: String,
+    pub colour: RGBColor,
+    pub marks: Vec<Mark>,
+}
+
+impl LegendEntry {
+    pub fn new(label: impl Into<String>, colour: RGBColor, marks: &[Mark]) -> LegendEntry {
+        LegendEntry {
+            label: label.into(),
+            colour,
+            marks: marks.to_vec(),
+        }
+    }
+}
+
+/// Draws a marker centred on a pixel position.
+pub fn draw_mark<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    mark: Mark,
+    (x, y): (i32, i32),
+    colour: RGBColor,
+    size: i32,
+) -> DrawResult {
+    let r = size;
+    match mark {
+        Mark::Line => area.draw(&PathElement::new(
+            vec![(x - 28, y), (x + 28, y)],
+            colour.stroke_width(LINE),
+        )),
+        Mark::Dashed => {
+            for k in 0..3 {
+                let x0 = x - 28 + k * 21;
+                area.draw(&PathElement::new(
+                    vec![(x0, y), (x0 + 12, y)],
+                    colour.stroke_width(LINE),
+                ))
+                .map_err(PlotError::draw)?;
+            }
+            Ok(())
+        }
+        Mark::Circle => area.draw(&Circle::new((x, y), r, colour.filled())),
+        Mark::Triangle => area.draw(&Polygon::new(
+            vec![(x, y - r - 2), (x - r - 2, y + r), (x + r + 2, y + r)],
+            colour.filled(),
+        )),
+        Mark::Square => area.draw(&Rectangle::new(
+            [(x - r, y - r), (x + r, y + r)],
+            colour.filled(),
+        )),
+        Mark::Cross => area
+            .draw(&PathElement::new(
+                vec![(x - r, y - r), (x + r, y + r)],
+                colour.stroke_width(4),
+            ))
+            .and_then(|_| {
+                area.draw(&PathElement::new(
+                    vec![(x - r, y + r), (x + r, y - r)],
+                    colour.stroke_width(4),
+                ))
+            }),
+        Mark::Band => area.draw(&Rectangle::new(
+            [(x - 28, y - 12), (x + 28, y + 12)],
+            colour.mix(0.25).filled(),
+        )),
+    }
+    .map_err(PlotError::draw)
+}
+
+/// Draws `text` as a centred title line at the top of `area` (bold when `strong`) and
+/// returns the area below it.
+pub fn title<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    size: f64,
+    strong: bool,
+) -> Result<DrawingArea<DB, Shift>, PlotError> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let height = (size * 1.7) as u32;
+    let (band, rest) = area.split_vertically(height);
+    let (w, h) = band.dim_in_pixel();
+    let style = if strong { bold(size) } else { font(size) };
+    band.draw(&Text::new(
+        text.to_string(),
+        (w as i32 / 2, h as i32 / 2 + (size * 0.1) as i32),
+        style.pos(Pos::new(HPos::Center, VPos::Center)),
+    ))
+    .map_err(PlotError::draw)?;
+    Ok(rest)
+}
+
+/// Draws legend entries (marks, then the label) in centred rows at the top of `area`,
+/// wrapping as needed, and returns the area below them.
+pub fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
+) -> Result<DrawingArea<DB, Shift>, PlotError> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    const ROW: i32 = 54;
+    const GAP: i32 = 48;
+    let style = font(LEGEND);
+    let (w, _) = area.dim_in_pixel();
+    let sizes: Vec<i32> = entries
+        .iter()
+        .map(|e| {
+            let (tw, _) = area
+                .estimate_text_size(&e.label, &style)
+                .unwrap_or((e.label.len() as u32 * 18, 30));
+            let marks = if e.marks.is_empty() { 0 } else { 70 };
+            marks + tw as i32 + GAP
+        })
+        .collect();
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut used = 0;
+    for (i, &s) in sizes.iter().enumerate() {
+        if used + s > w as i32 - 60 && rows.last().is_some_and(|r| !r.is_empty()) {
+            rows.push(Vec::new());
+            used = 0;
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push(i);
+        }
+        used += s;
+    }
+    let (band, rest) = area.split_vertically(ROW as u32 * rows.len() as u32 + 10);
+    for (r, row) in rows.iter().enumerate() {
+        let total: i32 = row.iter().map(|&i| sizes[i]).sum::<i32>() - GAP;
+        let mut x = (w as i32 - total) / 2;
+        let y = r as i32 * ROW + ROW / 2;
+        for &i in row {
+            let e = &entries[i];
+            let mut text_x = x;
+            if !e.marks.is_empty() {
+                for &m in &e.marks {
+                    draw_mark(&band, m, (x + 30, y), e.colour, 11)?;
+                }
+                text_x += 70;
+            }
+            band.draw(&Text::new(
+                e.label.clone(),
+                (text_x, y),
+                style.pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(PlotError::draw)?;
+            x += sizes[i];
+        }
+    }
+    Ok(rest)
+}
+
+/// Ticks at the values themselves when there are few distinct ones (a discrete axis).
+pub fn discrete_scale(values: &[f64], log: bool, integer: bool) -> Scale {
+    let mut scale = Scale::fit(values, log, integer);
+    let mut distinct: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    let spaced = distinct.windows(2).all(|w| {
+        let gap = scale.pos(w[1]) - scale.pos(w[0]);
+        gap >= (scale.hi - scale.lo) / 40.0
+    });
+    if !distinct.is_empty() && distinct.len() <= 16 && spaced {
+        scale.ticks = distinct.iter().map(|&v| scale.pos(v)).collect();
+    }
+    scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Square;
+
+    impl Draw for Square {
+        fn size(&self) -> (u32, u32) {
+            (400, 200)
+        }
+        fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+            root.draw(&Rectangle::new([(10, 10), (100, 100)], BLUE.filled()))
+                .map_err(PlotError::draw)?;
+            root.draw(&Text::new("Hello poster", (150, 80), font(LABEL)))
+                .map_err(PlotError::draw)?;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn renders_svg_and_png_with_the_embedded_font() {
+        let f = render(&Square, "square", "A square", true).unwrap();
+        assert!(f.svg.starts_with("<svg"), "{}", &f.svg[..50]);
+        assert!(f.svg.contains("Hello poster"));
+        let png = f.png.unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        // Text was rasterised: some dark pixels right of the square.
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (400, 200));
+        let dark = (0..200usize)
+            .flat_map(|y| (150..400usize).map(move |x| (x, y)))
+            .filter(|&(x, y)| buf[(y * 400 + x) * 3] < 100)
+            .count();
+        assert!(dark > 200, "text drew {dark} dark pixels");
+    }
+
+    #[test]
+    fn si_ticks() {
+        assert_eq!(si(112.0), "112");
+        assert_eq!(si(1500.0), "1.5k");
+        assert_eq!(si(1_723_960.0), "1.724M");
+    }
+}

@@ -1,0 +1,877 @@
+//! The statistics people look at, as pure functions over stored rows (no I/O).
+//!
+//! - [`wilson`]: the Wilson score interval of a binomial proportion (95% with [`Z95`]);
+//! - [`summarize`]: per task, the level of the first split, the active weights there, the
+//!   level of the first degradation, the outcome and the test accuracy at the last level;
+//! - [`level_stats`]: per pruning level, remaining / active / zombie / inactive weights over
+//!   seeds (median and range);
+//! - [`group_by`]: tasks grouped by any grid axes ([`Axis`]), with the fractions split,
+//!   connected and degraded and their intervals. Grouping by every axis but the seed gives
+//!   one group per grid point, the same figures as [`crate::aggregate`].
+//!
+//! As in [`crate::aggregate`], a task's outcome is its status at the last level it ran, and the
+//! fractions count finished tasks only (done, with at least one level).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use shared::graph::Status;
+use shared::metrics::LevelMetrics;
+use shared::spec::TaskSpec;
+
+use crate::aggregate::{median, scope_name, TaskResult};
+
+/// The standard normal quantile of a two-sided 95% interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// The Wilson score interval of `k` successes out of `n` at normal quantile `z`.
+///
+/// Exact at the edges: the lower bound is 0 when `k == 0` and the upper bound 1 when
+/// `k == n`. With no trials at all nothing is known: `(0, 1)`.
+pub fn wilson(k: usize, n: usize, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let k = k.min(n);
+    let nf = n as f64;
+    let p = k as f64 / nf;
+    let z2 = z * z;
+    let denominator = 1.0 + z2 / nf;
+    let centre = (p + z2 / (2.0 * nf)) / denominator;
+    let half = z * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt() / denominator;
+    let lo = if k == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if k == n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    (lo, hi)
+}
+
+/// The 95% Wilson interval of `k` out of `n`.
+pub fn wilson95(k: usize, n: usize) -> (f64, f64) {
+    wilson(k, n, Z95)
+}
+
+/// The 95% Wilson interval of a fraction `frac` of `n` trials (`k = round(frac * n)`).
+pub fn wilson95_of_fraction(frac: f64, n: usize) -> (f64, f64) {
+    let k = (frac * n as f64).round().clamp(0.0, n as f64) as usize;
+    wilson95(k, n)
+}
+
+/// A proportion with its 95% Wilson interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Proportion {
+    pub k: usize,
+    pub n: usize,
+    /// `k / n`; 0 when `n == 0`.
+    pub frac: f64,
+    pub ci: (f64, f64),
+}
+
+impl Proportion {
+    pub fn new(k: usize, n: usize) -> Proportion {
+        Proportion {
+            k,
+            n,
+            frac: if n == 0 { 0.0 } else { k as f64 / n as f64 },
+            ci: wilson95(k, n),
+        }
+    }
+}
+
+/// Median and range of some values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub n: usize,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The median and range of `values`; `None` when empty.
+pub fn spread(values: &[f64]) -> Option<Spread> {
+    let median = median(values.to_vec())?;
+    Some(Spread {
+        n: values.len(),
+        median,
+        min: values.iter().copied().fold(f64::INFINITY, f64::min),
+        max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    })
+}
+
+/// What one task showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    pub idx: usize,
+    pub id: String,
+    pub seed: u64,
+    pub done: bool,
+    /// Weights of the dense network.
+    pub available_weights: usize,
+    pub levels_planned: usize,
+    pub levels_done: usize,
+    /// Status at the last level stored.
+    pub outcome: Option<Status>,
+    pub first_split_level: Option<usize>,
+    /// Active weights at the first split level.
+    pub active_at_first_split: Option<usize>,
+    pub first_degraded_level: Option<usize>,
+    /// Test accuracy per problem at the last level stored.
+    pub test_accuracy: Vec<f64>,
+}
+
+/// The first level of `levels` with `status`.
+pub fn first_level(levels: &[LevelMetrics], status: Status) -> Option<&LevelMetrics> {
+    levels.iter().find(|l| l.status == status)
+}
+
+/// Summarises one task's stored levels.
+pub fn summarize(task: &TaskResult) -> TaskSummary {
+    let first_split = first_level(&task.levels, Status::Split);
+    TaskSummary {
+        idx: task.idx,
+        id: task.spec.id(),
+        seed: task.spec.seed,
+        done: task.done,
+        available_weights: task.spec.weights(),
+        levels_planned: task.spec.prune.levels,
+        levels_done: task.levels.len(),
+        outcome: task.levels.last().map(|l| l.status),
+        first_split_level: first_split.map(|l| l.level),
+        active_at_first_split: first_split.map(|l| l.active_weights),
+        first_degraded_level: first_level(&task.levels, Status::Degraded).map(|l| l.level),
+        test_accuracy: task
+            .levels
+            .last()
+            .map(|l| l.test_accuracy.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The weights of one pruning level over the tasks (seeds) that stored it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelStats {
+    pub level: usize,
+    /// Tasks with this level stored.
+    pub n: usize,
+    pub remaining: Spread,
+    pub active: Spread,
+    pub zombie: Spread,
+    pub inactive: Spread,
+    /// Tasks split at this level.
+    pub split: usize,
+    /// Tasks degraded at this level.
+    pub degraded: usize,
+    /// Test accuracy per problem (median and range).
+    pub test_accuracy: Vec<Spread>,
+}
+
+/// Per level, the weights over `tasks` (typically the seeds of one grid point), in level order.
+pub fn level_stats(tasks: &[&TaskResult]) -> Vec<LevelStats> {
+    let mut by_level: BTreeMap<usize, Vec<&LevelMetrics>> = BTreeMap::new();
+    for task in tasks {
+        for level in &task.levels {
+            by_level.entry(level.level).or_default().push(level);
+        }
+    }
+    by_level
+        .into_iter()
+        .filter_map(|(level, rows)| {
+            let of = |f: fn(&LevelMetrics) -> usize| {
+                spread(&rows.iter().map(|l| f(l) as f64).collect::<Vec<_>>())
+            };
+            let problems = rows
+                .iter()
+                .map(|l| l.test_accuracy.len())
+                .max()
+                .unwrap_or(0);
+            let test_accuracy = (0..problems)
+                .filter_map(|p| {
+                    spread(
+                        &rows
+                            .iter()
+                            .filter_map(|l| l.test_accuracy.get(p).copied())
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect();
+            Some(LevelStats {
+                level,
+                n: rows.len(),
+                remaining: of(|l| l.remaining_weights)?,
+                active: of(|l| l.active_weights)?,
+                zombie: of(|l| l.zombie_weights)?,
+                inactive: of(|l| l.inactive_weights)?,
+                split: rows.iter().filter(|l| l.status == Status::Split).count(),
+                degraded: rows.iter().filter(|l| l.status == Status::Degraded).count(),
+                test_accuracy,
+            })
+        })
+        .collect()
+}
+
+/// A grid axis tasks can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Axis {
+    /// The layer widths, e.g. (4,85,85,2).
+    Shape,
+    /// The widest hidden layer (0 without hidden layers).
+    Width,
+    /// The number of hidden layers.
+    Depth,
+    /// Weights of the dense network.
+    Weights,
+    /// The model extension level (none when the sweep gave shapes directly).
+    ExtensionLevel,
+    /// Pruning levels.
+    Levels,
+    /// Pruning rate.
+    Rate,
+    /// Pruning target (weights left after the last level).
+    Target,
+    /// Global or layer-wise pruning.
+    Scope,
+    /// The model seed.
+    Seed,
+}
+
+impl Axis {
+    /// Every axis, in the order grid points list them.
+    pub const ALL: [Axis; 10] = [
+        Axis::Shape,
+        Axis::Width,
+        Axis::Depth,
+        Axis::Weights,
+        Axis::ExtensionLevel,
+        Axis::Levels,
+        Axis::Rate,
+        Axis::Target,
+        Axis::Scope,
+        Axis::Seed,
+    ];
+
+    /// The axes that make a grid point: what the sweep file sets, every axis but the seed.
+    pub const GRID: [Axis; 6] = [
+        Axis::Shape,
+        Axis::ExtensionLevel,
+        Axis::Levels,
+        Axis::Rate,
+        Axis::Target,
+        Axis::Scope,
+    ];
+
+    /// The name used on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Axis::Shape => "shape",
+            Axis::Width => "width",
+            Axis::Depth => "depth",
+            Axis::Weights => "weights",
+            Axis::ExtensionLevel => "extension_level",
+            Axis::Levels => "levels",
+            Axis::Rate => "rate",
+            Axis::Target => "target",
+            Axis::Scope => "scope",
+            Axis::Seed => "seed",
+        }
+    }
+
+    /// A human label with its unit, for figure axes.
+    pub fn label(self) -> &'static str {
+        match self {
+            Axis::Shape => "shape",
+            Axis::Width => "hidden width (neurons per hidden layer)",
+            Axis::Depth => "hidden layers",
+            Axis::Weights => "available weights (dense network)",
+            Axis::ExtensionLevel => "model extension level",
+            Axis::Levels => "pruning levels",
+            Axis::Rate => "pruning rate per level",
+            Axis::Target => "pruning target (weights)",
+            Axis::Scope => "pruning scope",
+            Axis::Seed => "model seed",
+        }
+    }
+
+    /// An axis by name (also `ext`, `extension`, `level_count`, `hidden`).
+    pub fn parse(name: &str) -> Result<Axis, String> {
+        let name = name.trim().to_ascii_lowercase().replace('-', "_");
+        let axis = match name.as_str() {
+            "shape" => Axis::Shape,
+            "width" | "hidden" => Axis::Width,
+            "depth" => Axis::Depth,
+            "weights" => Axis::Weights,
+            "extension_level" | "extension" | "ext" => Axis::ExtensionLevel,
+            "levels" | "level_count" => Axis::Levels,
+            "rate" => Axis::Rate,
+            "target" => Axis::Target,
+            "scope" => Axis::Scope,
+            "seed" => Axis::Seed,
+            other => {
+                let names: Vec<&str> = Axis::ALL.iter().map(|a| a.name()).collect();
+                return Err(format!(
+                    "unknown axis {other:?}: use one of {}",
+                    names.join(", ")
+                ));
+            }
+        };
+        Ok(axis)
+    }
+
+    /// A comma-separated list of axes, e.g. `shape,rate`; repeated axes count once.
+    pub fn parse_list(list: &str) -> Result<Vec<Axis>, String> {
+        let mut axes = Vec::new();
+        for name in list.split(',').filter(|s| !s.trim().is_empty()) {
+            let axis = Axis::parse(name)?;
+            if !axes.contains(&axis) {
+                axes.push(axis);
+            }
+        }
+        if axes.is_empty() {
+            return Err("no axis given".to_string());
+        }
+        Ok(axes)
+    }
+
+    /// The value of this axis for a task.
+    pub fn value(self, spec: &TaskSpec) -> AxisValue {
+        let hidden = spec
+            .shape
+            .get(1..spec.shape.len().saturating_sub(1))
+            .unwrap_or(&[]);
+        match self {
+            Axis::Shape => AxisValue::Shape(spec.shape.clone()),
+            Axis::Width => AxisValue::Int(hidden.iter().copied().max().unwrap_or(0) as i64),
+            Axis::Depth => AxisValue::Int(hidden.len() as i64),
+            Axis::Weights => AxisValue::Int(spec.weights() as i64),
+            Axis::ExtensionLevel => match spec.extension_level {
+                Some(l) => AxisValue::Int(l as i64),
+                None => AxisValue::None,
+            },
+            Axis::Levels => AxisValue::Int(spec.prune.levels as i64),
+            Axis::Rate => AxisValue::Float(spec.prune.rate),
+            Axis::Target => AxisValue::Int(spec.prune.target as i64),
+            Axis::Scope => AxisValue::Text(scope_name(spec.prune.scope).to_string()),
+            Axis::Seed => AxisValue::Int(spec.seed as i64),
+        }
+    }
+}
+
+impl fmt::Display for Axis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The value of an axis for a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AxisValue {
+    None,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Shape(Vec<usize>),
+}
+
+impl AxisValue {
+    /// The value as a number, for figure axes (a shape: its widest hidden layer).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            AxisValue::Int(v) => Some(*v as f64),
+            AxisValue::Float(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            AxisValue::None => 0,
+            AxisValue::Int(_) | AxisValue::Float(_) => 1,
+            AxisValue::Text(_) => 2,
+            AxisValue::Shape(_) => 3,
+        }
+    }
+}
+
+impl Eq for AxisValue {}
+
+impl PartialOrd for AxisValue {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AxisValue {
+    /// Missing values first, numbers by value, shapes by depth then widths.
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (AxisValue::Int(a), AxisValue::Int(b)) => a.cmp(b),
+            (
+                a @ (AxisValue::Int(_) | AxisValue::Float(_)),
+                b @ (AxisValue::Int(_) | AxisValue::Float(_)),
+            ) => a
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b.as_f64().unwrap_or(0.0)),
+            (AxisValue::Text(a), AxisValue::Text(b)) => a.cmp(b),
+            (AxisValue::Shape(a), AxisValue::Shape(b)) => {
+                a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+            }
+            (a, b) => a.rank().cmp(&b.rank()),
+        }
+    }
+}
+
+impl fmt::Display for AxisValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AxisValue::None => f.write_str("-"),
+            AxisValue::Int(v) => write!(f, "{v}"),
+            AxisValue::Float(v) => write!(f, "{}", format_float(*v)),
+            AxisValue::Text(v) => f.write_str(v),
+            AxisValue::Shape(s) => write!(f, "{}", shape_name(s)),
+        }
+    }
+}
+
+/// A shape as `(4,8,8,2)`.
+pub fn shape_name(shape: &[usize]) -> String {
+    let widths: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("({})", widths.join(","))
+}
+
+/// A float with at most 4 decimals and no trailing zeros (0.32, 0.2654, 1).
+pub fn format_float(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The statistics of one group of tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupStats {
+    /// The axes grouped by and this group's values, in the order asked.
+    pub key: Vec<(Axis, AxisValue)>,
+    pub tasks_total: usize,
+    /// Finished tasks: the denominators of the fractions.
+    pub tasks_done: usize,
+    /// Outcome (status at the last level) split.
+    pub split: Proportion,
+    /// Split at any level.
+    pub ever_split: Proportion,
+    pub connected: Proportion,
+    pub degraded: Proportion,
+    /// Degraded at any level.
+    pub ever_degraded: Proportion,
+    /// Active weights at the first split, over finished tasks that split.
+    pub active_at_split: Option<Spread>,
+    pub first_split_level: Option<Spread>,
+    pub first_degraded_level: Option<Spread>,
+    /// Dense weight counts of the group's tasks.
+    pub available_weights: Option<Spread>,
+    /// Mean test accuracy per problem at the last level, over finished tasks.
+    pub test_accuracy: Vec<f64>,
+}
+
+impl GroupStats {
+    /// The value of `axis` in this group's key.
+    pub fn value(&self, axis: Axis) -> Option<&AxisValue> {
+        self.key.iter().find(|(a, _)| *a == axis).map(|(_, v)| v)
+    }
+}
+
+/// The key of a task for `axes`.
+pub fn key_of(spec: &TaskSpec, axes: &[Axis]) -> Vec<(Axis, AxisValue)> {
+    axes.iter().map(|&a| (a, a.value(spec))).collect()
+}
+
+/// Groups tasks by the values of `axes` and computes each group's statistics. Groups are
+/// ordered by their values (in the order of `axes`); groups with no task are absent, groups
+/// with no finished task have zero counts. No axes: one group of everything.
+pub fn group_by(tasks: &[TaskResult], axes: &[Axis]) -> Vec<GroupStats> {
+    let mut groups: BTreeMap<Vec<AxisValue>, Vec<&TaskResult>> = BTreeMap::new();
+    for task in tasks {
+        let values = axes.iter().map(|a| a.value(&task.spec)).collect();
+        groups.entry(values).or_default().push(task);
+    }
+    groups
+        .into_iter()
+        .map(|(values, group)| {
+            let key = axes.iter().copied().zip(values).collect();
+            group_stats(key, &group)
+        })
+        .collect()
+}
+
+/// The statistics of one group of tasks.
+pub fn group_stats(key: Vec<(Axis, AxisValue)>, group: &[&TaskResult]) -> GroupStats {
+    let finished: Vec<&TaskResult> = group
+        .iter()
+        .copied()
+        .filter(|t| t.done && !t.levels.is_empty())
+        .collect();
+    let n = finished.len();
+    let count = |f: &dyn Fn(&TaskResult) -> bool| finished.iter().filter(|t| f(t)).count();
+    let outcome = |s: Status| count(&|t| t.levels.last().is_some_and(|l| l.status == s));
+    let summaries: Vec<TaskSummary> = finished.iter().map(|t| summarize(t)).collect();
+    let values = |f: &dyn Fn(&TaskSummary) -> Option<f64>| {
+        spread(&summaries.iter().filter_map(f).collect::<Vec<_>>())
+    };
+    let problems = summaries
+        .iter()
+        .map(|s| s.test_accuracy.len())
+        .max()
+        .unwrap_or(0);
+    let test_accuracy = (0..problems)
+        .map(|p| {
+            let v: Vec<f64> = summaries
+                .iter()
+                .filter_map(|s| s.test_accuracy.get(p).copied())
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        })
+        .collect();
+    GroupStats {
+        key,
+        tasks_total: group.len(),
+        tasks_done: n,
+        split: Proportion::new(outcome(Status::Split), n),
+        ever_split: Proportion::new(
+            count(&|t| first_level(&t.levels, Status::Split).is_some()),
+            n,
+        ),
+        connected: Proportion::new(outcome(Status::Connected), n),
+        degraded: Proportion::new(outcome(Status::Degraded), n),
+        ever_degraded: Proportion::new(
+            count(&|t| first_level(&t.levels, Status::Degraded).is_some()),
+            n,
+        ),
+        active_at_split: values(&|s| s.active_at_first_split.map(|v| v as f64)),
+        first_split_level: values(&|s| s.first_split_level.map(|v| v as f64)),
+        first_degraded_level: values(&|s| s.first_degraded_level.map(|v| v as f64)),
+        available_weights: spread(
+            &group
+                .iter()
+                .map(|t| t.spec.weights() as f64)
+                .collect::<Vec<_>>(),
+        ),
+        test_accuracy,
+    }
+}
+
+/// The axes along which `tasks` take more than one value (the seed excluded unless asked).
+pub fn varying_axes(tasks: &[TaskResult], candidates: &[Axis]) -> Vec<Axis> {
+    candidates
+        .iter()
+        .copied()
+        .filter(|&axis| {
+            let mut values: Vec<AxisValue> = tasks.iter().map(|t| axis.value(&t.spec)).collect();
+            values.sort();
+            values.dedup();
+            values.len() > 1
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate;
+    use shared::spec::{DataSpec, Init, Problem, PruneSpec, Scope, TrainSpec};
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 5e-5
+    }
+
+    #[test]
+    fn wilson_at_zero_all_and_known_values() {
+        // None of 4 split: [0, z^2 / (n + z^2)].
+        let (lo, hi) = wilson95(0, 4);
+        assert_eq!(lo, 0.0);
+        assert!(close(hi, 0.4899), "{hi}");
+        assert!(close(hi, Z95 * Z95 / (4.0 + Z95 * Z95)));
+        // All of 4 split: [n / (n + z^2), 1].
+        let (lo, hi) = wilson95(4, 4);
+        assert_eq!(hi, 1.0);
+        assert!(close(lo, 0.5101), "{lo}");
+        // Textbook values.
+        let (lo, hi) = wilson95(5, 10);
+        assert!(close(lo, 0.2366) && close(hi, 0.7634), "{lo} {hi}");
+        let (lo, hi) = wilson95(1, 4);
+        assert!(close(lo, 0.0456) && close(hi, 0.6994), "{lo} {hi}");
+        let (lo, hi) = wilson95(81, 263);
+        assert!(close(lo, 0.2553) && close(hi, 0.3662), "{lo} {hi}");
+        // Symmetric, inside [0, 1], containing the estimate; nothing known without trials.
+        for n in 1..30 {
+            for k in 0..=n {
+                let (lo, hi) = wilson95(k, n);
+                let (lo2, hi2) = wilson95(n - k, n);
+                assert!(close(lo, 1.0 - hi2) && close(hi, 1.0 - lo2));
+                let p = k as f64 / n as f64;
+                assert!((0.0..=p).contains(&lo) && (p..=1.0).contains(&hi));
+            }
+        }
+        assert_eq!(wilson95(0, 0), (0.0, 1.0));
+        assert_eq!(wilson95_of_fraction(0.5, 10), wilson95(5, 10));
+        assert_eq!(wilson95_of_fraction(1.0 / 3.0, 3), wilson95(1, 3));
+    }
+
+    fn spec(width: usize, rate: f64, seed: u64) -> TaskSpec {
+        TaskSpec {
+            data: DataSpec {
+                problems: vec![
+                    Problem::Circles {
+                        noise: 0.1,
+                        factor: 0.35,
+                    },
+                    Problem::Moons { noise: 0.1 },
+                ],
+                samples: 2000,
+                test_fraction: 0.5,
+                seed: 0,
+            },
+            shape: vec![4, width, width, 2],
+            extension_level: Some(width / 8),
+            train: TrainSpec {
+                init: Init::KaimingNormal,
+                learning_rate: 1e-3,
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-8,
+                batch_size: 64,
+                max_epochs: 3000,
+                patience: 30,
+                min_delta: 0.0,
+            },
+            prune: PruneSpec {
+                scope: Scope::Global,
+                rate,
+                levels: 3,
+                target: 112,
+                remaining: vec![400, 300, 200, 112],
+                stop_at_first_degraded: false,
+                stop_at_first_split: false,
+            },
+            seed,
+        }
+    }
+
+    fn level(level: usize, status: Status, weights: [usize; 4]) -> LevelMetrics {
+        LevelMetrics {
+            level,
+            remaining_weights: weights[0],
+            active_weights: weights[1],
+            zombie_weights: weights[2],
+            inactive_weights: weights[3],
+            active_neurons: 0,
+            zombie_neurons: 0,
+            inactive_neurons: 0,
+            components: 1,
+            status,
+            coverage: vec![],
+            test_accuracy: vec![0.9, 0.8 + level as f64 / 100.0],
+            test_loss: 0.0,
+            train_loss: 0.0,
+            epochs: 1,
+            seconds: 0.0,
+        }
+    }
+
+    use Status::{Connected as C, Degraded as D, Split as S};
+
+    fn task(idx: usize, spec: TaskSpec, done: bool, levels: &[(Status, usize)]) -> TaskResult {
+        TaskResult {
+            idx,
+            spec,
+            done,
+            levels: levels
+                .iter()
+                .enumerate()
+                .map(|(l, &(s, active))| {
+                    let remaining = 400 - 100 * l;
+                    level(l, s, [remaining, active, 3, remaining - active - 3])
+                })
+                .collect(),
+        }
+    }
+
+    fn tasks() -> Vec<TaskResult> {
+        vec![
+            task(
+                0,
+                spec(8, 0.32, 0),
+                true,
+                &[(C, 390), (S, 50), (S, 40), (S, 30)],
+            ),
+            task(
+                1,
+                spec(8, 0.32, 1),
+                true,
+                &[(C, 390), (C, 90), (S, 70), (D, 20)],
+            ),
+            task(
+                2,
+                spec(8, 0.32, 2),
+                true,
+                &[(C, 390), (C, 90), (C, 60), (C, 50)],
+            ),
+            task(3, spec(8, 0.32, 3), false, &[(S, 390)]),
+            task(4, spec(16, 0.32, 0), true, &[(C, 390), (D, 10)]),
+            task(5, spec(16, 0.5, 0), true, &[(S, 390), (S, 10)]),
+        ]
+    }
+
+    #[test]
+    fn summaries_find_first_split_and_degradation() {
+        let t = tasks();
+        let s = summarize(&t[1]);
+        assert_eq!(s.first_split_level, Some(2));
+        assert_eq!(s.active_at_first_split, Some(70));
+        assert_eq!(s.first_degraded_level, Some(3));
+        assert_eq!(s.outcome, Some(D));
+        assert_eq!(s.levels_done, 4);
+        assert_eq!(s.test_accuracy, vec![0.9, 0.8 + 3.0 / 100.0]);
+        let s = summarize(&t[2]);
+        assert_eq!((s.first_split_level, s.active_at_first_split), (None, None));
+        assert_eq!(s.first_degraded_level, None);
+        assert_eq!(s.id, t[2].spec.id());
+    }
+
+    #[test]
+    fn level_stats_take_median_and_range_over_seeds() {
+        let t = tasks();
+        let point: Vec<&TaskResult> = t[..3].iter().collect();
+        let levels = level_stats(&point);
+        assert_eq!(levels.len(), 4);
+        let l2 = &levels[2];
+        assert_eq!((l2.level, l2.n, l2.split), (2, 3, 2));
+        assert_eq!(
+            (l2.active.median, l2.active.min, l2.active.max),
+            (60.0, 40.0, 70.0)
+        );
+        assert_eq!(l2.remaining.median, 200.0);
+        assert_eq!(l2.zombie.max, 3.0);
+        assert_eq!(l2.inactive.min, 200.0 - 70.0 - 3.0);
+        assert_eq!(levels[3].degraded, 1);
+        assert!(close(levels[3].test_accuracy[1].median, 0.83));
+    }
+
+    #[test]
+    fn grouping_by_grid_axes_agrees_with_the_aggregate() {
+        let t = tasks();
+        let groups = group_by(&t, &Axis::GRID);
+        let rows = aggregate::aggregate(&t);
+        assert_eq!(groups.len(), rows.len());
+        for row in rows {
+            let g = groups
+                .iter()
+                .find(|g| {
+                    g.value(Axis::Shape) == Some(&AxisValue::Shape(row.shape.clone()))
+                        && g.value(Axis::Rate) == Some(&AxisValue::Float(row.rate))
+                })
+                .expect("group of the row");
+            assert_eq!(
+                (g.tasks_total, g.tasks_done),
+                (row.seeds_total, row.seeds_done)
+            );
+            assert_eq!(g.split.frac, row.frac_split);
+            assert_eq!(g.ever_split.frac, row.frac_ever_split);
+            assert_eq!(g.connected.frac, row.frac_connected);
+            assert_eq!(g.degraded.frac, row.frac_degraded);
+            assert_eq!(
+                g.active_at_split.map(|s| s.median),
+                row.active_at_split_median
+            );
+            assert_eq!(
+                g.first_split_level.map(|s| s.median),
+                row.first_split_level_median
+            );
+            assert_eq!(g.test_accuracy, row.test_accuracy);
+            assert_eq!(
+                g.split.ci,
+                wilson95_of_fraction(row.frac_split, row.seeds_done)
+            );
+        }
+    }
+
+    #[test]
+    fn grouping_by_chosen_axes_pools_the_others() {
+        let t = tasks();
+        let by_rate = group_by(&t, &[Axis::Rate]);
+        assert_eq!(by_rate.len(), 2);
+        assert_eq!(by_rate[0].key, vec![(Axis::Rate, AxisValue::Float(0.32))]);
+        assert_eq!((by_rate[0].tasks_total, by_rate[0].tasks_done), (5, 4));
+        // Outcomes of the 4 finished: S, D, C, D.
+        assert_eq!(by_rate[0].split.k, 1);
+        assert_eq!(by_rate[0].degraded.k, 2);
+        assert_eq!(by_rate[0].ever_split.k, 2);
+        assert_eq!(by_rate[0].ever_degraded.k, 2);
+        assert_eq!(by_rate[0].split.ci, wilson95(1, 4));
+        assert_eq!(by_rate[1].split.k, 1);
+        assert_eq!(by_rate[1].split.ci, (wilson95(1, 1).0, 1.0));
+
+        let by_width = group_by(&t, &[Axis::Width, Axis::Rate]);
+        let keys: Vec<String> = by_width
+            .iter()
+            .map(|g| {
+                g.key
+                    .iter()
+                    .map(|(_, v)| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect();
+        assert_eq!(keys, vec!["8/0.32", "16/0.32", "16/0.5"]);
+        let wide = &by_width[1];
+        assert_eq!(wide.first_degraded_level.map(|s| s.median), Some(1.0));
+        assert_eq!(wide.active_at_split, None);
+
+        let all = group_by(&t, &[]);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].tasks_total, 6);
+        assert_eq!(
+            all[0].available_weights.map(|s| (s.min, s.max)),
+            Some((112.0, 4.0 * 16.0 + 256.0 + 32.0))
+        );
+    }
+
+    #[test]
+    fn axes_parse_and_vary() {
+        assert_eq!(
+            Axis::parse_list("shape, ext,Rate,rate").unwrap(),
+            vec![Axis::Shape, Axis::ExtensionLevel, Axis::Rate]
+        );
+        assert!(Axis::parse("colour")
+            .unwrap_err()
+            .contains("extension_level"));
+        assert!(Axis::parse_list(",").is_err());
+        let t = tasks();
+        assert_eq!(
+            varying_axes(&t, &Axis::ALL),
+            vec![
+                Axis::Shape,
+                Axis::Width,
+                Axis::Weights,
+                Axis::ExtensionLevel,
+                Axis::Rate,
+                Axis::Seed
+            ]
+        );
+        assert_eq!(format_float(0.32), "0.32");
+        assert_eq!(format_float(1.0), "1");
+        assert_eq!(format_float(0.123456), "0.1235");
+        assert_eq!(AxisValue::Shape(vec![4, 8, 2]).to_string(), "(4,8,2)");
+    }
+}

@@ -1,0 +1,493 @@
+//! One ticket as a drawable graph: every neuron and kept weight classified (active, zombie,
+//! inactive) and every active one labelled with its subnetwork, plus the GraphML and DOT
+//! exports of the active graph. Pure functions over masks.
+//!
+//! The definitions are PROTOCOL.md's ("The ticket as a graph"), the same as
+//! [`shared::graph::analyze`], which only counts: this module keeps the per-weight detail a
+//! figure or a network tool needs. Components are numbered by their smallest
+//! `(layer, index)` neuron, as `shared::graph` numbers them.
+
+use std::fmt::Write as _;
+
+use shared::graph::{LayerMask, TaskIo};
+
+/// What a neuron or weight is (PROTOCOL.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    /// Reachable from an input and reaching an output.
+    Active,
+    /// Reaches an output, no input reaches it.
+    Zombie,
+    /// Reaches no output.
+    Inactive,
+}
+
+impl Class {
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Active => "active",
+            Class::Zombie => "zombie",
+            Class::Inactive => "inactive",
+        }
+    }
+}
+
+/// A neuron of the ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neuron {
+    pub layer: usize,
+    pub index: usize,
+    pub class: Class,
+    /// The active subnetwork it belongs to (active neurons only).
+    pub component: Option<usize>,
+    /// Kept weights into or out of it.
+    pub degree: usize,
+}
+
+/// A kept weight: from neuron `from` of layer `layer` to neuron `to` of layer `layer + 1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub layer: usize,
+    pub from: usize,
+    pub to: usize,
+    pub class: Class,
+    pub component: Option<usize>,
+}
+
+/// A ticket: its neurons (layer by layer), its kept weights and its subnetworks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    /// Layer widths, inputs first.
+    pub shape: Vec<usize>,
+    /// `neurons[layer][index]`.
+    pub neurons: Vec<Vec<Neuron>>,
+    pub edges: Vec<Edge>,
+    /// Number of subnetworks (connected components of the active weights).
+    pub components: usize,
+    /// The problems each component serves fully or partly (by input or output), in order.
+    pub component_tasks: Vec<Vec<usize>>,
+    pub tasks: Vec<TaskIo>,
+}
+
+/// Union-find over neuron ids.
+fn find(parent: &mut [usize], mut x: usize) -> usize {
+    while parent[x] != x {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    x
+}
+
+impl Ticket {
+    /// Classifies the kept weights of `masks` (which must pass `shared::graph::validate_masks`
+    /// for their shape). `tasks` say which inputs and outputs belong to each problem.
+    pub fn from_masks(masks: &[LayerMask], tasks: &[TaskIo]) -> Ticket {
+        let mut shape: Vec<usize> = Vec::with_capacity(masks.len() + 1);
+        if let Some(first) = masks.first() {
+            shape.push(first.fan_in);
+        }
+        shape.extend(masks.iter().map(|m| m.fan_out));
+        let mut offsets = vec![0usize];
+        for &w in &shape {
+            offsets.push(offsets.last().copied().unwrap_or(0) + w);
+        }
+        let n = offsets.last().copied().unwrap_or(0);
+        let layers = shape.len();
+        let weights = |l: usize| {
+            let m = &masks[l];
+            m.kept.iter().map(move |&k| {
+                let k = k as usize;
+                (k % m.fan_in, k / m.fan_in)
+            })
+        };
+
+        let mut fed = vec![false; n];
+        let mut useful = vec![false; n];
+        let mut degree = vec![0usize; n];
+        if layers > 0 {
+            fed[..shape[0]].fill(true);
+            useful[offsets[layers - 1]..].fill(true);
+        }
+        for l in 0..masks.len() {
+            for (i, o) in weights(l) {
+                degree[offsets[l] + i] += 1;
+                degree[offsets[l + 1] + o] += 1;
+                if fed[offsets[l] + i] {
+                    fed[offsets[l + 1] + o] = true;
+                }
+            }
+        }
+        for l in (0..masks.len()).rev() {
+            for (i, o) in weights(l) {
+                if useful[offsets[l + 1] + o] {
+                    useful[offsets[l] + i] = true;
+                }
+            }
+        }
+        let class = |x: usize| match (fed[x], useful[x]) {
+            (_, false) => Class::Inactive,
+            (false, true) => Class::Zombie,
+            (true, true) => Class::Active,
+        };
+
+        let mut parent: Vec<usize> = (0..n).collect();
+        let mut edges = Vec::new();
+        for l in 0..masks.len() {
+            for (i, o) in weights(l) {
+                let (u, v) = (offsets[l] + i, offsets[l + 1] + o);
+                let c = if !useful[v] {
+                    Class::Inactive
+                } else if !fed[u] {
+                    Class::Zombie
+                } else {
+                    let (ru, rv) = (find(&mut parent, u), find(&mut parent, v));
+                    if ru != rv {
+                        parent[ru.max(rv)] = ru.min(rv);
+                    }
+                    Class::Active
+                };
+                edges.push(Edge {
+                    layer: l,
+                    from: i,
+                    to: o,
+                    class: c,
+                    component: None,
+                });
+            }
+        }
+        // Components numbered by their smallest (layer, index) neuron = smallest id.
+        let mut label = vec![usize::MAX; n];
+        let mut components = 0;
+        for x in 0..n {
+            if class(x) == Class::Active {
+                let r = find(&mut parent, x);
+                if label[r] == usize::MAX {
+                    label[r] = components;
+                    components += 1;
+                }
+            }
+        }
+        let mut component_of = |x: usize| {
+            (class(x) == Class::Active).then(|| {
+                let r = find(&mut parent, x);
+                label[r]
+            })
+        };
+        let neurons: Vec<Vec<Neuron>> = (0..layers)
+            .map(|l| {
+                (0..shape[l])
+                    .map(|i| {
+                        let x = offsets[l] + i;
+                        Neuron {
+                            layer: l,
+                            index: i,
+                            class: class(x),
+                            component: component_of(x),
+                            degree: degree[x],
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        for e in &mut edges {
+            if e.class == Class::Active {
+                e.component = neurons[e.layer][e.from].component;
+            }
+        }
+        let mut component_tasks = vec![Vec::new(); components];
+        for (t, task) in tasks.iter().enumerate() {
+            let io = task
+                .inputs
+                .iter()
+                .filter_map(|&i| neurons.first()?.get(i))
+                .chain(task.outputs.iter().filter_map(|&o| neurons.last()?.get(o)));
+            for neuron in io {
+                if let Some(c) = neuron.component {
+                    if !component_tasks[c].contains(&t) {
+                        component_tasks[c].push(t);
+                    }
+                }
+            }
+        }
+        Ticket {
+            shape,
+            neurons,
+            edges,
+            components,
+            component_tasks,
+            tasks: tasks.to_vec(),
+        }
+    }
+
+    /// Kept weights of each class: `(active, zombie, inactive)`.
+    pub fn weight_counts(&self) -> (usize, usize, usize) {
+        let count = |c: Class| self.edges.iter().filter(|e| e.class == c).count();
+        (
+            count(Class::Active),
+            count(Class::Zombie),
+            count(Class::Inactive),
+        )
+    }
+
+    /// Neurons of each class: `(active, zombie, inactive)`.
+    pub fn neuron_counts(&self) -> (usize, usize, usize) {
+        let count = |c: Class| {
+            self.neurons
+                .iter()
+                .flatten()
+                .filter(|n| n.class == c)
+                .count()
+        };
+        (
+            count(Class::Active),
+            count(Class::Zombie),
+            count(Class::Inactive),
+        )
+    }
+
+    /// The label of a neuron: `x1..` for inputs, `y1..` for outputs, `h<layer>_<i>` for hidden
+    /// units (1-based, as the protocol names them).
+    pub fn neuron_label(&self, layer: usize, index: usize) -> String {
+        if layer == 0 {
+            format!("x{}", index + 1)
+        } else if layer + 1 == self.shape.len() {
+            format!("y{}", index + 1)
+        } else {
+            format!("h{}_{}", layer, index + 1)
+        }
+    }
+
+    /// The problem an input or output column belongs to.
+    pub fn task_of(&self, layer: usize, index: usize) -> Option<usize> {
+        if layer == 0 {
+            self.tasks.iter().position(|t| t.inputs.contains(&index))
+        } else if layer + 1 == self.shape.len() {
+            self.tasks.iter().position(|t| t.outputs.contains(&index))
+        } else {
+            None
+        }
+    }
+
+    fn node_id(layer: usize, index: usize) -> String {
+        format!("n{layer}_{index}")
+    }
+
+    /// The active graph as GraphML: the active neurons as nodes (layer, index, label,
+    /// component, problem of inputs and outputs) and the active weights as directed edges
+    /// (layer, component); with `all`, also the zombie and inactive ones, with their class.
+    pub fn to_graphml(&self, all: bool) -> String {
+        let mut out = String::new();
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push_str(
+            "<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\" \
+             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+             xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns \
+             http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n",
+        );
+        for (id, on, name, kind) in [
+            ("layer", "node", "layer", "int"),
+            ("index", "node", "index", "int"),
+            ("label", "node", "label", "string"),
+            ("class", "node", "class", "string"),
+            ("component", "node", "component", "int"),
+            ("problem", "node", "problem", "int"),
+            ("elayer", "edge", "layer", "int"),
+            ("eclass", "edge", "class", "string"),
+            ("ecomponent", "edge", "component", "int"),
+        ] {
+            let _ = writeln!(
+                out,
+                "  <key id=\"{id}\" for=\"{on}\" attr.name=\"{name}\" attr.type=\"{kind}\"/>"
+            );
+        }
+        out.push_str("  <graph id=\"ticket\" edgedefault=\"directed\">\n");
+        for neuron in self.neurons.iter().flatten() {
+            if !all && neuron.class != Class::Active {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "    <node id=\"{}\">",
+                Ticket::node_id(neuron.layer, neuron.index)
+            );
+            let _ = writeln!(out, "      <data key=\"layer\">{}</data>", neuron.layer);
+            let _ = writeln!(out, "      <data key=\"index\">{}</data>", neuron.index);
+            let _ = writeln!(
+                out,
+                "      <data key=\"label\">{}</data>",
+                self.neuron_label(neuron.layer, neuron.index)
+            );
+            let _ = writeln!(
+                out,
+                "      <data key=\"class\">{}</data>",
+                neuron.class.name()
+            );
+            if let Some(c) = neuron.component {
+                let _ = writeln!(out, "      <data key=\"component\">{c}</data>");
+            }
+            if let Some(t) = self.task_of(neuron.layer, neuron.index) {
+                let _ = writeln!(out, "      <data key=\"problem\">{t}</data>");
+            }
+            out.push_str("    </node>\n");
+        }
+        for (k, e) in self.edges.iter().enumerate() {
+            if !all && e.class != Class::Active {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "    <edge id=\"e{k}\" source=\"{}\" target=\"{}\">",
+                Ticket::node_id(e.layer, e.from),
+                Ticket::node_id(e.layer + 1, e.to)
+            );
+            let _ = writeln!(out, "      <data key=\"elayer\">{}</data>", e.layer);
+            let _ = writeln!(out, "      <data key=\"eclass\">{}</data>", e.class.name());
+            if let Some(c) = e.component {
+                let _ = writeln!(out, "      <data key=\"ecomponent\">{c}</data>");
+            }
+            out.push_str("    </edge>\n");
+        }
+        out.push_str("  </graph>\n</graphml>\n");
+        out
+    }
+
+    /// The active graph in Graphviz DOT, layered left to right, one colour per subnetwork;
+    /// with `all`, also the zombie and inactive weights (dashed, grey).
+    pub fn to_dot(&self, all: bool) -> String {
+        const COLOURS: [&str; 8] = [
+            "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+        ];
+        let colour = |c: Option<usize>| c.map_or("#b0b0b0", |c| COLOURS[c % COLOURS.len()]);
+        let mut out = String::from("digraph ticket {\n  rankdir=LR;\n  node [shape=circle];\n");
+        for (layer, neurons) in self.neurons.iter().enumerate() {
+            let members: Vec<&Neuron> = neurons
+                .iter()
+                .filter(|n| all || n.class == Class::Active)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "  subgraph layer{layer} {{\n    rank=same;");
+            for n in members {
+                let _ = writeln!(
+                    out,
+                    "    {} [label=\"{}\", color=\"{}\", class=\"{}\"{}];",
+                    Ticket::node_id(n.layer, n.index),
+                    self.neuron_label(n.layer, n.index),
+                    colour(n.component),
+                    n.class.name(),
+                    n.component
+                        .map_or_else(String::new, |c| format!(", component={c}"))
+                );
+            }
+            out.push_str("  }\n");
+        }
+        for e in &self.edges {
+            if !all && e.class != Class::Active {
+                continue;
+            }
+            let style = if e.class == Class::Active {
+                String::new()
+            } else {
+                ", style=dashed".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "  {} -> {} [color=\"{}\", class=\"{}\"{}{}];",
+                Ticket::node_id(e.layer, e.from),
+                Ticket::node_id(e.layer + 1, e.to),
+                colour(e.component),
+                e.class.name(),
+                e.component
+                    .map_or_else(String::new, |c| format!(", component={c}")),
+                style
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::graph::{analyze, Status};
+
+    /// (4, 3, 2): problem 0 = x1,x2 -> y1 through h1; problem 1 = x3,x4 -> y2 through h2;
+    /// h3 has a weight from x1 but none out (inactive); a second hidden layer is not needed.
+    pub(crate) fn split_ticket() -> Vec<LayerMask> {
+        // Layer 0: [3, 4], index o * 4 + i.
+        let l0 = vec![0, 1, 4 + 2, 4 + 3, 8];
+        // Layer 1: [2, 3], index o * 3 + i.
+        let l1 = vec![0, 3 + 1];
+        vec![
+            LayerMask {
+                fan_in: 4,
+                fan_out: 3,
+                kept: l0,
+            },
+            LayerMask {
+                fan_in: 3,
+                fan_out: 2,
+                kept: l1,
+            },
+        ]
+    }
+
+    #[test]
+    fn classes_and_components_agree_with_the_graph_analysis() {
+        let tasks = TaskIo::two_d_problems(2);
+        for masks in [
+            split_ticket(),
+            LayerMask::dense_network(&[4, 5, 5, 2]),
+            // A zombie: h2_1 has no input but feeds y1.
+            vec![
+                LayerMask {
+                    fan_in: 4,
+                    fan_out: 2,
+                    kept: vec![0, 1, 6, 7],
+                },
+                LayerMask {
+                    fan_in: 2,
+                    fan_out: 2,
+                    kept: vec![0, 3],
+                },
+                LayerMask {
+                    fan_in: 2,
+                    fan_out: 2,
+                    kept: vec![0, 1, 3],
+                },
+            ],
+        ] {
+            let ticket = Ticket::from_masks(&masks, &tasks);
+            let report = analyze(&masks, &tasks);
+            assert_eq!(
+                ticket.weight_counts(),
+                (
+                    report.active_weights,
+                    report.zombie_weights,
+                    report.inactive_weights
+                )
+            );
+            assert_eq!(
+                ticket.neuron_counts(),
+                (
+                    report.active_neurons,
+                    report.zombie_neurons,
+                    report.inactive_neurons
+                )
+            );
+            assert_eq!(ticket.components, report.components);
+        }
+        let masks = split_ticket();
+        assert_eq!(analyze(&masks, &tasks).status, Status::Split);
+        let t = Ticket::from_masks(&masks, &tasks);
+        assert_eq!(t.component_tasks, vec![vec![0], vec![1]]);
+        assert_eq!(t.neurons[1][2].class, Class::Inactive);
+        assert_eq!(t.neurons[1][0].component, Some(0));
+        assert_eq!(t.neurons[1][1].component, Some(1));
+        assert_eq!(t.neuron_label(0, 2), "x3");
+        assert_eq!(t.neuron_label(1, 0), "h1_1");
+        assert_eq!(t.neuron_label(2, 1), "y2");
+    }
+}
