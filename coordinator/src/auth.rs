@@ -68,9 +68,8 @@ where
                     "call refused: unauthenticated"
                 );
                 let status = Status::unauthenticated(format!(
-                    "{reason}: this coordinator requires the shared token (authorization: \
-                     Bearer <token>; clients read it from --token-file or {})",
-                    proto::auth::TOKEN_ENV
+                    "{reason}: this coordinator requires its shared token \
+                     (authorization: Bearer <token>)"
                 ));
                 return Box::pin(std::future::ready(Ok(status.into_http())));
             }

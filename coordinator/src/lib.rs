@@ -24,6 +24,12 @@
 //!   connected, degraded, active weights at the split, test accuracy).
 //! - [`convert`]: `proto` messages <-> `shared` types, and the stored mask blobs.
 //! - [`render`]: text / CSV / JSON renderings for the CLI.
+//! - Results people can look at ([docs/results.md](../../docs/results.md)): [`stats`] (Wilson
+//!   intervals, per-task and per-level statistics, grouping by grid axes; pure), [`ticket`]
+//!   (a ticket's neurons and weights classified, GraphML / DOT), [`plot`] (SVG / PNG figures
+//!   with an embedded font), [`export`] (long-format CSV / JSON / Parquet), [`tables`],
+//!   [`report`] (the self-contained HTML page), [`http`] (the live page of `serve --http`),
+//!   [`sweep_data`] (what they read: `TaskLevels` / `TicketMasks`, or the database).
 //! - [`client`]: connecting to a coordinator with the API's message limits, a token and TLS.
 //! - [`testkit`]: synthetic workers (valid masks and metrics without training) for tests,
 //!   benchmarks and smoke runs; [`bench`]: the round-trip benchmark built on it.

@@ -252,7 +252,12 @@ pub fn results_table(rows: &[Row]) -> String {
 /// `frac_split_ci_hi`, then the same for ever split, connected and degraded.
 pub fn results_csv(rows: &[Row]) -> String {
     let mut out = RESULT_COLUMNS.join(",");
-    for key in ["frac_split", "frac_ever_split", "frac_connected", "frac_degraded"] {
+    for key in [
+        "frac_split",
+        "frac_ever_split",
+        "frac_connected",
+        "frac_degraded",
+    ] {
         out.push_str(&format!(",{key}_ci_lo,{key}_ci_hi"));
     }
     out.push('\n');

@@ -208,14 +208,18 @@ fn progress(data: &SweepData, status: Option<&pb::StatusResponse>) -> String {
     let planned: usize = data.tasks.iter().map(|t| t.spec.prune.levels + 1).sum();
     let mut line = format!("Levels stored: {levels} of at most {planned}.");
     if let Some(s) = status.and_then(|s| s.sweeps.iter().find(|s| s.name == data.sweep)) {
-        let _ = write!(
-            line,
-            " Throughput {:.1} tasks/h, {:.1} levels/min; ETA {}.",
-            s.tasks_per_hour,
-            s.levels_per_minute,
-            s.eta_seconds
-                .map_or_else(|| "unknown".to_string(), duration)
-        );
+        if pending + leased == 0 {
+            line.push_str(" No task is pending or running.");
+        } else {
+            let _ = write!(
+                line,
+                " Throughput {:.1} tasks/h, {:.1} levels/min; ETA {}.",
+                s.tasks_per_hour,
+                s.levels_per_minute,
+                s.eta_seconds
+                    .map_or_else(|| "unknown".to_string(), duration)
+            );
+        }
         for f in &s.failures {
             let _ = write!(
                 line,

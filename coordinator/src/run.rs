@@ -222,10 +222,11 @@ fn show(bar: &ProgressBar, status: &StatusResponse) {
         })
         .collect();
     bar.set_message(format!(
-        "tasks {}/{} done, {} failed{}{}",
+        "tasks {}/{} done, {} failed, {:.1} levels/min{}{}",
         sweep.done,
         sweep.total,
         sweep.failed,
+        sweep.levels_per_minute,
         if running.is_empty() { "" } else { " | " },
         running.join(" ")
     ));

@@ -490,4 +490,36 @@ mod tests {
         assert_eq!(t.neuron_label(1, 0), "h1_1");
         assert_eq!(t.neuron_label(2, 1), "y2");
     }
+
+    #[test]
+    fn graphml_and_dot_of_a_known_ticket() {
+        let t = Ticket::from_masks(&split_ticket(), &TaskIo::two_d_problems(2));
+        let xml = t.to_graphml(false);
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+        // Active: x1..x4, h1_1, h1_2, y1, y2; 6 active weights.
+        assert_eq!(xml.matches("<node id=").count(), 8);
+        assert_eq!(xml.matches("<edge id=").count(), 6);
+        assert!(xml.contains("<edge id=\"e0\" source=\"n0_0\" target=\"n1_0\">"));
+        assert!(xml.contains("<data key=\"label\">h1_2</data>"));
+        assert_eq!(
+            xml.matches("<node ").count(),
+            xml.matches("</node>").count()
+        );
+        assert_eq!(
+            xml.matches("<edge ").count(),
+            xml.matches("</edge>").count()
+        );
+        assert!(xml.trim_end().ends_with("</graphml>"));
+        let all = t.to_graphml(true);
+        assert_eq!(all.matches("<node id=").count(), 9);
+        assert_eq!(all.matches("<edge id=").count(), 7);
+        assert!(all.contains("<data key=\"eclass\">inactive</data>"));
+
+        let dot = t.to_dot(false);
+        assert!(dot.starts_with("digraph ticket {"));
+        assert_eq!(dot.matches(" -> ").count(), 6);
+        assert!(dot.contains("n0_2 -> n1_1 [color=\"#ff7f0e\", class=\"active\", component=1];"));
+        assert_eq!(dot.matches('{').count(), dot.matches('}').count());
+        assert_eq!(t.to_dot(true).matches(" -> ").count(), 7);
+    }
 }

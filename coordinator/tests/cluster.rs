@@ -18,14 +18,25 @@ async fn two_workers_finish_the_quick_sweep_exactly_like_worker_train() {
     let _server = coordinator(dir.path(), &db, port, &[]);
 
     let sweep = repo().join("sweeps/quick.yaml");
-    let submitted = coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+    let submitted = coordinator_cli(&[
+        "submit",
+        &sweep.display().to_string(),
+        "--coordinator",
+        &url,
+    ]);
     assert!(submitted.contains("14"), "{submitted}");
 
     // One worker starts; a second joins once the first has finished a task.
     let mut first = worker(dir.path(), &url, "first", &[]);
-    wait_until(Duration::from_secs(120), "a first finished task", || async {
-        sweep_status(&url, "quick").await.is_some_and(|s| s.done >= 1)
-    })
+    wait_until(
+        Duration::from_secs(120),
+        "a first finished task",
+        || async {
+            sweep_status(&url, "quick")
+                .await
+                .is_some_and(|s| s.done >= 1)
+        },
+    )
     .await;
     let mut second = worker(dir.path(), &url, "second", &[]);
 
@@ -39,7 +50,10 @@ async fn two_workers_finish_the_quick_sweep_exactly_like_worker_train() {
         );
     }
     let status = sweep_status(&url, "quick").await.expect("status");
-    assert_eq!((status.done, status.failed, status.pending, status.leased), (14, 0, 0, 0));
+    assert_eq!(
+        (status.done, status.failed, status.pending, status.leased),
+        (14, 0, 0, 0)
+    );
     let second_log = second.log_text();
     assert!(
         second_log.contains("task done"),
@@ -60,7 +74,14 @@ async fn two_workers_finish_the_quick_sweep_exactly_like_worker_train() {
 
     // The aggregate the CLI prints agrees with the stored levels: some of the widest shapes
     // split (the quick sweep is tuned so that they do).
-    let json = coordinator_cli(&["results", "quick", "--format", "json", "--coordinator", &url]);
+    let json = coordinator_cli(&[
+        "results",
+        "quick",
+        "--format",
+        "json",
+        "--coordinator",
+        &url,
+    ]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).expect("results json");
     assert_eq!(rows.len(), 7);
     let ever_split: f64 = rows

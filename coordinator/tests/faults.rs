@@ -10,12 +10,11 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use support::*;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// One task of 7 levels that takes several seconds, so that it can be interrupted mid-run.
 const SLOW: &str = "\
@@ -52,13 +51,18 @@ async fn levels_done(url: &str, sweep: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_task_is_resumed_from_the_stored_mask() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let (db, port) = (dir.path().join("c.db"), free_port());
     let url = format!("http://127.0.0.1:{port}");
     let _server = coordinator(dir.path(), &db, port, &["--lease-seconds", "2"]);
     let sweep = write_sweep(dir.path(), "slow", SLOW);
-    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+    coordinator_cli(&[
+        "submit",
+        &sweep.display().to_string(),
+        "--coordinator",
+        &url,
+    ]);
 
     let mut victim = worker(dir.path(), &url, "victim", &[]);
     wait_until(Duration::from_secs(120), "two stored levels", || async {
@@ -85,14 +89,19 @@ async fn a_worker_killed_mid_task_is_resumed_from_the_stored_mask() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_sent_sigterm_returns_its_lease_and_exits_promptly() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let (db, port) = (dir.path().join("c.db"), free_port());
     let url = format!("http://127.0.0.1:{port}");
     // Leases far longer than the test: only a returned lease frees the task in time.
     let _server = coordinator(dir.path(), &db, port, &["--lease-seconds", "600"]);
     let sweep = write_sweep(dir.path(), "slow", SLOW);
-    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+    coordinator_cli(&[
+        "submit",
+        &sweep.display().to_string(),
+        "--coordinator",
+        &url,
+    ]);
 
     let mut preempted = worker(dir.path(), &url, "preempted", &[]);
     wait_until(Duration::from_secs(120), "a stored level", || async {
@@ -124,13 +133,18 @@ async fn a_worker_sent_sigterm_returns_its_lease_and_exits_promptly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let (db, port) = (dir.path().join("c.db"), free_port());
     let url = format!("http://127.0.0.1:{port}");
     let mut server = coordinator(dir.path(), &db, port, &["--lease-seconds", "4"]);
     let sweep = write_sweep(dir.path(), "slow", SLOW);
-    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+    coordinator_cli(&[
+        "submit",
+        &sweep.display().to_string(),
+        "--coordinator",
+        &url,
+    ]);
 
     let mut survivor = worker(dir.path(), &url, "survivor", &[]);
     wait_until(Duration::from_secs(120), "two stored levels", || async {
@@ -148,9 +162,16 @@ async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
     let exit = survivor.wait_for_exit(Duration::from_secs(180));
     let log = survivor.log_text();
     assert!(exit.is_some_and(|s| s.success()), "{log}");
-    assert!(!log.contains("lease lost"), "the worker lost its lease: {log}");
+    assert!(
+        !log.contains("lease lost"),
+        "the worker lost its lease: {log}"
+    );
     let after = stored_levels(&db, "slow");
-    assert_eq!(&after[0][..before[0].len()], &before[0][..], "a stored level changed");
+    assert_eq!(
+        &after[0][..before[0].len()],
+        &before[0][..],
+        "a stored level changed"
+    );
     let status = sweep_status(&url, "slow").await.expect("status");
     assert_eq!((status.done, status.failed), (1, 0));
     assert_same_as_worker_train(&db, &sweep, "slow", 1);
@@ -158,13 +179,18 @@ async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_coordinator_is_waited_out_without_double_counting() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let (db, port) = (dir.path().join("c.db"), free_port());
     let url = format!("http://127.0.0.1:{port}");
     let server = coordinator(dir.path(), &db, port, &["--lease-seconds", "2"]);
     let sweep = write_sweep(dir.path(), "slow", SLOW);
-    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+    coordinator_cli(&[
+        "submit",
+        &sweep.display().to_string(),
+        "--coordinator",
+        &url,
+    ]);
 
     let mut cut_off = worker(dir.path(), &url, "cut-off", &[]);
     wait_until(Duration::from_secs(120), "a stored level", || async {
@@ -185,20 +211,30 @@ async fn an_unreachable_coordinator_is_waited_out_without_double_counting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_workers_at_once_lose_no_report() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let (db, port) = (dir.path().join("c.db"), free_port());
     let url = format!("http://127.0.0.1:{port}");
     let _server = coordinator(dir.path(), &db, port, &[]);
     let sweep = write_sweep(dir.path(), "many", &tiny_sweep("many", 96, 5));
-    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+    coordinator_cli(&[
+        "submit",
+        &sweep.display().to_string(),
+        "--coordinator",
+        &url,
+    ]);
 
     let mut workers: Vec<Proc> = (0..32)
         .map(|i| worker(dir.path(), &url, &format!("w{i:02}"), &[]))
         .collect();
     for w in &mut workers {
         let exit = w.wait_for_exit(Duration::from_secs(240));
-        assert!(exit.is_some_and(|s| s.success()), "{}: {}", w.name, w.log_text());
+        assert!(
+            exit.is_some_and(|s| s.success()),
+            "{}: {}",
+            w.name,
+            w.log_text()
+        );
         let log = w.log_text().to_lowercase();
         assert!(!log.contains("locked"), "{}: {log}", w.name);
     }
@@ -207,21 +243,30 @@ async fn thirty_two_workers_at_once_lose_no_report() {
     assert_eq!(status.levels_done, 96 * 4);
     let stored = stored_levels(&db, "many");
     assert!(stored.iter().all(|levels| levels.len() == 4));
-    let busy = workers.iter().filter(|w| w.log_text().contains("task done")).count();
+    let busy = workers
+        .iter()
+        .filter(|w| w.log_text().contains("task done"))
+        .count();
     assert!(busy >= 8, "only {busy} of 32 workers got work");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_failing_on_every_worker_is_marked_failed_with_its_error() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let (db, port) = (dir.path().join("c.db"), free_port());
     let url = format!("http://127.0.0.1:{port}");
     let _server = coordinator(dir.path(), &db, port, &["--max-attempts", "2"]);
     // A learning rate this large makes every seed diverge on every worker.
-    let text = tiny_sweep("diverging", 4, 20).replace("learning_rate: 0.01", "learning_rate: 1.0e30");
+    let text =
+        tiny_sweep("diverging", 4, 20).replace("learning_rate: 0.01", "learning_rate: 1.0e30");
     let sweep = write_sweep(dir.path(), "diverging", &text);
-    coordinator_cli(&["submit", &sweep.display().to_string(), "--coordinator", &url]);
+    coordinator_cli(&[
+        "submit",
+        &sweep.display().to_string(),
+        "--coordinator",
+        &url,
+    ]);
 
     let mut a = worker(dir.path(), &url, "a", &[]);
     let mut b = worker(dir.path(), &url, "b", &[]);

@@ -52,7 +52,11 @@ pub enum ImpError {
     #[error("cancelled")]
     Cancelled,
     #[error("training diverged at level {level}, epoch {epoch}: the held-out loss is {loss}")]
-    Diverged { level: usize, epoch: usize, loss: f64 },
+    Diverged {
+        level: usize,
+        epoch: usize,
+        loss: f64,
+    },
 }
 
 /// Runs the IMP trajectory of `spec` from `resume`, calling `on_level` after every level in

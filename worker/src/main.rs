@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
@@ -88,7 +88,7 @@ fn main() -> Result<()> {
     }
 }
 
-fn train(path: &PathBuf, index: usize, with_masks: bool) -> Result<()> {
+fn train(path: &Path, index: usize, with_masks: bool) -> Result<()> {
     let sweep = Sweep::from_path(path).map_err(anyhow::Error::new)?;
     let tasks = sweep.expand().map_err(anyhow::Error::new)?;
     let Some(spec) = tasks.get(index) else {

@@ -273,11 +273,11 @@ pub fn slug(parts: &[(Axis, stats::AxisValue)]) -> String {
         .join("_")
 }
 
+/// The values of some axes, e.g. a facet's key.
+pub type Key = Vec<(Axis, stats::AxisValue)>;
+
 /// Splits `tasks` by the values of `facets` (one group when there are none).
-pub fn split_by<'a>(
-    tasks: &'a [TaskResult],
-    facets: &[Axis],
-) -> Vec<(Vec<(Axis, stats::AxisValue)>, Vec<TaskResult>)> {
+pub fn split_by(tasks: &[TaskResult], facets: &[Axis]) -> Vec<(Key, Vec<TaskResult>)> {
     let mut groups: std::collections::BTreeMap<Vec<stats::AxisValue>, Vec<TaskResult>> =
         std::collections::BTreeMap::new();
     for t in tasks {
@@ -718,5 +718,114 @@ mod tests {
         assert_eq!(si(112.0), "112");
         assert_eq!(si(1500.0), "1.5k");
         assert_eq!(si(1_723_960.0), "1.724M");
+    }
+
+    /// Synthetic finished tasks of a sweep file (every level, masks from the testkit).
+    fn tasks_of(yaml: &str) -> Vec<TaskResult> {
+        let sweep = shared::sweep::Sweep::from_yaml(yaml, "t.yaml").unwrap();
+        sweep
+            .expand()
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(idx, spec)| {
+                let levels = (0..=spec.prune.levels)
+                    .map(|l| {
+                        let masks = crate::testkit::synthetic_masks(&spec, l);
+                        crate::testkit::synthetic_metrics(&spec, l, &masks)
+                    })
+                    .collect();
+                TaskResult {
+                    idx,
+                    spec,
+                    done: true,
+                    levels,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn figures_follow_what_the_sweep_varies() {
+        // Extension levels: x is the extension level, one figure of each kind.
+        let tasks = tasks_of(
+            "name: e\nmodel:\n  base: [4, 8, 8, 2]\n  extension_levels: [0, 1, 3]\nseeds: 2\n",
+        );
+        assert_eq!(x_axis(&tasks), Axis::ExtensionLevel);
+        assert!(facet_axes(&tasks, Axis::ExtensionLevel).is_empty());
+        let options = Options {
+            sweep: "e".into(),
+            shape: None,
+            png: false,
+        };
+        let names: Vec<String> = sweep_figures(&tasks, &options)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, vec!["fraction", "active", "levels"]);
+
+        // The fraction figure's points are the grouped statistics.
+        let figure = fraction::FractionFigure::new(String::new(), &tasks, Axis::ExtensionLevel);
+        let groups = stats::group_by(&tasks, &[Axis::ExtensionLevel]);
+        assert_eq!(figure.points.len(), 3);
+        for (p, g) in figure.points.iter().zip(&groups) {
+            assert_eq!(Some(p.x), g.value(Axis::ExtensionLevel).unwrap().as_f64());
+            assert_eq!(
+                (p.split, p.degraded, p.ever_split),
+                (g.split, g.degraded, g.ever_split)
+            );
+        }
+        assert_eq!(
+            figure.points.iter().map(|p| p.width).collect::<Vec<_>>(),
+            vec![Some(8), Some(10), Some(16)]
+        );
+
+        // The levels figure shows the largest network, every level, over both seeds.
+        let point = levels::chosen_point(&tasks, None).unwrap();
+        assert_eq!(point.len(), 2);
+        assert!(point.iter().all(|t| t.spec.shape == vec![4, 16, 16, 2]));
+        let chosen = levels::chosen_point(&tasks, Some(&[4, 10, 10, 2])).unwrap();
+        assert!(chosen.iter().all(|t| t.spec.shape == vec![4, 10, 10, 2]));
+        assert!(levels::chosen_point(&tasks, Some(&[4, 9, 2])).is_none());
+
+        // Two bases over the same extension levels: one figure per depth.
+        let tasks = tasks_of(
+            "name: b\nmodel:\n  base: [[4, 20, 2], [4, 4, 4, 4, 2]]\n  extension_levels: [0, 1]\nseeds: 1\n",
+        );
+        assert_eq!(facet_axes(&tasks, Axis::ExtensionLevel), vec![Axis::Depth]);
+        let names: Vec<String> = fraction::figures(&tasks, &options)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, vec!["fraction_depth-1", "fraction_depth-3"]);
+
+        // A fixed shape over level counts: x is the number of levels.
+        let tasks = tasks_of(
+            "name: l\nmodel:\n  shape: [4, 12, 12, 2]\npruning:\n  levels: [1, 2, 3]\n  target: 40\nseeds: 1\n",
+        );
+        assert_eq!(x_axis(&tasks), Axis::Levels);
+        assert_eq!(active::x_axis(&tasks), Axis::Levels);
+    }
+
+    #[test]
+    fn scales_tick_readably() {
+        let s = Scale::fit(&[0.0, 25.0], false, true);
+        assert_eq!(s.ticks.first(), Some(&0.0));
+        assert!(s.ticks.len() <= 14);
+        let d = discrete_scale(&[0.0, 2.0, 4.0, 11.0], false, true);
+        assert_eq!(d.ticks, vec![0.0, 2.0, 4.0, 11.0]);
+        let log = Scale::fit(&[112.0, 1_723_960.0], true, true);
+        assert!(
+            log.ticks.iter().all(|t| (t.fract()).abs() < 1e-9),
+            "{:?}",
+            log.ticks
+        );
+        assert_eq!(log.label(3.0), "1000");
+        assert_eq!(log.label(6.0), "1M");
+        assert_eq!(nice_step(0.7, true), 1.0);
+        assert_eq!(nice_step(0.07, false), 0.1);
+        assert_eq!(nice_step(13.0, true), 20.0);
     }
 }

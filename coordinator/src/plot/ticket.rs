@@ -308,8 +308,8 @@ impl super::Draw for TicketFigure {
                 .map_err(PlotError::draw)?;
             }
         }
-        for l in 0..layers {
-            let shown = order[l].len();
+        for (l, layer_order) in order.iter().enumerate() {
+            let shown = layer_order.len();
             let total = t.shape[l];
             let name = if l == 0 {
                 "inputs".to_string()

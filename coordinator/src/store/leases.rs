@@ -559,6 +559,17 @@ fn into_store(error: ApiError) -> StoreError {
     }
 }
 
+/// Gives every open lease at least until `deadline_ms`; the number of leases extended.
+///
+/// Called when a coordinator starts: its workers could not heartbeat while it was down, and
+/// expiring their leases at once would throw away the levels they are waiting to report.
+pub fn extend_open(conn: &Connection, deadline_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE leases SET deadline_ms = ?1 WHERE ended_ms IS NULL AND deadline_ms < ?1",
+        [deadline_ms],
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,15 +715,4 @@ mod tests {
         };
         assert_ne!(next.task_id, granted.task_id);
     }
-}
-
-/// Gives every open lease at least until `deadline_ms`; the number of leases extended.
-///
-/// Called when a coordinator starts: its workers could not heartbeat while it was down, and
-/// expiring their leases at once would throw away the levels they are waiting to report.
-pub fn extend_open(conn: &Connection, deadline_ms: i64) -> Result<usize, StoreError> {
-    Ok(conn.execute(
-        "UPDATE leases SET deadline_ms = ?1 WHERE ended_ms IS NULL AND deadline_ms < ?1",
-        [deadline_ms],
-    )?)
 }

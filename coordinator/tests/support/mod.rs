@@ -220,7 +220,11 @@ pub fn stored_levels(db: &Path, sweep: &str) -> Vec<Vec<Level>> {
             for task in tasks {
                 let id = task.spec.id();
                 let stored = masks::level_masks(conn, sweep, &id)?;
-                assert_eq!(stored.len(), task.levels.len(), "task {id}: masks per level");
+                assert_eq!(
+                    stored.len(),
+                    task.levels.len(),
+                    "task {id}: masks per level"
+                );
                 let levels = task
                     .levels
                     .iter()
@@ -243,11 +247,21 @@ pub fn stored_levels(db: &Path, sweep: &str) -> Vec<Vec<Level>> {
 pub fn worker_train_levels(sweep: &Path, tasks: usize) -> Vec<Vec<Level>> {
     let run = |i: usize| -> Vec<Level> {
         let out = Command::new(bin("worker"))
-            .args(["train", &sweep.display().to_string(), "--task", &i.to_string(), "--with-masks"])
+            .args([
+                "train",
+                &sweep.display().to_string(),
+                "--task",
+                &i.to_string(),
+                "--with-masks",
+            ])
             .env("RUST_LOG", "warn")
             .output()
             .expect("run worker train");
-        assert!(out.status.success(), "worker train --task {i}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "worker train --task {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout)
             .expect("utf-8")
             .lines()
@@ -266,13 +280,19 @@ pub fn worker_train_levels(sweep: &Path, tasks: usize) -> Vec<Vec<Level>> {
     let mut results: Vec<Option<Vec<Level>>> = vec![None; tasks];
     for pair in (0..tasks).collect::<Vec<_>>().chunks(2) {
         std::thread::scope(|scope| {
-            let handles: Vec<_> = pair.iter().map(|&i| (i, scope.spawn(move || run(i)))).collect();
+            let handles: Vec<_> = pair
+                .iter()
+                .map(|&i| (i, scope.spawn(move || run(i))))
+                .collect();
             for (i, handle) in handles {
                 results[i] = Some(handle.join().expect("worker train thread"));
             }
         });
     }
-    results.into_iter().map(|r| r.expect("every task ran")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every task ran"))
+        .collect()
 }
 
 /// Writes a sweep file into `dir` and returns its path.
