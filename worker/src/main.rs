@@ -70,6 +70,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    restore_sigpipe();
     let cli = Cli::parse();
     worker::client::init_tracing(cli.log_json);
     match cli.command {
@@ -158,4 +159,15 @@ fn bench(widths: &[usize], epochs: usize, levels: usize, json: bool) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Dies quietly on a closed stdout (`worker train ... | head`), like other Unix tools,
+/// instead of panicking in `println!`: Rust ignores SIGPIPE by default.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread is spawned; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
