@@ -174,35 +174,14 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::spec::{DataSpec, Init, Problem, PruneSpec, TrainSpec};
+    use shared::spec::{DataSpec, PruneSpec, TrainSpec};
 
     fn spec(width: usize, seed: u64) -> TaskSpec {
         TaskSpec {
-            data: DataSpec {
-                problems: vec![
-                    Problem::Circles {
-                        noise: 0.1,
-                        factor: 0.35,
-                    },
-                    Problem::Moons { noise: 0.1 },
-                ],
-                samples: 2000,
-                test_fraction: 0.5,
-                seed: 0,
-            },
+            data: DataSpec::protocol(),
             shape: vec![4, width, width, 2],
             extension_level: None,
-            train: TrainSpec {
-                init: Init::KaimingNormal,
-                learning_rate: 1e-3,
-                beta1: 0.9,
-                beta2: 0.999,
-                epsilon: 1e-8,
-                batch_size: 64,
-                max_epochs: 3000,
-                patience: 30,
-                min_delta: 0.0,
-            },
+            train: TrainSpec::protocol(),
             prune: PruneSpec {
                 scope: Scope::Global,
                 rate: 0.32,

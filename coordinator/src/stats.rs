@@ -589,7 +589,7 @@ pub fn varying_axes(tasks: &[TaskResult], candidates: &[Axis]) -> Vec<Axis> {
 mod tests {
     use super::*;
     use crate::aggregate;
-    use shared::spec::{DataSpec, Init, Problem, PruneSpec, Scope, TrainSpec};
+    use shared::spec::{DataSpec, PruneSpec, Scope, TrainSpec};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 5e-5
@@ -630,31 +630,10 @@ mod tests {
 
     fn spec(width: usize, rate: f64, seed: u64) -> TaskSpec {
         TaskSpec {
-            data: DataSpec {
-                problems: vec![
-                    Problem::Circles {
-                        noise: 0.1,
-                        factor: 0.35,
-                    },
-                    Problem::Moons { noise: 0.1 },
-                ],
-                samples: 2000,
-                test_fraction: 0.5,
-                seed: 0,
-            },
+            data: DataSpec::protocol(),
             shape: vec![4, width, width, 2],
             extension_level: Some(width / 8),
-            train: TrainSpec {
-                init: Init::KaimingNormal,
-                learning_rate: 1e-3,
-                beta1: 0.9,
-                beta2: 0.999,
-                epsilon: 1e-8,
-                batch_size: 64,
-                max_epochs: 3000,
-                patience: 30,
-                min_delta: 0.0,
-            },
+            train: TrainSpec::protocol(),
             prune: PruneSpec {
                 scope: Scope::Global,
                 rate,

@@ -37,6 +37,25 @@ pub struct DataSpec {
     pub seed: u64,
 }
 
+impl DataSpec {
+    /// The protocol's data: circles (noise 0.1, factor 0.35) and moons (noise 0.1), 2000
+    /// points each, half held out, data seed 0.
+    pub fn protocol() -> DataSpec {
+        DataSpec {
+            problems: vec![
+                Problem::Circles {
+                    noise: 0.1,
+                    factor: 0.35,
+                },
+                Problem::Moons { noise: 0.1 },
+            ],
+            samples: 2000,
+            test_fraction: 0.5,
+            seed: 0,
+        }
+    }
+}
+
 /// Weight initialisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,6 +81,24 @@ pub struct TrainSpec {
     pub patience: usize,
     /// Smallest decrease of the held-out loss that counts as an improvement (the thesis: 0).
     pub min_delta: f64,
+}
+
+impl TrainSpec {
+    /// The protocol's training: Kaiming-normal init, Adam with learning rate 1e-3, batch 64,
+    /// at most 3000 epochs, early stopping with patience 30 and delta 0.
+    pub fn protocol() -> TrainSpec {
+        TrainSpec {
+            init: Init::KaimingNormal,
+            learning_rate: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            batch_size: 64,
+            max_epochs: 3000,
+            patience: 30,
+            min_delta: 0.0,
+        }
+    }
 }
 
 /// Which weights one pruning threshold is computed over.

@@ -389,16 +389,17 @@ struct TrainFile {
 
 impl Default for TrainFile {
     fn default() -> Self {
+        let p = TrainSpec::protocol();
         TrainFile {
-            init: Init::KaimingNormal,
-            learning_rate: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            batch_size: 64,
-            max_epochs: 3000,
-            patience: 30,
-            min_delta: 0.0,
+            init: p.init,
+            learning_rate: p.learning_rate,
+            beta1: p.beta1,
+            beta2: p.beta2,
+            epsilon: p.epsilon,
+            batch_size: p.batch_size,
+            max_epochs: p.max_epochs,
+            patience: p.patience,
+            min_delta: p.min_delta,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use shared::schedule::{remaining_counts, weight_count};
-use shared::spec::{DataSpec, Init, Problem, PruneSpec, Scope, TaskSpec, TrainSpec};
+use shared::spec::{DataSpec, PruneSpec, Scope, TaskSpec, TrainSpec};
 
 use crate::imp::{run_task, ImpError, Resume};
 
@@ -37,30 +37,13 @@ pub fn bench_task(width: usize, epochs: usize, levels: usize) -> TaskSpec {
     let rate = 0.32;
     let target = shared::schedule::target_for(weights, rate, levels);
     TaskSpec {
-        data: DataSpec {
-            problems: vec![
-                Problem::Circles {
-                    noise: 0.1,
-                    factor: 0.35,
-                },
-                Problem::Moons { noise: 0.1 },
-            ],
-            samples: 2000,
-            test_fraction: 0.5,
-            seed: 0,
-        },
+        data: DataSpec::protocol(),
         shape,
         extension_level: None,
         train: TrainSpec {
-            init: Init::KaimingNormal,
-            learning_rate: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            batch_size: 64,
             max_epochs: epochs,
             patience: epochs + 1,
-            min_delta: 0.0,
+            ..TrainSpec::protocol()
         },
         prune: PruneSpec {
             scope: Scope::Global,

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use shared::graph::Status;
 use shared::schedule::remaining_counts;
-use shared::spec::{DataSpec, Init, Problem, PruneSpec, Scope, TaskSpec, TrainSpec};
+use shared::spec::{DataSpec, PruneSpec, Scope, TaskSpec, TrainSpec};
 use worker::imp::{run_task, LevelOutcome, Resume};
 
 fn task(hidden: usize, rate: f64, levels: usize, max_epochs: usize, seed: u64) -> TaskSpec {
@@ -15,29 +15,16 @@ fn task(hidden: usize, rate: f64, levels: usize, max_epochs: usize, seed: u64) -
     let target = (weights as f64 * (1.0 - rate).powi(levels as i32)).round() as usize;
     TaskSpec {
         data: DataSpec {
-            problems: vec![
-                Problem::Circles {
-                    noise: 0.1,
-                    factor: 0.35,
-                },
-                Problem::Moons { noise: 0.1 },
-            ],
             samples: 400,
-            test_fraction: 0.5,
-            seed: 0,
+            ..DataSpec::protocol()
         },
         shape,
         extension_level: None,
         train: TrainSpec {
-            init: Init::KaimingNormal,
             learning_rate: 1e-2,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            batch_size: 64,
             max_epochs,
             patience: 10,
-            min_delta: 0.0,
+            ..TrainSpec::protocol()
         },
         prune: PruneSpec {
             scope: Scope::Global,
