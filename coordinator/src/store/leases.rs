@@ -103,12 +103,13 @@ pub fn lease(
             "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
         )));
     }
+    // Sweeps in submission order (rowid breaks ties within a millisecond), tasks in order.
     let next = tx
         .query_row(
             "SELECT t.key, t.id, t.sweep, t.spec_json
              FROM tasks t JOIN sweeps s ON s.name = t.sweep
              WHERE t.state = 'pending'
-             ORDER BY s.created_ms, s.name, t.idx LIMIT 1",
+             ORDER BY s.created_ms, s.rowid, t.idx LIMIT 1",
             [],
             |r| {
                 Ok((
