@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -32,6 +32,38 @@ pruning:
 seeds: [3]
 ";
 
+/// A `coordinator serve` process on a fresh database, with one sweep file submitted.
+struct Rig {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    port: u16,
+    url: String,
+    server: Proc,
+    sweep: PathBuf,
+}
+
+fn rig(serve_args: &[&str], name: &str, text: &str) -> Rig {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (db, port) = (dir.path().join("c.db"), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    let server = coordinator(dir.path(), &db, port, serve_args);
+    let sweep = write_sweep(dir.path(), name, text);
+    coordinator_cli(&[
+        "submit",
+        &sweep.display().to_string(),
+        "--coordinator",
+        &url,
+    ]);
+    Rig {
+        dir,
+        db,
+        port,
+        url,
+        server,
+        sweep,
+    }
+}
+
 fn assert_same_as_worker_train(db: &Path, sweep_file: &Path, sweep: &str, tasks: usize) {
     let stored = stored_levels(db, sweep);
     let local = worker_train_levels(sweep_file, tasks);
@@ -52,17 +84,14 @@ async fn levels_done(url: &str, sweep: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_task_is_resumed_from_the_stored_mask() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (db, port) = (dir.path().join("c.db"), free_port());
-    let url = format!("http://127.0.0.1:{port}");
-    let _server = coordinator(dir.path(), &db, port, &["--lease-seconds", "2"]);
-    let sweep = write_sweep(dir.path(), "slow", SLOW);
-    coordinator_cli(&[
-        "submit",
-        &sweep.display().to_string(),
-        "--coordinator",
-        &url,
-    ]);
+    let Rig {
+        dir,
+        db,
+        port: _,
+        url,
+        server: _server,
+        sweep,
+    } = rig(&["--lease-seconds", "2"], "slow", SLOW);
 
     let mut victim = worker(dir.path(), &url, "victim", &[]);
     wait_until(Duration::from_secs(120), "two stored levels", || async {
@@ -90,18 +119,15 @@ async fn a_worker_killed_mid_task_is_resumed_from_the_stored_mask() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_sent_sigterm_returns_its_lease_and_exits_promptly() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (db, port) = (dir.path().join("c.db"), free_port());
-    let url = format!("http://127.0.0.1:{port}");
     // Leases far longer than the test: only a returned lease frees the task in time.
-    let _server = coordinator(dir.path(), &db, port, &["--lease-seconds", "600"]);
-    let sweep = write_sweep(dir.path(), "slow", SLOW);
-    coordinator_cli(&[
-        "submit",
-        &sweep.display().to_string(),
-        "--coordinator",
-        &url,
-    ]);
+    let Rig {
+        dir,
+        db,
+        port: _,
+        url,
+        server: _server,
+        sweep,
+    } = rig(&["--lease-seconds", "600"], "slow", SLOW);
 
     let mut preempted = worker(dir.path(), &url, "preempted", &[]);
     wait_until(Duration::from_secs(120), "a stored level", || async {
@@ -134,17 +160,14 @@ async fn a_worker_sent_sigterm_returns_its_lease_and_exits_promptly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (db, port) = (dir.path().join("c.db"), free_port());
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = coordinator(dir.path(), &db, port, &["--lease-seconds", "4"]);
-    let sweep = write_sweep(dir.path(), "slow", SLOW);
-    coordinator_cli(&[
-        "submit",
-        &sweep.display().to_string(),
-        "--coordinator",
-        &url,
-    ]);
+    let Rig {
+        dir,
+        db,
+        port,
+        url,
+        mut server,
+        sweep,
+    } = rig(&["--lease-seconds", "4"], "slow", SLOW);
 
     let mut survivor = worker(dir.path(), &url, "survivor", &[]);
     wait_until(Duration::from_secs(120), "two stored levels", || async {
@@ -180,17 +203,14 @@ async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_coordinator_is_waited_out_without_double_counting() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (db, port) = (dir.path().join("c.db"), free_port());
-    let url = format!("http://127.0.0.1:{port}");
-    let server = coordinator(dir.path(), &db, port, &["--lease-seconds", "2"]);
-    let sweep = write_sweep(dir.path(), "slow", SLOW);
-    coordinator_cli(&[
-        "submit",
-        &sweep.display().to_string(),
-        "--coordinator",
-        &url,
-    ]);
+    let Rig {
+        dir,
+        db,
+        port: _,
+        url,
+        server,
+        sweep,
+    } = rig(&["--lease-seconds", "2"], "slow", SLOW);
 
     let mut cut_off = worker(dir.path(), &url, "cut-off", &[]);
     wait_until(Duration::from_secs(120), "a stored level", || async {
@@ -212,17 +232,14 @@ async fn an_unreachable_coordinator_is_waited_out_without_double_counting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_workers_at_once_lose_no_report() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (db, port) = (dir.path().join("c.db"), free_port());
-    let url = format!("http://127.0.0.1:{port}");
-    let _server = coordinator(dir.path(), &db, port, &[]);
-    let sweep = write_sweep(dir.path(), "many", &tiny_sweep("many", 96, 5));
-    coordinator_cli(&[
-        "submit",
-        &sweep.display().to_string(),
-        "--coordinator",
-        &url,
-    ]);
+    let Rig {
+        dir,
+        db,
+        port: _,
+        url,
+        server: _server,
+        sweep: _,
+    } = rig(&[], "many", &tiny_sweep("many", 96, 5));
 
     let mut workers: Vec<Proc> = (0..32)
         .map(|i| worker(dir.path(), &url, &format!("w{i:02}"), &[]))
@@ -253,20 +270,17 @@ async fn thirty_two_workers_at_once_lose_no_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_failing_on_every_worker_is_marked_failed_with_its_error() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (db, port) = (dir.path().join("c.db"), free_port());
-    let url = format!("http://127.0.0.1:{port}");
-    let _server = coordinator(dir.path(), &db, port, &["--max-attempts", "2"]);
     // A learning rate this large makes every seed diverge on every worker.
     let text =
         tiny_sweep("diverging", 4, 20).replace("learning_rate: 0.01", "learning_rate: 1.0e30");
-    let sweep = write_sweep(dir.path(), "diverging", &text);
-    coordinator_cli(&[
-        "submit",
-        &sweep.display().to_string(),
-        "--coordinator",
-        &url,
-    ]);
+    let Rig {
+        dir,
+        db,
+        port: _,
+        url,
+        server: _server,
+        sweep: _,
+    } = rig(&["--max-attempts", "2"], "diverging", &text);
 
     let mut a = worker(dir.path(), &url, "a", &[]);
     let mut b = worker(dir.path(), &url, "b", &[]);
