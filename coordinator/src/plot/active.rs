@@ -6,8 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    describe, font, log_axis, slug, DrawResult, Figure, LegendEntry, Mark, Options, PlotError,
-    Ticks, GREY, INK, LABEL, LINE, PALETTE, TICK, TITLE,
+    describe, house_mesh, log_axis, slug, DrawResult, Figure, LegendEntry, Mark, Options,
+    PlotError, Ticks, GREY, INK, LINE, PALETTE, TITLE,
 };
 use crate::aggregate::TaskResult;
 use crate::stats::{self, Axis};
@@ -173,20 +173,16 @@ impl super::Draw for ActiveFigure {
             .map_err(PlotError::draw)?;
         let x_label = |v: &f64| scale.label(*v);
         let y_label = |v: &f64| format!("{}", v.round() as i64);
-        chart
-            .configure_mesh()
-            .x_desc(self.x_axis.label())
-            .y_desc("active weights at the first split")
-            .axis_desc_style(font(LABEL))
-            .label_style(font(TICK))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .bold_line_style(RGBColor(225, 225, 225).stroke_width(2))
-            .light_line_style(TRANSPARENT)
-            .axis_style(INK.stroke_width(3))
-            .set_all_tick_mark_size(10)
-            .draw()
-            .map_err(PlotError::draw)?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_desc(self.x_axis.label())
+                .y_desc("active weights at the first split")
+                .x_label_formatter(&x_label)
+                .y_label_formatter(&y_label),
+        )
+        .draw()
+        .map_err(PlotError::draw)?;
 
         if let Some(t) = self.target {
             chart

@@ -6,8 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    describe, font, log_axis, slug, DrawResult, Figure, LegendEntry, Mark, Options, PlotError,
-    Ticks, BLUE, GREY, INK, LABEL, LINE, SKY, TICK, TITLE, VERMILLION,
+    describe, font, house_mesh, log_axis, slug, DrawResult, Figure, LegendEntry, Mark, Options,
+    PlotError, Ticks, BLUE, GREY, LINE, SKY, TICK, TITLE, VERMILLION,
 };
 use crate::aggregate::TaskResult;
 use crate::stats::{self, Axis, Proportion};
@@ -122,20 +122,16 @@ impl super::Draw for FractionFigure {
             .map_err(PlotError::draw)?;
         let x_label = |v: &f64| scale.label(*v);
         let y_label = |v: &f64| format!("{v:.1}");
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc("fraction of networks")
-            .axis_desc_style(font(LABEL))
-            .label_style(font(TICK))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .bold_line_style(RGBColor(225, 225, 225).stroke_width(2))
-            .light_line_style(TRANSPARENT)
-            .axis_style(INK.stroke_width(3))
-            .set_all_tick_mark_size(10)
-            .draw()
-            .map_err(PlotError::draw)?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc("fraction of networks")
+                .x_label_formatter(&x_label)
+                .y_label_formatter(&y_label),
+        )
+        .draw()
+        .map_err(PlotError::draw)?;
 
         let pos = |p: &Point| scale.pos(p.x);
         let dodge = scale.nudge(0.006);

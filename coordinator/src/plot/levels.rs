@@ -5,8 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    font, DrawResult, Figure, LegendEntry, Mark, Options, PlotError, Scale, Ticks, BLUE, GREEN,
-    INK, LABEL, LINE, ORANGE, TICK, TITLE, VERMILLION,
+    font, house_mesh, DrawResult, Figure, LegendEntry, Mark, Options, PlotError, Scale, Ticks,
+    BLUE, GREEN, INK, LINE, ORANGE, TICK, TITLE, VERMILLION,
 };
 use crate::aggregate::TaskResult;
 use crate::stats::{self, Axis, LevelStats, Spread};
@@ -148,20 +148,16 @@ impl super::Draw for LevelsFigure {
             .map_err(PlotError::draw)?;
         let x_label = |v: &f64| x.label(*v);
         let y_label = |v: &f64| y.label(*v);
-        chart
-            .configure_mesh()
-            .x_desc("pruning level (0 = dense network)")
-            .y_desc("weights (log scale; 0 on the axis)")
-            .axis_desc_style(font(LABEL))
-            .label_style(font(TICK))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .bold_line_style(RGBColor(225, 225, 225).stroke_width(2))
-            .light_line_style(TRANSPARENT)
-            .axis_style(INK.stroke_width(3))
-            .set_all_tick_mark_size(10)
-            .draw()
-            .map_err(PlotError::draw)?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_desc("pruning level (0 = dense network)")
+                .y_desc("weights (log scale; 0 on the axis)")
+                .x_label_formatter(&x_label)
+                .y_label_formatter(&y_label),
+        )
+        .draw()
+        .map_err(PlotError::draw)?;
 
         let at = |l: &LevelStats, v: f64| (l.level as f64, floor(v).log10());
         if self.seeds > 1 {

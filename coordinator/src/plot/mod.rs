@@ -20,6 +20,7 @@ pub mod ticket;
 
 use std::sync::Once;
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle, RGBColor};
@@ -575,6 +576,18 @@ pub fn draw_mark<DB: DrawingBackend>(
         )),
     }
     .map_err(PlotError::draw)
+}
+
+/// The house style of every chart's mesh: large labels, a light grid, thick axes.
+pub fn house_mesh<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.axis_desc_style(font(LABEL))
+        .label_style(font(TICK))
+        .bold_line_style(RGBColor(225, 225, 225).stroke_width(2))
+        .light_line_style(TRANSPARENT)
+        .axis_style(INK.stroke_width(3))
+        .set_all_tick_mark_size(10)
 }
 
 /// Draws `text` as a centred title line at the top of `area` (bold when `strong`) and
