@@ -52,6 +52,9 @@ pub struct Row {
     pub first_split_level_median: Option<f64>,
     /// Mean test accuracy per problem at the last level, over finished seeds.
     pub test_accuracy: Vec<f64>,
+    /// The training engines of the finished seeds' levels, ascending: more than one means
+    /// the point mixes results of different engines (shown, never hidden).
+    pub engines: Vec<u32>,
 }
 
 /// The grid point of a task: the id of its settings with the seed zeroed.
@@ -131,6 +134,12 @@ fn aggregate_point(point: String, group: &[&TaskResult]) -> Option<Row> {
             values.iter().sum::<f64>() / values.len().max(1) as f64
         })
         .collect();
+    let mut engines: Vec<u32> = finished
+        .iter()
+        .flat_map(|t| t.levels.iter().map(|l| l.engine))
+        .collect();
+    engines.sort_unstable();
+    engines.dedup();
     Some(Row {
         point,
         shape: spec.shape.clone(),
@@ -154,6 +163,7 @@ fn aggregate_point(point: String, group: &[&TaskResult]) -> Option<Row> {
         ),
         first_split_level_median: median(first_splits.iter().map(|l| l.level as f64).collect()),
         test_accuracy,
+        engines,
     })
 }
 
@@ -213,6 +223,7 @@ mod tests {
             train_loss: 0.0,
             epochs: 1,
             seconds: 0.0,
+            engine: 2,
         }
     }
 

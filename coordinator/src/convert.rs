@@ -111,6 +111,7 @@ pub fn row_to_proto(row: &Row) -> pb::AggregateRow {
         first_split_level_median: row.first_split_level_median,
         test_accuracy: row.test_accuracy.clone(),
         weights: row.weights as u64,
+        engines: row.engines.clone(),
     }
 }
 
@@ -135,6 +136,7 @@ pub fn row_from_proto(row: &pb::AggregateRow) -> Row {
         active_at_split_median: row.active_at_split_median,
         first_split_level_median: row.first_split_level_median,
         test_accuracy: row.test_accuracy.clone(),
+        engines: row.engines.clone(),
     }
 }
 
@@ -174,6 +176,7 @@ mod tests {
             train_loss: 0.05,
             epochs: 120,
             seconds: 1.5,
+            engine: 2,
         };
         assert_eq!(metrics_from_proto(&metrics_to_proto(&m)).unwrap(), m);
         let mut bad = metrics_to_proto(&m);

@@ -161,7 +161,7 @@ fn opt(value: Option<f64>) -> String {
     value.map_or_else(String::new, |v| format!("{v}"))
 }
 
-const RESULT_COLUMNS: [&str; 16] = [
+const RESULT_COLUMNS: [&str; 17] = [
     "shape",
     "extension_level",
     "weights",
@@ -178,6 +178,7 @@ const RESULT_COLUMNS: [&str; 16] = [
     "active_at_split_median",
     "first_split_level_median",
     "test_accuracy",
+    "engine",
 ];
 
 fn result_cells(r: &Row, precision: Option<usize>) -> Vec<String> {
@@ -207,7 +208,17 @@ fn result_cells(r: &Row, precision: Option<usize>) -> Vec<String> {
             .map(|&a| num(a))
             .collect::<Vec<_>>()
             .join(" "),
+        engines(&r.engines),
     ]
+}
+
+/// The engine of a point: its version, or every version and `mixed` when they differ.
+fn engines(engines: &[u32]) -> String {
+    let list: Vec<String> = engines.iter().map(u32::to_string).collect();
+    match list.len() {
+        0 | 1 => list.join(""),
+        _ => format!("mixed:{}", list.join("+")),
+    }
 }
 
 /// Aggregate rows as an aligned table.
@@ -242,6 +253,7 @@ pub fn results_table(rows: &[Row]) -> String {
         "active@split",
         "split_level",
         "test_accuracy",
+        "engine",
     ];
     table(&headers, &cells)
 }

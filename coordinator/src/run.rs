@@ -37,12 +37,17 @@ pub struct RunArgs {
     /// Format of the results printed at the end.
     #[arg(long, value_enum, default_value_t = crate::commands::results::Format::Table)]
     pub format: crate::commands::results::Format,
+    #[command(flatten)]
+    pub overrides: crate::commands::SweepOverrides,
 }
 
 /// Runs a sweep locally and prints its results.
 pub async fn run(args: RunArgs) -> Result<()> {
     crate::commands::init_logging(false, "warn");
-    let sweep = Sweep::from_path(&args.sweep).map_err(anyhow::Error::new)?;
+    let sweep = args
+        .overrides
+        .load(&args.sweep)
+        .map_err(anyhow::Error::new)?;
     let db = args
         .db
         .clone()

@@ -168,14 +168,22 @@ impl Coordinator for CoordinatorService {
             }
         }
         let (name, hostname, parallel) = (r.name.clone(), r.hostname.clone(), r.parallel);
+        // Workers from before engine versions ran engine 1.
+        let engine = r.engine.max(1);
         let worker_id = self
             .store
             .run(move |c| {
-                leases::register(c, &name, &hostname, r.api_version, parallel, now_ms())
-                    .map_err(ApiError::from)
+                let worker = leases::NewWorker {
+                    name: &name,
+                    hostname: &hostname,
+                    api_version: r.api_version,
+                    parallel,
+                    engine,
+                };
+                leases::register(c, &worker, now_ms()).map_err(ApiError::from)
             })
             .await?;
-        tracing::info!(worker_id, name = %r.name, hostname = %r.hostname, parallel = r.parallel.max(1), "worker registered");
+        tracing::info!(worker_id, name = %r.name, hostname = %r.hostname, parallel = r.parallel.max(1), engine, "worker registered");
         Ok(Response::new(pb::RegisterWorkerResponse {
             worker_id,
             heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,

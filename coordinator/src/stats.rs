@@ -665,6 +665,7 @@ mod tests {
             train_loss: 0.0,
             epochs: 1,
             seconds: 0.0,
+            engine: 2,
         }
     }
 

@@ -52,6 +52,9 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// The engine version synthetic workers register with and report.
+pub const TEST_ENGINE: u32 = 2;
+
 /// The metrics of `masks` at `level`, with fixed training figures.
 pub fn synthetic_metrics(spec: &TaskSpec, level: usize, masks: &[LayerMask]) -> LevelMetrics {
     let report = graph::analyze(masks, &spec.task_io());
@@ -64,6 +67,7 @@ pub fn synthetic_metrics(spec: &TaskSpec, level: usize, masks: &[LayerMask]) -> 
             train_loss: 0.2,
             epochs: 10 + level,
             seconds: 0.01,
+            engine: TEST_ENGINE,
         },
     )
 }
@@ -120,6 +124,7 @@ impl FakeWorker {
                 hostname: "localhost".to_string(),
                 api_version: proto::API_VERSION,
                 parallel: 1,
+                engine: TEST_ENGINE,
             })
             .await?
             .into_inner()

@@ -290,6 +290,7 @@ async fn oversized_names_are_refused_and_long_errors_cut() {
             hostname: "h".into(),
             api_version: proto::API_VERSION,
             parallel: 1,
+            engine: 2,
         })
         .await
         .unwrap_err();

@@ -275,6 +275,7 @@ async fn unknown_workers_leases_and_versions_are_refused() {
             hostname: "h".into(),
             api_version: 0,
             parallel: 1,
+            engine: 2,
         })
         .await
         .unwrap_err();

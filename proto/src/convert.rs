@@ -87,6 +87,7 @@ pub fn metrics_to_wire(m: &SharedMetrics) -> LevelMetrics {
         train_loss: m.train_loss,
         epochs: m.epochs as u64,
         seconds: m.seconds,
+        engine: m.engine,
     }
 }
 
@@ -111,6 +112,12 @@ pub fn metrics_from_wire(m: &LevelMetrics) -> Result<SharedMetrics, ConvertError
         train_loss: m.train_loss,
         epochs: size("epochs", m.epochs)?,
         seconds: m.seconds,
+        // 0: a worker from before engines were versioned, which ran the first engine.
+        engine: if m.engine == 0 {
+            shared::metrics::first_engine()
+        } else {
+            m.engine
+        },
     })
 }
 
@@ -133,6 +140,7 @@ mod tests {
                 train_loss: 0.2,
                 epochs: 17,
                 seconds: 1.5,
+                engine: 2,
             },
         );
         assert_eq!(metrics_from_wire(&metrics_to_wire(&metrics)), Ok(metrics));

@@ -30,6 +30,16 @@ pub struct LevelMetrics {
     pub epochs: usize,
     /// Wall-clock seconds spent training this level.
     pub seconds: f64,
+    /// Version of the worker's training engine. Engines differ in the rounding of every
+    /// number, so results of different engines are never mixed silently. Levels stored
+    /// before the version was recorded come from engine 1.
+    #[serde(default = "first_engine")]
+    pub engine: u32,
+}
+
+/// The engine of levels recorded before engines were versioned.
+pub fn first_engine() -> u32 {
+    1
 }
 
 impl LevelMetrics {
@@ -53,6 +63,7 @@ impl LevelMetrics {
             train_loss: training.train_loss,
             epochs: training.epochs,
             seconds: training.seconds,
+            engine: training.engine,
         }
     }
 }
@@ -65,4 +76,6 @@ pub struct TrainingFigures {
     pub train_loss: f64,
     pub epochs: usize,
     pub seconds: f64,
+    /// Version of the engine that trained the level.
+    pub engine: u32,
 }

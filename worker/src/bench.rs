@@ -1,88 +1,184 @@
-//! `worker bench`: seconds per IMP level for a few widths at a fixed epoch count, and the
-//! process's peak resident memory after each width.
+//! `worker bench`: seconds per training epoch of the protocol for a grid of widths and
+//! densities, GFLOP/s counted on the kept weights, and peak memory.
 //!
-//! Early stopping is switched off (patience above the epoch count) so that every level trains
-//! exactly `epochs` epochs on the protocol's data (2000 points per problem, batch 64).
+//! An epoch is what early stopping pays for every epoch of every level: 16 Adam steps of batch
+//! 64 on the 1000 training points and the held-out loss on the 1000 test points. The network
+//! is `[4, w, w, 2]` with Kaiming-normal weights; at density `d` every weight matrix keeps
+//! `round(d * size)` weights at random positions (seeded) but the last, which stays whole, so
+//! nearly every kept weight has a path to an output and is trained (see [`random_masks`]).
+//! The same epoch in PyTorch is `bench/pytorch_epoch.py`.
 
-use std::ops::ControlFlow;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use dfdx::prelude::Cpu;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use shared::schedule::{remaining_counts, weight_count};
-use shared::spec::{DataSpec, PruneSpec, Scope, TaskSpec, TrainSpec};
+use shared::data::{generate, Dataset};
+use shared::spec::{DataSpec, Init, TrainSpec};
 
-use crate::imp::{run_task, ImpError, Resume};
+use crate::engine::layout::{Path, Plan, SPARSE_BELOW};
+use crate::engine::network::Network;
+use crate::model::Params;
+use crate::prune::BoolMasks;
+use crate::train::{evaluate, feature_major, train_epoch};
 
-/// One width's figures.
+/// Which path the layers take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathChoice {
+    /// The engine's choice by density (what training uses).
+    Auto,
+    /// Every layer dense (dfdx's matrix product under the mask).
+    Dense,
+    /// Every layer sparse.
+    Sparse,
+}
+
+/// One (width, density) measurement.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
     pub width: usize,
+    pub density: f64,
     pub weights: usize,
+    /// Weights kept by the masks.
+    pub kept: usize,
+    /// Kept weights with a path to an output: what the engine trains.
+    pub trained: usize,
+    /// The path of each weight matrix, input layer first.
+    pub paths: Vec<String>,
+    pub threads: usize,
     pub epochs: usize,
-    pub levels: usize,
-    /// Mean wall-clock seconds per IMP level (training plus pruning and graph analysis).
-    pub seconds_per_level: f64,
-    /// Seconds per epoch within a level.
+    pub repeats: usize,
+    /// Median over the repeats of the seconds per epoch.
     pub seconds_per_epoch: f64,
-    /// Peak resident set size of the process so far, in MiB (Linux only; 0 elsewhere).
+    pub seconds_per_epoch_min: f64,
+    /// Floating-point operations of an epoch over the trained weights (2 per weight and sample
+    /// forward, 4 backward), per second.
+    pub gflops: f64,
+    /// Peak resident memory while measuring this row, MiB (Linux; 0 elsewhere).
     pub peak_rss_mib: f64,
 }
 
-/// The task the benchmark runs for one width: shape `[4, w, w, 2]`, rate 0.32.
-pub fn bench_task(width: usize, epochs: usize, levels: usize) -> TaskSpec {
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub widths: Vec<usize>,
+    pub densities: Vec<f64>,
+    pub epochs: usize,
+    pub repeats: usize,
+    pub warmup: usize,
+    pub path: PathChoice,
+}
+
+/// Measures every width x density in order, on the calling rayon pool's threads.
+pub fn run(config: &BenchConfig, mut each: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
+    let data = generate(&DataSpec::protocol()).expect("the protocol's data generates");
+    let spec = TrainSpec::protocol();
+    let mut rows = Vec::new();
+    for &width in &config.widths {
+        for &density in &config.densities {
+            reset_peak_rss();
+            let row = measure(&data, &spec, width, density, config);
+            each(&row);
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn measure(
+    data: &Dataset,
+    spec: &TrainSpec,
+    width: usize,
+    density: f64,
+    config: &BenchConfig,
+) -> BenchRow {
     let shape = vec![4, width, width, 2];
-    let weights = weight_count(&shape);
-    let rate = 0.32;
-    let target = shared::schedule::target_for(weights, rate, levels);
-    TaskSpec {
-        data: DataSpec::protocol(),
-        shape,
-        extension_level: None,
-        train: TrainSpec {
-            max_epochs: epochs,
-            patience: epochs + 1,
-            ..TrainSpec::protocol()
-        },
-        prune: PruneSpec {
-            scope: Scope::Global,
-            rate,
-            levels,
-            target,
-            remaining: remaining_counts(weights, rate, levels, target),
-            stop_at_first_degraded: false,
-            stop_at_first_split: false,
-        },
-        seed: 0,
+    let params = Params::init(&shape, Init::KaimingNormal, 0);
+    let masks = random_masks(&shape, density, 1);
+    let params = params.masked(&masks);
+    let threshold = match config.path {
+        PathChoice::Auto => SPARSE_BELOW,
+        PathChoice::Dense => 0.0,
+        PathChoice::Sparse => f64::INFINITY,
+    };
+    let plan = Plan::with_threshold(&shape, &masks, threshold);
+    let kept = masks.iter().map(|m| m.iter().filter(|&&k| k).count()).sum();
+    let trained = plan.kept_weights();
+    let paths = plan
+        .layers
+        .iter()
+        .map(|l| match l.path {
+            Path::Dense => "dense".to_string(),
+            Path::Sparse => "sparse".to_string(),
+        })
+        .collect();
+    let dev = Cpu::default();
+    let mut net = Network::new(&dev, &params, &masks, plan, spec);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut order: Vec<usize> = (0..data.n_train).collect();
+    let test_x = feature_major(&data.test_x, data.n_test, data.inputs);
+    let mut epoch = |net: &mut Network| {
+        train_epoch(net, data, &mut order, &mut rng, spec.batch_size);
+        evaluate(net, test_x.clone(), &data.test_y, data.n_test).loss
+    };
+    for _ in 0..config.warmup {
+        epoch(&mut net);
+    }
+    let mut times = Vec::with_capacity(config.repeats);
+    for _ in 0..config.repeats.max(1) {
+        let started = Instant::now();
+        for _ in 0..config.epochs.max(1) {
+            std::hint::black_box(epoch(&mut net));
+        }
+        times.push(started.elapsed().as_secs_f64() / config.epochs.max(1) as f64);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let flops = trained as f64 * (6 * data.n_train + 2 * data.n_test) as f64;
+    BenchRow {
+        width,
+        density,
+        weights: shared::schedule::weight_count(&shape),
+        kept,
+        trained,
+        paths,
+        threads: rayon::current_num_threads(),
+        epochs: config.epochs.max(1),
+        repeats: times.len(),
+        seconds_per_epoch: median,
+        seconds_per_epoch_min: times[0],
+        gflops: flops / median / 1e9,
+        peak_rss_mib: peak_rss_mib(),
     }
 }
 
-/// Runs `levels + 1` IMP levels of `epochs` epochs for each width, in the order given.
-pub fn run(widths: &[usize], epochs: usize, levels: usize) -> Result<Vec<BenchRow>, ImpError> {
-    let mut rows = Vec::new();
-    for &width in widths {
-        let spec = bench_task(width, epochs, levels);
-        let started = Instant::now();
-        let mut trained_epochs = 0;
-        let mut count = 0;
-        run_task(&spec, Resume::default(), &AtomicBool::new(false), |level| {
-            trained_epochs += level.metrics.epochs;
-            count += 1;
-            ControlFlow::Continue(())
-        })?;
-        let seconds = started.elapsed().as_secs_f64();
-        rows.push(BenchRow {
-            width,
-            weights: spec.weights(),
-            epochs,
-            levels: count,
-            seconds_per_level: seconds / count as f64,
-            seconds_per_epoch: seconds / trained_epochs.max(1) as f64,
-            peak_rss_mib: peak_rss_mib(),
-        });
-    }
-    Ok(rows)
+/// Every weight matrix but the last keeps `round(density * size)` weights at seeded random
+/// positions; the last (into the outputs, `2 w` weights) keeps all of them, so that nearly
+/// every kept weight has a path to an output and is trained, as in IMP's tickets. (Random
+/// masks on the last matrix too would cut most neurons off the outputs, and the engine would
+/// leave them out: that would measure how little is left, not what a kept weight costs.)
+pub fn random_masks(shape: &[usize], density: f64, seed: u64) -> BoolMasks {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let layers = shape.len() - 1;
+    shape
+        .windows(2)
+        .enumerate()
+        .map(|(l, w)| {
+            let size = w[0] * w[1];
+            if l + 1 == layers {
+                return vec![true; size];
+            }
+            let keep = ((density * size as f64).round() as usize).min(size);
+            let mut mask = vec![false; size];
+            for j in rand::seq::index::sample(&mut rng, size, keep) {
+                mask[j] = true;
+            }
+            mask
+        })
+        .collect()
 }
 
 /// VmHWM from /proc/self/status, in MiB.
@@ -97,4 +193,9 @@ pub fn peak_rss_mib() -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// Resets VmHWM to the current resident size (Linux: `5` to `/proc/self/clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

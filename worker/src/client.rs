@@ -349,6 +349,7 @@ async fn register(
             hostname: hostname(),
             api_version: proto::API_VERSION,
             parallel: config.parallel as u32,
+            engine: crate::engine::ENGINE_VERSION,
         };
         match client.register_worker(request).await {
             Ok(reply) => {

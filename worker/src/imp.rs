@@ -24,6 +24,7 @@ use shared::graph::{analyze, LayerMask, Status};
 use shared::metrics::{LevelMetrics, TrainingFigures};
 use shared::spec::TaskSpec;
 
+use crate::engine::layout::{Plan, SPARSE_BELOW};
 use crate::model::Params;
 use crate::prune::{self, BoolMasks};
 use crate::train::{train_level, Stopped};
@@ -67,13 +68,32 @@ pub fn run_task(
     spec: &TaskSpec,
     resume: Resume,
     cancel: &AtomicBool,
+    on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
+) -> Result<(), ImpError> {
+    run_task_with(spec, resume, cancel, SPARSE_BELOW, on_level)
+}
+
+/// [`run_task`] with another density below which layers train sparse (`0.0`: every layer
+/// with a kept weight dense; `f64::INFINITY`: every layer sparse). For tests and benchmarks
+/// that compare the paths; a worker always uses the engine's threshold.
+pub fn run_task_with(
+    spec: &TaskSpec,
+    resume: Resume,
+    cancel: &AtomicBool,
+    sparse_below: f64,
     mut on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
 ) -> Result<(), ImpError> {
     check(spec)?;
     let data = shared::data::generate(&spec.data)
         .map_err(|e| ImpError::InvalidTask(format!("data: {e}")))?;
-    let dev = Cpu::seed_from_u64(spec.seed);
-    let theta0 = Params::init(&spec.shape, spec.train.init, spec.seed);
+    let trainer = Trainer {
+        dev: Cpu::seed_from_u64(spec.seed),
+        theta0: Params::init(&spec.shape, spec.train.init, spec.seed),
+        data,
+        spec,
+        sparse_below,
+        cancel,
+    };
     let tasks = spec.task_io();
     let levels = spec.prune.levels;
 
@@ -104,14 +124,14 @@ pub fn run_task(
                 level = level - 1,
                 "retraining the level before the resume point"
             );
-            let (trained, _) = train_once(&dev, &data, &theta0, &masks, spec, level - 1, cancel)?;
+            let (trained, _) = trainer.train(&masks, level - 1)?;
             prune_to(spec, &trained, &mut masks, level);
             masks
         }
     };
 
     for level in resume.level..=levels {
-        let (trained, figures) = train_once(&dev, &data, &theta0, &masks, spec, level, cancel)?;
+        let (trained, figures) = trainer.train(&masks, level)?;
         let exchanged = prune::to_layer_masks(&spec.shape, &masks);
         let graph = analyze(&exchanged, &tasks);
         let metrics = LevelMetrics::new(level, &graph, figures);
@@ -141,25 +161,50 @@ pub fn run_task(
     Ok(())
 }
 
-/// Resets to theta_0 under `masks` and trains one level with that level's batch order.
-fn train_once(
-    dev: &Cpu,
-    data: &Dataset,
-    theta0: &Params,
-    masks: &BoolMasks,
-    spec: &TaskSpec,
-    level: usize,
-    cancel: &AtomicBool,
-) -> Result<(Params, TrainingFigures), ImpError> {
-    let mut params = theta0.masked(masks);
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    rng.set_stream(level as u64 + 1);
-    let figures = train_level(dev, data, &mut params, masks, &spec.train, &mut rng, cancel)
+/// What training a level of one task needs.
+struct Trainer<'a> {
+    dev: Cpu,
+    data: Dataset,
+    theta0: Params,
+    spec: &'a TaskSpec,
+    sparse_below: f64,
+    cancel: &'a AtomicBool,
+}
+
+impl Trainer<'_> {
+    /// Resets to theta_0 under `masks` and trains one level with that level's batch order.
+    fn train(
+        &self,
+        masks: &BoolMasks,
+        level: usize,
+    ) -> Result<(Params, TrainingFigures), ImpError> {
+        let spec = self.spec;
+        let mut params = self.theta0.masked(masks);
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        rng.set_stream(level as u64 + 1);
+        let plan = Plan::with_threshold(&spec.shape, masks, self.sparse_below);
+        debug!(
+            level,
+            trained_weights = plan.kept_weights(),
+            paths = ?plan.layers.iter().map(|l| l.path).collect::<Vec<_>>(),
+            "level plan"
+        );
+        let figures = train_level(
+            &self.dev,
+            &self.data,
+            &mut params,
+            masks,
+            plan,
+            &spec.train,
+            &mut rng,
+            self.cancel,
+        )
         .map_err(|stopped| match stopped {
             Stopped::Cancelled => ImpError::Cancelled,
             Stopped::Diverged { epoch, loss } => ImpError::Diverged { level, epoch, loss },
         })?;
-    Ok((params, figures))
+        Ok((params, figures))
+    }
 }
 
 /// Prunes the trained weights down to the schedule's count for `level`.

@@ -1,7 +1,8 @@
 //! The worker: trains masked MLPs through iterative magnitude pruning with dfdx.
 //!
-//! - [`model`]: the masked MLP on dfdx tensors with runtime shapes, its initialisation,
-//!   forward pass, loss and the hand-written Adam update;
+//! - [`model`]: the masked MLP's parameters and their seeded initialisation;
+//! - [`engine`]: training on dfdx: the compacted network of a level, dense and sparse layers,
+//!   one Adam step, the forward pass without a tape;
 //! - [`train`]: one level's training loop: shuffled mini-batches, early stopping on the
 //!   held-out loss, per-task test accuracy;
 //! - [`prune`]: global or layer-wise magnitude pruning to an exact remaining count;
@@ -12,6 +13,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod engine;
 pub mod imp;
 pub mod model;
 pub mod prune;

@@ -6,7 +6,8 @@
 //!   [`worker::client`]);
 //! - `worker train SWEEP.yaml --task INDEX [--with-masks]` runs one task of a sweep file
 //!   locally and prints one JSON object per IMP level on stdout;
-//! - `worker bench` prints seconds per IMP level and peak memory for a few widths.
+//! - `worker bench` prints seconds per training epoch, GFLOP/s and peak memory for a grid of
+//!   widths and densities.
 //!
 //! Logs and progress go to stderr through tracing; stdout carries only results.
 
@@ -51,18 +52,35 @@ enum Command {
         /// sorted flat indices `o * fan_in + i` of the kept weights.
         #[arg(long)]
         with_masks: bool,
+        /// Override a key of the sweep file (KEY=VALUE, a dotted key and a YAML value, e.g.
+        /// train.max_epochs=10); repeatable, applied in order.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
+        set: Vec<shared::sweep::Override>,
     },
-    /// Seconds per IMP level and peak memory for a few widths, at a fixed epoch count.
+    /// Seconds per training epoch (16 Adam steps of batch 64 and the held-out loss) for a
+    /// grid of widths and densities, GFLOP/s on the kept weights, and peak memory.
     Bench {
         /// Hidden widths of the shapes [4, w, w, 2], comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = vec![8, 104, 410, 1310])]
+        #[arg(long, value_delimiter = ',', default_values_t = vec![8, 38, 104, 410, 1310])]
         widths: Vec<usize>,
-        /// Epochs per level (early stopping off).
-        #[arg(long, default_value_t = 5)]
+        /// Fractions of every weight matrix kept (at random positions), comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1.0])]
+        densities: Vec<f64>,
+        /// Epochs per measurement.
+        #[arg(long, default_value_t = 3)]
         epochs: usize,
-        /// Pruning levels after the dense level.
-        #[arg(long, default_value_t = 2)]
-        levels: usize,
+        /// Measurements per row; the table shows their median.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Untimed epochs before measuring.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Threads for the matrix products and sparse kernels.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Force every layer dense or sparse instead of the engine's choice by density.
+        #[arg(long, value_enum, default_value_t = worker::bench::PathChoice::Auto)]
+        path: worker::bench::PathChoice,
         /// Print JSON lines instead of a table.
         #[arg(long)]
         json: bool,
@@ -78,19 +96,43 @@ fn main() -> Result<()> {
             sweep,
             task,
             with_masks,
-        }) => train(&sweep, task, with_masks),
+            set,
+        }) => train(&sweep, task, with_masks, &set),
         Some(Command::Bench {
             widths,
+            densities,
             epochs,
-            levels,
+            repeats,
+            warmup,
+            threads,
+            path,
             json,
-        }) => bench(&widths, epochs, levels, json),
+        }) => {
+            let config = worker::bench::BenchConfig {
+                widths,
+                densities,
+                epochs,
+                repeats,
+                warmup,
+                path,
+            };
+            bench(&config, threads, json)
+        }
         None => worker::client::main(cli.connect),
     }
 }
 
-fn train(path: &Path, index: usize, with_masks: bool) -> Result<()> {
-    let sweep = Sweep::from_path(path).map_err(anyhow::Error::new)?;
+fn parse_override(s: &str) -> Result<shared::sweep::Override, String> {
+    s.parse()
+}
+
+fn train(
+    path: &Path,
+    index: usize,
+    with_masks: bool,
+    overrides: &[shared::sweep::Override],
+) -> Result<()> {
+    let sweep = Sweep::from_path_with(path, overrides).map_err(anyhow::Error::new)?;
     let tasks = sweep.expand().map_err(anyhow::Error::new)?;
     let Some(spec) = tasks.get(index) else {
         bail!(
@@ -134,31 +176,64 @@ fn train(path: &Path, index: usize, with_masks: bool) -> Result<()> {
     Ok(())
 }
 
-fn bench(widths: &[usize], epochs: usize, levels: usize, json: bool) -> Result<()> {
+fn bench(config: &worker::bench::BenchConfig, threads: usize, json: bool) -> Result<()> {
+    if let Some(bad) = config.densities.iter().find(|d| !(**d > 0.0 && **d <= 1.0)) {
+        bail!("--densities: {bad} is outside (0, 1]");
+    }
+    if config.widths.contains(&0) {
+        bail!("--widths: a width must be at least 1");
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .context("starting the benchmark's threads")?;
     if !json {
         println!(
-            "{:>6} {:>10} {:>7} {:>7} {:>12} {:>12} {:>10}",
-            "width", "weights", "epochs", "levels", "s/level", "s/epoch", "peak MiB"
+            "{:>6} {:>8} {:>10} {:>10} {:>10} {:>22} {:>8} {:>11} {:>11} {:>8} {:>9}",
+            "width",
+            "density",
+            "weights",
+            "kept",
+            "trained",
+            "paths",
+            "threads",
+            "s/epoch",
+            "min s/ep",
+            "GFLOP/s",
+            "peak MiB"
         );
     }
-    for &width in widths {
-        let row = worker::bench::run(&[width], epochs, levels)?.remove(0);
-        if json {
-            println!("{}", serde_json::to_string(&row)?);
-        } else {
-            println!(
-                "{:>6} {:>10} {:>7} {:>7} {:>12.3} {:>12.4} {:>10.1}",
-                row.width,
-                row.weights,
-                row.epochs,
-                row.levels,
-                row.seconds_per_level,
-                row.seconds_per_epoch,
-                row.peak_rss_mib
-            );
-        }
+    let mut failure = None;
+    pool.install(|| {
+        worker::bench::run(config, |row| {
+            let line = if json {
+                serde_json::to_string(row).expect("bench rows serialise")
+            } else {
+                format!(
+                    "{:>6} {:>8} {:>10} {:>10} {:>10} {:>22} {:>8} {:>11.5} {:>11.5} {:>8.1} {:>9.1}",
+                    row.width,
+                    row.density,
+                    row.weights,
+                    row.kept,
+                    row.trained,
+                    row.paths.join(","),
+                    row.threads,
+                    row.seconds_per_epoch,
+                    row.seconds_per_epoch_min,
+                    row.gflops,
+                    row.peak_rss_mib
+                )
+            };
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+                failure.get_or_insert(e);
+            }
+        });
+    });
+    match failure {
+        Some(e) => Err(e).context("writing results to stdout"),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Dies quietly on a closed stdout (`worker train ... | head`), like other Unix tools,

@@ -2,7 +2,8 @@
 //! (PROTOCOL.md "Model and training"), and the figures of the trained network.
 //!
 //! The held-out loss is computed on the test split after every epoch, as the thesis did; the
-//! weights of the last epoch are kept (not restored to the best epoch).
+//! weights of the last epoch are kept (not restored to the best epoch). The network trained is
+//! the level's [`Plan`]: see [`crate::engine`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -15,7 +16,10 @@ use shared::data::Dataset;
 use shared::metrics::TrainingFigures;
 use shared::spec::TrainSpec;
 
-use crate::model::{loss_and_grads, predict, Adam, Params};
+use crate::engine::layout::Plan;
+use crate::engine::network::Network;
+use crate::model::Params;
+use crate::prune::BoolMasks;
 
 /// Why a level's training did not finish.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,19 +31,22 @@ pub enum Stopped {
     Diverged { epoch: usize, loss: f64 },
 }
 
-/// Trains `params` in place (pruned weights stay zero) and returns the level's figures.
+/// Trains `params` (pruned weights zero) under `masks` with the network of `plan`, writes the
+/// trained weights back into `params` and returns the level's figures.
+#[allow(clippy::too_many_arguments)]
 pub fn train_level(
     dev: &Cpu,
     data: &Dataset,
     params: &mut Params,
-    masks: &[Vec<bool>],
+    masks: &BoolMasks,
+    plan: Plan,
     spec: &TrainSpec,
     rng: &mut ChaCha8Rng,
     cancel: &AtomicBool,
 ) -> Result<TrainingFigures, Stopped> {
     let started = Instant::now();
-    let mut adam = Adam::new(spec, params);
-    let (d_in, d_out) = (data.inputs, data.outputs);
+    let mut net = Network::new(dev, params, masks, plan, spec);
+    let test_x = feature_major(&data.test_x, data.n_test, data.inputs);
     let mut order: Vec<usize> = (0..data.n_train).collect();
     let mut best = f64::INFINITY;
     let mut since_best = 0usize;
@@ -49,19 +56,9 @@ pub fn train_level(
         if cancel.load(Ordering::Relaxed) {
             return Err(Stopped::Cancelled);
         }
-        order.shuffle(rng);
-        for batch in order.chunks(batch_size) {
-            let mut x = Vec::with_capacity(batch.len() * d_in);
-            let mut y = Vec::with_capacity(batch.len() * d_out);
-            for &row in batch {
-                x.extend_from_slice(&data.train_x[row * d_in..(row + 1) * d_in]);
-                y.extend_from_slice(&data.train_y[row * d_out..(row + 1) * d_out]);
-            }
-            let (_, grad_w, grad_b) = loss_and_grads(dev, params, x, y, batch.len());
-            adam.step(params, masks, &grad_w, &grad_b);
-        }
+        train_epoch(&mut net, data, &mut order, rng, batch_size);
         epochs += 1;
-        let held_out = evaluate(dev, params, &data.test_x, &data.test_y, data.n_test).loss;
+        let held_out = evaluate(&net, test_x.clone(), &data.test_y, data.n_test).loss;
         if !held_out.is_finite() {
             return Err(Stopped::Diverged {
                 epoch: epochs,
@@ -78,15 +75,34 @@ pub fn train_level(
             }
         }
     }
-    let test = evaluate(dev, params, &data.test_x, &data.test_y, data.n_test);
-    let train = evaluate(dev, params, &data.train_x, &data.train_y, data.n_train);
+    let test = evaluate(&net, test_x, &data.test_y, data.n_test);
+    let train_x = feature_major(&data.train_x, data.n_train, data.inputs);
+    let train = evaluate(&net, train_x, &data.train_y, data.n_train);
+    net.write_back(params);
     Ok(TrainingFigures {
         test_accuracy: test.accuracy,
         test_loss: test.loss,
         train_loss: train.loss,
         epochs,
         seconds: started.elapsed().as_secs_f64(),
+        engine: crate::engine::ENGINE_VERSION,
     })
+}
+
+/// One pass over the training split in a freshly shuffled `order`, one Adam step per batch.
+pub fn train_epoch(
+    net: &mut Network,
+    data: &Dataset,
+    order: &mut [usize],
+    rng: &mut ChaCha8Rng,
+    batch_size: usize,
+) {
+    order.shuffle(rng);
+    for batch in order.chunks(batch_size.max(1)) {
+        let x = gather(&data.train_x, data.inputs, batch);
+        let y = gather(&data.train_y, data.outputs, batch);
+        net.step(x, y, batch.len());
+    }
 }
 
 /// Loss and per-output accuracy of the network on a split.
@@ -98,17 +114,20 @@ pub struct Evaluation {
     pub accuracy: Vec<f64>,
 }
 
-/// Evaluates on `n` rows; the loss uses the numerically stable form of BCE with logits.
-pub fn evaluate(dev: &Cpu, params: &Params, x: &[f32], y: &[f32], n: usize) -> Evaluation {
-    let outputs = *params.shape.last().expect("a shape has an output layer");
-    let logits = predict(dev, params, x, n);
+/// Evaluates on `n` rows (`x` feature-major, `y` row-major); the loss uses the numerically
+/// stable form of BCE with logits, summed in f64 row by row.
+pub fn evaluate(net: &Network, x: Vec<f32>, y: &[f32], n: usize) -> Evaluation {
+    let outputs = y.len() / n.max(1);
+    let logits = net.logits(x, n);
     let mut loss = 0.0f64;
     let mut correct = vec![0usize; outputs];
-    for (k, (&z, &t)) in logits.iter().zip(y).enumerate() {
-        let (z, t) = (z as f64, t as f64);
-        loss += z.max(0.0) - z * t + (-z.abs()).exp().ln_1p();
-        if (z > 0.0) == (t > 0.5) {
-            correct[k % outputs] += 1;
+    for r in 0..n {
+        for (k, correct) in correct.iter_mut().enumerate() {
+            let (z, t) = (logits[k * n + r] as f64, y[r * outputs + k] as f64);
+            loss += z.max(0.0) - z * t + (-z.abs()).exp().ln_1p();
+            if (z > 0.0) == (t > 0.5) {
+                *correct += 1;
+            }
         }
     }
     Evaluation {
@@ -118,4 +137,22 @@ pub fn evaluate(dev: &Cpu, params: &Params, x: &[f32], y: &[f32], n: usize) -> E
             .map(|&c| c as f64 / n.max(1) as f64)
             .collect(),
     }
+}
+
+/// The `rows` of a row-major `[_, width]` matrix, feature-major: `[width, rows.len()]`.
+fn gather(data: &[f32], width: usize, rows: &[usize]) -> Vec<f32> {
+    let n = rows.len();
+    let mut out = vec![0.0f32; width * n];
+    for (j, &row) in rows.iter().enumerate() {
+        for f in 0..width {
+            out[f * n + j] = data[row * width + f];
+        }
+    }
+    out
+}
+
+/// A row-major `[n, width]` matrix as feature-major `[width, n]`.
+pub fn feature_major(data: &[f32], n: usize, width: usize) -> Vec<f32> {
+    let rows: Vec<usize> = (0..n).collect();
+    gather(data, width, &rows)
 }

@@ -35,6 +35,30 @@ pub struct Source {
     pub auth: ClientAuth,
 }
 
+/// `--set KEY=VALUE` overrides of a sweep file's keys (shared by `run`, `submit` and `plan`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SweepOverrides {
+    /// Override a key of the sweep file, validated like the file: a dotted key and a YAML
+    /// value, e.g. `--set train.max_epochs=10 --set seeds=1 --set pruning.rate=[0.2,0.32]`.
+    /// Repeatable; applied in order. The sweep keeps its name unless `--set name=...`.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
+    pub set: Vec<shared::sweep::Override>,
+}
+
+impl SweepOverrides {
+    /// Reads, overrides and validates the sweep file (blocking: run off the async threads).
+    pub fn load(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<shared::sweep::Sweep, shared::sweep::SweepError> {
+        shared::sweep::Sweep::from_path_with(path, &self.set)
+    }
+}
+
+fn parse_override(s: &str) -> Result<shared::sweep::Override, String> {
+    s.parse()
+}
+
 /// How a client command authenticates to the coordinator and verifies it: flattened into
 /// every command that calls the API, so each takes `--token-file` and `--tls-ca`.
 #[derive(Debug, Clone, Default, clap::Args)]

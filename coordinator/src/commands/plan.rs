@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use shared::sweep::{plan_rows, Sweep};
+use shared::sweep::plan_rows;
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
@@ -13,12 +13,15 @@ pub struct PlanArgs {
     /// Print a JSON array of objects instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub overrides: super::SweepOverrides,
 }
 
 pub async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     let path = args.sweep.clone();
+    let overrides = args.overrides.clone();
     let (sweep, tasks) = tokio::task::spawn_blocking(move || {
-        let sweep = Sweep::from_path(&path)?;
+        let sweep = overrides.load(&path)?;
         let tasks = sweep.expand()?;
         Ok::<_, shared::sweep::SweepError>((sweep, tasks))
     })

@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use shared::sweep::Sweep;
-
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
     /// The sweep file (YAML).
@@ -14,12 +12,15 @@ pub struct SubmitArgs {
     pub coordinator: String,
     #[command(flatten)]
     pub auth: super::ClientAuth,
+    #[command(flatten)]
+    pub overrides: super::SweepOverrides,
 }
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     // Checked here first, so file errors name the local path and need no coordinator.
     let path = args.sweep.clone();
-    let sweep = tokio::task::spawn_blocking(move || Sweep::from_path(&path)).await??;
+    let overrides = args.overrides.clone();
+    let sweep = tokio::task::spawn_blocking(move || overrides.load(&path)).await??;
     let mut client = args.auth.connect(&args.coordinator).await?;
     let answer = client
         .submit_sweep(proto::v1::SubmitSweepRequest {

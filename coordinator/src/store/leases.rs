@@ -66,19 +66,24 @@ pub struct OpenLease {
     pub deadline_ms: i64,
 }
 
+/// A worker announcing itself.
+#[derive(Debug, Clone, Copy)]
+pub struct NewWorker<'a> {
+    pub name: &'a str,
+    pub hostname: &'a str,
+    pub api_version: u32,
+    /// Tasks at once (0 counts as 1).
+    pub parallel: u32,
+    /// Training engine version.
+    pub engine: u32,
+}
+
 /// Records a worker; returns its id.
-pub fn register(
-    conn: &mut Connection,
-    name: &str,
-    hostname: &str,
-    api_version: u32,
-    parallel: u32,
-    now_ms: i64,
-) -> Result<u64, StoreError> {
+pub fn register(conn: &mut Connection, w: &NewWorker, now_ms: i64) -> Result<u64, StoreError> {
     conn.execute(
-        "INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![name, hostname, api_version, parallel.max(1), now_ms],
+        "INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms, engine)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+        params![w.name, w.hostname, w.api_version, w.parallel.max(1), now_ms, w.engine],
     )?;
     Ok(conn.last_insert_rowid() as u64)
 }
@@ -103,14 +108,16 @@ pub fn lease(
             "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
         )));
     }
-    // Sweeps in submission order (rowid breaks ties within a millisecond), tasks in order.
+    // Sweeps in submission order (rowid breaks ties within a millisecond), tasks in order;
+    // a task started by one engine continues only on that engine.
     let next = tx
         .query_row(
             "SELECT t.key, t.id, t.sweep, t.spec_json
              FROM tasks t JOIN sweeps s ON s.name = t.sweep
              WHERE t.state = 'pending'
+               AND (t.engine IS NULL OR t.engine = (SELECT engine FROM workers WHERE id = ?1))
              ORDER BY s.created_ms, s.rowid, t.idx LIMIT 1",
-            [],
+            [worker_id as i64],
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -574,6 +581,16 @@ pub fn extend_open(conn: &Connection, deadline_ms: i64) -> Result<usize, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_worker() -> NewWorker<'static> {
+        NewWorker {
+            name: "w",
+            hostname: "h",
+            api_version: 1,
+            parallel: 1,
+            engine: 2,
+        }
+    }
     use crate::store::{sweeps, Store};
     use crate::submit;
 
@@ -592,7 +609,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_sweep(dir.path());
         let worker = store
-            .run_blocking(|c| register(c, "w", "h", 1, 1, 0))
+            .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
         let granted = match store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap() {
             LeaseAnswer::Granted(g) => g,
@@ -624,7 +641,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_sweep(dir.path());
         let worker = store
-            .run_blocking(|c| register(c, "w", "h", 1, 1, 0))
+            .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
         let LeaseAnswer::Granted(granted) =
             store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap()
@@ -689,7 +706,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_sweep(dir.path());
         let worker = store
-            .run_blocking(|c| register(c, "w", "h", 1, 1, 0))
+            .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
         let LeaseAnswer::Granted(granted) =
             store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap()

@@ -123,6 +123,27 @@ pub fn insert(
             metrics.level, lease.task_id
         )));
     }
+    let engine: Option<i64> = tx.query_row(
+        "SELECT engine FROM tasks WHERE key = ?1",
+        [lease.task_key],
+        |r| r.get(0),
+    )?;
+    match engine {
+        None => {
+            tx.execute(
+                "UPDATE tasks SET engine = ?2 WHERE key = ?1",
+                params![lease.task_key, metrics.engine],
+            )?;
+        }
+        Some(e) if e != i64::from(metrics.engine) => {
+            return Err(ApiError::FailedPrecondition(format!(
+                "task {} was trained by engine {e} so far; a level of engine {} cannot continue \
+                 it (results of different engines are never mixed in one task)",
+                lease.task_id, metrics.engine
+            )));
+        }
+        Some(_) => {}
+    }
     tx.execute(
         "INSERT INTO levels (task, level, metrics_json, remaining_weights, active_weights,
                              zombie_weights, inactive_weights, components, status, epochs,

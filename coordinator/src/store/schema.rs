@@ -1,10 +1,10 @@
 //! The tables, pragmas and schema version (`PRAGMA user_version`) of the store.
 //!
 //! Version 1 was the first; version 2 lets a lease end as `returned` (a worker shutting down
-//! gave it back). A new database is created at version 1 and migrated, so the one migration
+//! gave it back); version 3 records training engine versions of tasks and workers. A new database is created at version 1 and migrated, so the one migration
 //! path is the one every database takes. A database of an unknown (newer) version is refused
 //! with a clear error rather than misread. Read-only connections accept every version whose
-//! tables they can read (1 and 2).
+//! tables they can read (1 to 3).
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this coordinator reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The oldest version a read-only connection still reads.
 const OLDEST_READABLE: i64 = 1;
@@ -114,6 +114,14 @@ CREATE INDEX leases_by_task ON leases(task);
 CREATE INDEX leases_by_worker ON leases(worker) WHERE ended_ms IS NULL;
 "#;
 
+/// Version 3: training engine versions. A task remembers the engine of its stored levels
+/// (every level stored so far came from engine 1) and a worker the engine it runs.
+const MIGRATE_V2_TO_V3: &str = r#"
+ALTER TABLE tasks ADD COLUMN engine INTEGER;
+UPDATE tasks SET engine = 1 WHERE key IN (SELECT task FROM levels);
+ALTER TABLE workers ADD COLUMN engine INTEGER NOT NULL DEFAULT 1;
+"#;
+
 /// Sets the pragmas of a serving connection and creates, migrates or checks the schema.
 pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -149,6 +157,10 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if version == 1 {
         tx.execute_batch(MIGRATE_V1_TO_V2)?;
         version = 2;
+    }
+    if version == 2 {
+        tx.execute_batch(MIGRATE_V2_TO_V3)?;
+        version = 3;
     }
     if version != from {
         let broken: i64 =

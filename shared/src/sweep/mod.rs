@@ -82,6 +82,10 @@
 //! deterministic, and [`TaskSpec::id`] depends only on the settings, so reordering the file keeps
 //! the set of ids and adding a seed adds exactly that seed's tasks.
 
+mod overrides;
+
+pub use overrides::Override;
+
 use crate::schedule::{self, ScheduleError, MAX_LEVELS, MAX_WEIGHTS};
 use crate::spec::{DataSpec, Init, Problem, PruneSpec, Scope, TaskSpec, TrainSpec};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -452,6 +456,46 @@ enum Seg {
 }
 
 type FieldPath = Vec<Seg>;
+
+/// A path segment borrowed from anywhere (a dotted field name, an override's key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SegRef<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl Seg {
+    fn as_ref(&self) -> SegRef<'static> {
+        match *self {
+            Seg::Key(k) => SegRef::Key(k),
+            Seg::Index(i) => SegRef::Index(i),
+        }
+    }
+}
+
+/// The segments of a dotted field path: `a.b[2].c`; `None` when it is not one.
+fn parse_field(field: &str) -> Option<Vec<SegRef<'_>>> {
+    let mut out = Vec::new();
+    for part in field.split('.') {
+        let (name, mut indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if name.is_empty() {
+            return None;
+        }
+        out.push(SegRef::Key(name));
+        while !indices.is_empty() {
+            let close = indices.find(']')?;
+            out.push(SegRef::Index(indices.get(1..close)?.parse().ok()?));
+            indices = &indices[close + 1..];
+            if !indices.is_empty() && !indices.starts_with('[') {
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
 
 fn key(path: &[Seg], k: &'static str) -> FieldPath {
     let mut p = path.to_vec();
@@ -1667,9 +1711,23 @@ impl Locator {
 
     /// 1-based (line, column) of the deepest written part of `path`.
     fn locate(&self, path: &[Seg]) -> Option<(usize, usize)> {
+        self.locate_segments(path.iter().map(Seg::as_ref))
+    }
+
+    /// 1-based (line, column) of the deepest written part of a dotted field path such as
+    /// `model.shapes[1]` (as [`SweepError::field`] names it).
+    fn locate_field(&self, field: &str) -> Option<(usize, usize)> {
+        self.locate_segments(parse_field(field)?.into_iter())
+    }
+
+    fn locate_segments<'s>(
+        &self,
+        path: impl Iterator<Item = SegRef<'s>>,
+    ) -> Option<(usize, usize)> {
         let mut node = self.root();
         let mut found = None;
         for seg in path {
+            let seg = &seg;
             let Some(pos) = node else { break };
             let Some((at, value)) = self.child(pos, seg) else {
                 break;
@@ -1690,16 +1748,16 @@ impl Locator {
     }
 
     /// The position of `seg` inside the node starting at `pos`, and where its value starts.
-    fn child(&self, pos: Pos, seg: &Seg) -> Option<(Pos, Option<Pos>)> {
+    fn child(&self, pos: Pos, seg: &SegRef) -> Option<(Pos, Option<Pos>)> {
         match self.char_at(pos)? {
             '{' | '[' => self.flow_child(pos, seg),
             _ if self.is_dash(pos) => match seg {
-                Seg::Index(n) => self.block_item(pos, *n),
-                Seg::Key(_) => None,
+                SegRef::Index(n) => self.block_item(pos, *n),
+                SegRef::Key(_) => None,
             },
             _ => match seg {
-                Seg::Key(k) => self.block_key(pos, k),
-                Seg::Index(_) => None,
+                SegRef::Key(k) => self.block_key(pos, k),
+                SegRef::Index(_) => None,
             },
         }
     }
@@ -1771,7 +1829,7 @@ impl Locator {
     }
 
     /// Children of a flow collection starting at `pos` (`{` or `[`).
-    fn flow_child(&self, pos: Pos, seg: &Seg) -> Option<(Pos, Option<Pos>)> {
+    fn flow_child(&self, pos: Pos, seg: &SegRef) -> Option<(Pos, Option<Pos>)> {
         let is_map = self.char_at(pos)? == '{';
         let mut depth = 0usize;
         let mut quote: Option<char> = None;
@@ -1857,11 +1915,11 @@ impl Locator {
             c = 0;
         }
         match seg {
-            Seg::Key(k) if is_map => items
+            SegRef::Key(k) if is_map => items
                 .iter()
                 .find(|(_, key, _)| unquote(key.trim()) == *k)
                 .map(|(at, _, value)| (*at, *value)),
-            Seg::Index(n) if !is_map => items.get(*n).map(|(at, _, value)| (*at, *value)),
+            SegRef::Index(n) if !is_map => items.get(*n).map(|(at, _, value)| (*at, *value)),
             _ => None,
         }
     }

@@ -1,0 +1,559 @@
+//! The arithmetic of a sparse masked linear layer on raw slices: the forward product, the
+//! input gradient through the transpose, and the weight and bias gradients sampled at the kept
+//! positions only.
+//!
+//! Layout: activations are feature-major, `[features, batch]` row-major, so one neuron's
+//! values over the batch are contiguous and every kept weight costs one vector multiply-add
+//! over the batch (forward and input gradient) or one dot product over the batch (weight
+//! gradient). Each output value is computed by one sequential loop in a fixed order, so the
+//! results do not depend on how many threads share the rows.
+//!
+//! On x86-64 with AVX2 and FMA (detected at run time, as gemm does) the kernels are explicit
+//! 8-lane vector code with fused multiply-adds; elsewhere portable code with separate
+//! multiplies and adds. The two round differently, so results are reproducible on machines of
+//! the same instruction set, not across instruction sets.
+
+use rayon::prelude::*;
+
+use super::structure::SparseStructure;
+
+/// Below this many multiply-adds a kernel runs on the calling thread only.
+const PARALLEL_WORK: usize = 1 << 17;
+
+/// Rows (or columns) per unit of parallel work.
+const ROWS_PER_CHUNK: usize = 16;
+
+/// `out[r, :] = bias[r] + sum over kept (r, c) of value * x[c, :]`.
+///
+/// `x` is `[cols, batch]`, `out` is `[rows, batch]` (overwritten).
+pub fn forward(
+    s: &SparseStructure,
+    values: &[f32],
+    bias: &[f32],
+    x: &[f32],
+    batch: usize,
+    out: &mut [f32],
+) {
+    assert_eq!(values.len(), s.nnz());
+    assert_eq!(bias.len(), s.rows);
+    assert_eq!(x.len(), s.cols * batch);
+    assert_eq!(out.len(), s.rows * batch);
+    if batch == 0 {
+        return;
+    }
+    let chunk = |r0: usize, dst: &mut [f32]| {
+        let gather = Gather {
+            ptr: &s.row_ptr,
+            index: &s.col_idx,
+            values,
+            init: Some(bias),
+            src: x,
+            batch,
+        };
+        gather.run(r0, dst);
+    };
+    for_chunks(out, batch, s.nnz() * batch, chunk);
+}
+
+/// `gx[c, :] += sum over kept (r, c) of value * gout[r, :]` (the transpose, through CSC).
+///
+/// `values_csc` are the values in CSC order ([`SparseStructure::to_csc`]: looking them up
+/// through the CSC positions one by one would wait on memory for every entry); `gout` is
+/// `[rows, batch]`, `gx` is `[cols, batch]` (accumulated into).
+pub fn grad_input(
+    s: &SparseStructure,
+    values_csc: &[f32],
+    gout: &[f32],
+    batch: usize,
+    gx: &mut [f32],
+) {
+    let values = values_csc;
+    assert_eq!(values.len(), s.nnz());
+    assert_eq!(gout.len(), s.rows * batch);
+    assert_eq!(gx.len(), s.cols * batch);
+    if batch == 0 {
+        return;
+    }
+    let chunk = |c0: usize, dst: &mut [f32]| {
+        let gather = Gather {
+            ptr: &s.col_ptr,
+            index: &s.csc_row,
+            values,
+            init: None,
+            src: gout,
+            batch,
+        };
+        gather.run(c0, dst);
+    };
+    for_chunks(gx, batch, s.nnz() * batch, chunk);
+}
+
+/// `gv[k] += gout[r, :] . x[c, :]` for every kept weight `k = (r, c)`, and
+/// `gb[r] += sum of gout[r, :]`.
+pub fn grad_params(
+    s: &SparseStructure,
+    gout: &[f32],
+    x: &[f32],
+    batch: usize,
+    gv: &mut [f32],
+    gb: &mut [f32],
+) {
+    assert_eq!(gout.len(), s.rows * batch);
+    assert_eq!(x.len(), s.cols * batch);
+    assert_eq!(gv.len(), s.nnz());
+    assert_eq!(gb.len(), s.rows);
+    if batch == 0 {
+        return;
+    }
+    let rows = |r0: usize, gv: &mut [f32], gb: &mut [f32]| {
+        let dots = Dots {
+            row_ptr: &s.row_ptr,
+            col_idx: &s.col_idx,
+            gout,
+            x,
+            batch,
+        };
+        dots.run(r0, gv, gb);
+    };
+    if s.nnz() * batch < PARALLEL_WORK || rayon::current_num_threads() == 1 {
+        rows(0, gv, gb);
+        return;
+    }
+    // Split the value gradient at row boundaries so that every chunk owns its rows' weights.
+    let mut chunks = Vec::with_capacity(s.rows.div_ceil(ROWS_PER_CHUNK));
+    let (mut gv_rest, mut gb_rest) = (gv, gb);
+    let mut r0 = 0;
+    while r0 < s.rows {
+        let r1 = (r0 + ROWS_PER_CHUNK).min(s.rows);
+        let len = (s.row_ptr[r1] - s.row_ptr[r0]) as usize;
+        let (gv_head, gv_tail) = std::mem::take(&mut gv_rest).split_at_mut(len);
+        let (gb_head, gb_tail) = std::mem::take(&mut gb_rest).split_at_mut(r1 - r0);
+        chunks.push((r0, gv_head, gb_head));
+        (gv_rest, gb_rest) = (gv_tail, gb_tail);
+        r0 = r1;
+    }
+    chunks
+        .into_par_iter()
+        .for_each(|(r0, gv, gb)| rows(r0, gv, gb));
+}
+
+/// Runs `f(first_row, rows)` over `dst` (`batch` values a row) in chunks of rows: in parallel
+/// when the work is large enough to pay for it, else as one chunk.
+fn for_chunks(dst: &mut [f32], batch: usize, work: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if work < PARALLEL_WORK || rayon::current_num_threads() == 1 {
+        f(0, dst);
+        return;
+    }
+    dst.par_chunks_mut(batch * ROWS_PER_CHUNK)
+        .enumerate()
+        .for_each(|(chunk, rows)| f(chunk * ROWS_PER_CHUNK, rows));
+}
+
+/// `dst[i, :] = (init[i] or dst[i, :]) + sum over the entries k of row i of
+/// values[k] * src[index[k], :]`: the forward product (CSR) and the input gradient (CSC) are
+/// both this.
+struct Gather<'a> {
+    ptr: &'a [u32],
+    index: &'a [u32],
+    values: &'a [f32],
+    init: Option<&'a [f32]>,
+    src: &'a [f32],
+    batch: usize,
+}
+
+impl Gather<'_> {
+    fn run(&self, first: usize, dst: &mut [f32]) {
+        let rows = dst.len() / self.batch;
+        assert!(first + rows < self.ptr.len(), "rows outside the structure");
+        let end = self.ptr[first + rows] as usize;
+        assert!(end <= self.index.len() && end <= self.values.len());
+        let height = self.src.len() / self.batch;
+        assert!(self.index[..end].iter().all(|&j| (j as usize) < height));
+        #[cfg(target_arch = "x86_64")]
+        if fma_available() {
+            // SAFETY: AVX2 and FMA are available; every index is checked above.
+            unsafe { avx2::gather(self, first, dst) };
+            return;
+        }
+        self.portable(first, dst);
+    }
+
+    fn portable(&self, first: usize, dst: &mut [f32]) {
+        let b = self.batch;
+        for (i, row) in dst.chunks_exact_mut(b).enumerate() {
+            let (a, e) = (
+                self.ptr[first + i] as usize,
+                self.ptr[first + i + 1] as usize,
+            );
+            if let Some(init) = self.init {
+                row.fill(init[first + i]);
+            }
+            for k in a..e {
+                let (w, j) = (self.values[k], self.index[k] as usize);
+                for (d, &s) in row.iter_mut().zip(&self.src[j * b..(j + 1) * b]) {
+                    *d += w * s;
+                }
+            }
+        }
+    }
+}
+
+/// The weight and bias gradients of rows `first..`: one dot product per kept weight.
+struct Dots<'a> {
+    row_ptr: &'a [u32],
+    col_idx: &'a [u32],
+    gout: &'a [f32],
+    x: &'a [f32],
+    batch: usize,
+}
+
+impl Dots<'_> {
+    fn run(&self, first: usize, gv: &mut [f32], gb: &mut [f32]) {
+        let rows = gb.len();
+        let (a, e) = (
+            self.row_ptr[first] as usize,
+            self.row_ptr[first + rows] as usize,
+        );
+        assert_eq!(gv.len(), e - a);
+        assert!(self.gout.len() >= (first + rows) * self.batch);
+        let height = self.x.len() / self.batch;
+        assert!(self.col_idx[a..e].iter().all(|&c| (c as usize) < height));
+        #[cfg(target_arch = "x86_64")]
+        if fma_available() {
+            // SAFETY: AVX2 and FMA are available; every index is checked above.
+            unsafe { avx2::dots(self, first, gv, gb) };
+            return;
+        }
+        self.portable(first, gv, gb);
+    }
+
+    fn portable(&self, first: usize, gv: &mut [f32], gb: &mut [f32]) {
+        let b = self.batch;
+        let base = self.row_ptr[first] as usize;
+        for (i, gb) in gb.iter_mut().enumerate() {
+            let r = first + i;
+            let g = &self.gout[r * b..(r + 1) * b];
+            *gb += g.iter().sum::<f32>();
+            let (a, e) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
+            for k in a..e {
+                let c = self.col_idx[k] as usize;
+                let x = &self.x[c * b..(c + 1) * b];
+                gv[k - base] += g.iter().zip(x).map(|(g, x)| g * x).sum::<f32>();
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! The kernels as explicit AVX2/FMA code. Callers check the indices first.
+
+    use std::arch::x86_64::*;
+
+    use super::{Dots, Gather};
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gather(g: &Gather, first: usize, dst: &mut [f32]) {
+        let b = g.batch;
+        let src = g.src.as_ptr();
+        for (i, row) in dst.chunks_exact_mut(b).enumerate() {
+            let r = first + i;
+            let (a, e) = (g.ptr[r] as usize, g.ptr[r + 1] as usize);
+            let init = g.init.map(|init| init[r]);
+            let out = row.as_mut_ptr();
+            let (w, j) = (&g.values[a..e], &g.index[a..e]);
+            let term = |k: usize| (*w.get_unchecked(k), *j.get_unchecked(k) as usize);
+            gather_row(out, init, b, src, e - a, term);
+        }
+    }
+
+    /// One destination row: tiles of up to 64 lanes kept in registers, then a scalar tail.
+    #[inline(always)]
+    unsafe fn gather_row(
+        dst: *mut f32,
+        init: Option<f32>,
+        b: usize,
+        src: *const f32,
+        n: usize,
+        term: impl Fn(usize) -> (f32, usize),
+    ) {
+        let mut t = 0;
+        while t + 64 <= b {
+            tile::<8>(dst.add(t), init, b, src.add(t), n, &term);
+            t += 64;
+        }
+        match (b - t) / 8 {
+            7 => tile::<7>(dst.add(t), init, b, src.add(t), n, &term),
+            6 => tile::<6>(dst.add(t), init, b, src.add(t), n, &term),
+            5 => tile::<5>(dst.add(t), init, b, src.add(t), n, &term),
+            4 => tile::<4>(dst.add(t), init, b, src.add(t), n, &term),
+            3 => tile::<3>(dst.add(t), init, b, src.add(t), n, &term),
+            2 => tile::<2>(dst.add(t), init, b, src.add(t), n, &term),
+            1 => tile::<1>(dst.add(t), init, b, src.add(t), n, &term),
+            _ => {}
+        }
+        for j in t + (b - t) / 8 * 8..b {
+            let mut acc = init.unwrap_or(*dst.add(j));
+            for k in 0..n {
+                let (w, c) = term(k);
+                acc = w.mul_add(*src.add(c * b + j), acc);
+            }
+            *dst.add(j) = acc;
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn tile<const NV: usize>(
+        dst: *mut f32,
+        init: Option<f32>,
+        b: usize,
+        src: *const f32,
+        n: usize,
+        term: &impl Fn(usize) -> (f32, usize),
+    ) {
+        let mut acc = [_mm256_setzero_ps(); NV];
+        match init {
+            Some(v) => acc = [_mm256_set1_ps(v); NV],
+            None => {
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_loadu_ps(dst.add(8 * q));
+                }
+            }
+        }
+        for k in 0..n {
+            let (w, c) = term(k);
+            let w = _mm256_set1_ps(w);
+            let row = src.add(c * b);
+            for (q, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(8 * q)), *acc);
+            }
+        }
+        for (q, acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(dst.add(8 * q), *acc);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dots(d: &Dots, first: usize, gv: &mut [f32], gb: &mut [f32]) {
+        let b = d.batch;
+        let base = d.row_ptr[first] as usize;
+        for (i, gb) in gb.iter_mut().enumerate() {
+            let r = first + i;
+            let g = d.gout.as_ptr().add(r * b);
+            *gb += dot_with(g, b, |j| *g.add(j), |_| _mm256_set1_ps(1.0), false);
+            let (a, e) = (d.row_ptr[r] as usize, d.row_ptr[r + 1] as usize);
+            let out = &mut gv[a - base..e - base];
+            let cols = &d.col_idx[a..e];
+            // The common batch sizes keep the output gradient's row in registers.
+            match b {
+                64 => row_dots::<8>(g, d.x.as_ptr(), cols, out),
+                40 => row_dots::<5>(g, d.x.as_ptr(), cols, out),
+                32 => row_dots::<4>(g, d.x.as_ptr(), cols, out),
+                _ => {
+                    for (gv, &c) in out.iter_mut().zip(cols) {
+                        let x = d.x.as_ptr().add(c as usize * b);
+                        *gv += dot_with(
+                            g,
+                            b,
+                            |j| *g.add(j) * *x.add(j),
+                            |q| _mm256_loadu_ps(x.add(8 * q)),
+                            true,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out[k] += g . x[cols[k], :]` for a batch of exactly `8 NV`.
+    #[inline(always)]
+    unsafe fn row_dots<const NV: usize>(
+        g: *const f32,
+        x: *const f32,
+        cols: &[u32],
+        out: &mut [f32],
+    ) {
+        let b = 8 * NV;
+        let mut gr = [_mm256_setzero_ps(); NV];
+        for (q, gr) in gr.iter_mut().enumerate() {
+            *gr = _mm256_loadu_ps(g.add(8 * q));
+        }
+        for (gv, &c) in out.iter_mut().zip(cols) {
+            let row = x.add(c as usize * b);
+            let mut acc = _mm256_mul_ps(gr[0], _mm256_loadu_ps(row));
+            for (q, gr) in gr.iter().enumerate().skip(1) {
+                acc = _mm256_fmadd_ps(*gr, _mm256_loadu_ps(row.add(8 * q)), acc);
+            }
+            *gv += hsum(acc);
+        }
+    }
+
+    /// The sum over `0..b` of `g[j] * other[j]` (`mul`: whether there is an `other`): 8-lane
+    /// partial sums in order, then a scalar tail.
+    #[inline(always)]
+    unsafe fn dot_with(
+        g: *const f32,
+        b: usize,
+        scalar: impl Fn(usize) -> f32,
+        other: impl Fn(usize) -> __m256,
+        mul: bool,
+    ) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let vectors = b / 8;
+        for q in 0..vectors {
+            let v = _mm256_loadu_ps(g.add(8 * q));
+            acc = if mul {
+                _mm256_fmadd_ps(v, other(q), acc)
+            } else {
+                _mm256_add_ps(v, acc)
+            };
+        }
+        let mut total = hsum(acc);
+        for j in vectors * 8..b {
+            total += scalar(j);
+        }
+        total
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
+}
+
+/// Whether the vector kernels can run here (detected once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn fma_available() -> bool {
+    use std::sync::OnceLock;
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Dense reference arithmetic in f64.
+    fn dense_of(s: &SparseStructure, values: &[f32]) -> Vec<f64> {
+        let mut w = vec![0.0f64; s.rows * s.cols];
+        for r in 0..s.rows {
+            for k in s.row_ptr[r] as usize..s.row_ptr[r + 1] as usize {
+                w[r * s.cols + s.col_idx[k] as usize] = values[k] as f64;
+            }
+        }
+        w
+    }
+
+    fn random(rows: usize, cols: usize, density: f64, seed: u64) -> (SparseStructure, Vec<f32>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let kept: Vec<bool> = (0..rows * cols).map(|_| rng.gen_bool(density)).collect();
+        let s = SparseStructure::from_mask(rows, cols, &kept);
+        let values = (0..s.nnz()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        (s, values)
+    }
+
+    fn close(a: f32, b: f64) -> bool {
+        (a as f64 - b).abs() <= 1e-5 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn kernels_agree_with_dense_arithmetic_for_every_batch_tail() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for (case, &batch) in [1usize, 7, 8, 32, 40, 63, 64, 65, 100, 1000]
+            .iter()
+            .enumerate()
+        {
+            let (rows, cols) = (rng.gen_range(1..40), rng.gen_range(1..40));
+            let (s, values) = random(rows, cols, 0.3, case as u64);
+            let w = dense_of(&s, &values);
+            let x: Vec<f32> = (0..cols * batch)
+                .map(|_| rng.gen_range(-2.0..2.0))
+                .collect();
+            let bias: Vec<f32> = (0..rows).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let gout: Vec<f32> = (0..rows * batch)
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect();
+
+            let mut out = vec![f32::NAN; rows * batch];
+            forward(&s, &values, &bias, &x, batch, &mut out);
+            let mut gx = vec![0.5f32; cols * batch];
+            grad_input(&s, &s.to_csc(&values), &gout, batch, &mut gx);
+            let mut gv = vec![0.25f32; s.nnz()];
+            let mut gb = vec![-1.0f32; rows];
+            grad_params(&s, &gout, &x, batch, &mut gv, &mut gb);
+
+            for r in 0..rows {
+                for j in 0..batch {
+                    let want = bias[r] as f64
+                        + (0..cols)
+                            .map(|c| w[r * cols + c] * x[c * batch + j] as f64)
+                            .sum::<f64>();
+                    assert!(
+                        close(out[r * batch + j], want),
+                        "forward r={r} j={j} batch {batch}"
+                    );
+                }
+                let want_b = -1.0 + (0..batch).map(|j| gout[r * batch + j] as f64).sum::<f64>();
+                assert!(close(gb[r], want_b), "bias gradient r={r} batch {batch}");
+            }
+            for c in 0..cols {
+                for j in 0..batch {
+                    let want = 0.5
+                        + (0..rows)
+                            .map(|r| w[r * cols + c] * gout[r * batch + j] as f64)
+                            .sum::<f64>();
+                    assert!(
+                        close(gx[c * batch + j], want),
+                        "input gradient c={c} j={j} batch {batch}"
+                    );
+                }
+            }
+            for (k, (r, c)) in s.positions().enumerate() {
+                let want = 0.25
+                    + (0..batch)
+                        .map(|j| gout[r * batch + j] as f64 * x[c * batch + j] as f64)
+                        .sum::<f64>();
+                assert!(
+                    close(gv[k], want),
+                    "weight gradient r={r} c={c} batch {batch}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let (s, values) = random(300, 200, 0.2, 3);
+        let batch = 64;
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let x: Vec<f32> = (0..200 * batch).map(|_| rng.gen_range(-2.0..2.0)).collect();
+        let gout: Vec<f32> = (0..300 * batch).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let bias = vec![0.1f32; 300];
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut out = vec![0.0; 300 * batch];
+                forward(&s, &values, &bias, &x, batch, &mut out);
+                let mut gx = vec![0.0; 200 * batch];
+                grad_input(&s, &s.to_csc(&values), &gout, batch, &mut gx);
+                let mut gv = vec![0.0; s.nnz()];
+                let mut gb = vec![0.0; 300];
+                grad_params(&s, &gout, &x, batch, &mut gv, &mut gb);
+                (out, gx, gv, gb)
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(5));
+    }
+}

@@ -1,0 +1,167 @@
+//! What a level trains: the neurons that can matter, and for every weight matrix whether it
+//! runs dense (dfdx's matrix product under the mask) or sparse (only its kept weights).
+//!
+//! A hidden neuron that reaches no output through kept weights cannot change the loss, and
+//! neither can any weight into or out of it (PROTOCOL.md: inactive): such neurons are left
+//! out, so their weights get no gradient and keep their initial values, exactly as training
+//! the full masked network would leave them (their gradient there is exactly zero). Inputs and
+//! outputs are always kept. Zombie neurons (reaching an output but no input) stay: they pass
+//! relu(bias) on.
+//!
+//! The choice of path is a function of the masks alone, and the masks of a level are a
+//! function of the task's settings, so a task takes the same path on every machine, run and
+//! thread count.
+
+use crate::prune::BoolMasks;
+
+/// Weight matrices whose kept share (after leaving out neurons that cannot matter) is below
+/// this train sparse. Chosen by measurement (`worker bench --densities`): see the README's
+/// performance section.
+pub const SPARSE_BELOW: f64 = 0.25;
+
+/// How one weight matrix trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// The compacted `[rows, cols]` matrix as one dense dfdx tensor; pruned entries stay zero.
+    Dense,
+    /// Only the kept weights, as a vector of values over a fixed sparse structure.
+    Sparse,
+}
+
+/// One weight matrix of the compacted network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerPlan {
+    /// Kept neurons of the layer this matrix reads (indices into the full layer).
+    pub cols: Vec<usize>,
+    /// Kept neurons of the layer this matrix writes.
+    pub rows: Vec<usize>,
+    /// Kept weights between kept neurons.
+    pub kept: usize,
+    pub path: Path,
+}
+
+impl LayerPlan {
+    /// Kept weights over the compacted matrix's size (0 for an empty matrix).
+    pub fn density(&self) -> f64 {
+        let size = self.rows.len() * self.cols.len();
+        if size == 0 {
+            0.0
+        } else {
+            self.kept as f64 / size as f64
+        }
+    }
+}
+
+/// The compacted network of one level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub layers: Vec<LayerPlan>,
+}
+
+impl Plan {
+    /// The plan for `masks` (one per weight matrix, `[fan_out, fan_in]` row-major) of an MLP
+    /// of layer widths `shape`, with the density threshold of this engine.
+    pub fn new(shape: &[usize], masks: &BoolMasks) -> Plan {
+        Plan::with_threshold(shape, masks, SPARSE_BELOW)
+    }
+
+    /// As [`Plan::new`] with another density threshold (`0.0`: always dense; above `1.0`:
+    /// always sparse), for tests and benchmarks.
+    pub fn with_threshold(shape: &[usize], masks: &BoolMasks, sparse_below: f64) -> Plan {
+        let live = live_neurons(shape, masks);
+        let layers = (0..masks.len())
+            .map(|l| {
+                let (fan_in, mask) = (shape[l], &masks[l]);
+                let cols: Vec<usize> = (0..fan_in).filter(|&i| live[l][i]).collect();
+                let rows: Vec<usize> = (0..shape[l + 1]).filter(|&o| live[l + 1][o]).collect();
+                let kept = rows
+                    .iter()
+                    .map(|&o| cols.iter().filter(|&&i| mask[o * fan_in + i]).count())
+                    .sum();
+                let mut plan = LayerPlan {
+                    cols,
+                    rows,
+                    kept,
+                    path: Path::Dense,
+                };
+                if kept == 0 || plan.density() < sparse_below {
+                    plan.path = Path::Sparse;
+                }
+                plan
+            })
+            .collect();
+        Plan { layers }
+    }
+
+    /// Multiply-adds per sample of one forward pass over the kept weights.
+    pub fn kept_weights(&self) -> usize {
+        self.layers.iter().map(|l| l.kept).sum()
+    }
+}
+
+/// `live[l][j]`: neuron `j` of layer `l` is trained. Inputs and outputs always are; a hidden
+/// neuron is when a kept weight leads from it to a trained neuron of the next layer.
+pub fn live_neurons(shape: &[usize], masks: &BoolMasks) -> Vec<Vec<bool>> {
+    let depth = shape.len();
+    let mut live: Vec<Vec<bool>> = shape.iter().map(|&w| vec![false; w]).collect();
+    live[0].fill(true);
+    live[depth - 1].fill(true);
+    for l in (1..depth - 1).rev() {
+        let (fan_in, fan_out) = (shape[l], shape[l + 1]);
+        let mask = &masks[l];
+        for o in 0..fan_out {
+            if !live[l + 1][o] {
+                continue;
+            }
+            let row = &mask[o * fan_in..(o + 1) * fan_in];
+            for (i, &keep) in row.iter().enumerate() {
+                if keep {
+                    live[l][i] = true;
+                }
+            }
+        }
+    }
+    live
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neurons_without_a_path_to_an_output_are_left_out() {
+        // 2 inputs, 3 hidden, 1 output. Hidden 1 reaches the output; hidden 0 only has an
+        // input weight; hidden 2 reaches the output with no input (a zombie).
+        let shape = [2, 3, 1];
+        let masks = vec![
+            vec![true, true, false, true, false, false], // [3, 2]
+            vec![false, true, true],                     // [1, 3]
+        ];
+        let live = live_neurons(&shape, &masks);
+        assert_eq!(live[1], vec![false, true, true]);
+        let plan = Plan::with_threshold(&shape, &masks, 0.0);
+        assert_eq!(plan.layers[0].rows, vec![1, 2]);
+        assert_eq!(plan.layers[0].cols, vec![0, 1]);
+        assert_eq!(plan.layers[0].kept, 1);
+        assert_eq!(plan.layers[1].cols, vec![1, 2]);
+        assert_eq!(plan.layers[1].kept, 2);
+        assert_eq!(plan.kept_weights(), 3);
+        assert_eq!(plan.layers[1].path, Path::Dense);
+    }
+
+    #[test]
+    fn the_path_follows_the_density_of_the_compacted_matrix() {
+        let shape = [2, 4, 1];
+        let mut masks = vec![vec![true; 8], vec![true; 4]];
+        let plan = Plan::with_threshold(&shape, &masks, 0.5);
+        assert!(plan.layers.iter().all(|l| l.path == Path::Dense));
+        masks[0] = vec![true, false, false, false, false, false, false, false];
+        let plan = Plan::with_threshold(&shape, &masks, 0.5);
+        assert_eq!(plan.layers[0].path, Path::Sparse);
+        assert_eq!(plan.layers[1].path, Path::Dense);
+        // Nothing reaches the output: every hidden neuron is left out.
+        let plan = Plan::with_threshold(&shape, &vec![vec![true; 8], vec![false; 4]], 0.5);
+        assert!(plan.layers[0].rows.is_empty());
+        assert_eq!(plan.layers[1].path, Path::Sparse);
+    }
+}

@@ -1,0 +1,288 @@
+//! The network one level trains: the compacted layers of a [`Plan`] as persistent dfdx tensors,
+//! one training step (forward, loss, `backward()`, Adam), and the forward pass without a tape
+//! for the held-out loss.
+//!
+//! Parameters live in dfdx tensors for the whole level: nothing is copied into fresh tensors
+//! and back per step. The gradients of a step are read in place from dfdx's `Gradients`, and
+//! Adam is dfdx's own kernel (`AdamConfig::try_update`), which updates a tensor in place (the
+//! update is bound by memory bandwidth at the widest shapes, so one pass is what it costs).
+//! Its moments hold the kept weights only for a sparse layer, the compacted matrix for a
+//! dense one, whose pruned entries get a zero gradient, so they and their moments stay
+//! exactly zero.
+
+use std::sync::Arc;
+
+use dfdx::optim::AdamConfig;
+use dfdx::prelude::*;
+
+use shared::spec::TrainSpec;
+
+use super::layout::{Path, Plan};
+use super::sparse::{contents, sparse_linear, Matrix};
+use super::structure::SparseStructure;
+use crate::model::Params;
+use crate::prune::BoolMasks;
+
+/// Evaluation passes run over this many samples at a time (bounds the activations' memory).
+const EVAL_CHUNK: usize = 250;
+
+/// A buffer of dfdx's CPU device (what Adam's moments are kept in).
+type Buf = <Cpu as Storage<f32>>::Vec;
+
+/// A parameter: its tensor and Adam's moments.
+struct Param<S: Shape> {
+    tensor: Tensor<S, f32, Cpu>,
+    m: Buf,
+    v: Buf,
+}
+
+impl<S: Shape> Param<S> {
+    fn new(dev: &Cpu, value: Vec<f32>, shape: S) -> Self {
+        let n = value.len();
+        Param {
+            tensor: dev.tensor_from_vec(value, shape),
+            m: dev.try_alloc_len(n).expect("memory for Adam's moments"),
+            v: dev.try_alloc_len(n).expect("memory for Adam's moments"),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.m.len()
+    }
+
+    /// Adam step `t` on this parameter with its gradient from `grads`; entries where `keep` is
+    /// false get a zero gradient.
+    fn update(
+        &mut self,
+        adam: &AdamConfig,
+        t: i32,
+        grads: &mut Gradients<f32, Cpu>,
+        keep: Option<&[bool]>,
+    ) {
+        let g = grads
+            .get_or_alloc_mut(&self.tensor)
+            .expect("gradient memory");
+        if let Some(keep) = keep {
+            for (g, &k) in g.iter_mut().zip(keep) {
+                if !k {
+                    *g = 0.0;
+                }
+            }
+        }
+        adam.try_update(t, &mut self.tensor, &mut self.m, &mut self.v, g)
+            .expect("an in-place update on the CPU");
+    }
+
+    fn values(&self) -> Vec<f32> {
+        contents(&self.tensor)
+    }
+}
+
+/// The weights of one compacted layer.
+enum Weights {
+    /// `[rows, cols]`; `keep` is `None` when every entry is kept.
+    Dense {
+        w: Param<(usize, usize)>,
+        keep: Option<Vec<bool>>,
+    },
+    /// The kept values in the structure's order.
+    Sparse {
+        values: Param<(usize,)>,
+        structure: Arc<SparseStructure>,
+    },
+}
+
+struct Layer {
+    weights: Weights,
+    bias: Param<(usize,)>,
+}
+
+/// The trainable network of one level.
+pub struct Network {
+    dev: Cpu,
+    plan: Plan,
+    layers: Vec<Layer>,
+    adam: AdamConfig,
+    step: i32,
+}
+
+impl Network {
+    /// The network of `plan` starting from `params` (whose pruned weights are zero).
+    pub fn new(
+        dev: &Cpu,
+        params: &Params,
+        masks: &BoolMasks,
+        plan: Plan,
+        spec: &TrainSpec,
+    ) -> Self {
+        let layers = plan
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, lp)| {
+                let fan_in = params.shape[l];
+                let (full_w, mask) = (&params.weights[l], &masks[l]);
+                let (rows, cols) = (lp.rows.len(), lp.cols.len());
+                let at = |r: usize, c: usize| lp.rows[r] * fan_in + lp.cols[c];
+                let weights = match lp.path {
+                    Path::Dense => {
+                        let mut w = Vec::with_capacity(rows * cols);
+                        let mut keep = Vec::with_capacity(rows * cols);
+                        for r in 0..rows {
+                            for c in 0..cols {
+                                let j = at(r, c);
+                                keep.push(mask[j]);
+                                w.push(if mask[j] { full_w[j] } else { 0.0 });
+                            }
+                        }
+                        let all = keep.iter().all(|&k| k);
+                        Weights::Dense {
+                            w: Param::new(dev, w, (rows, cols)),
+                            keep: (!all).then_some(keep),
+                        }
+                    }
+                    Path::Sparse => {
+                        let positions = (0..rows).flat_map(|r| {
+                            (0..cols)
+                                .filter(move |&c| mask[at(r, c)])
+                                .map(move |c| (r as u32, c as u32))
+                        });
+                        let structure = SparseStructure::from_sorted(rows, cols, positions);
+                        let values: Vec<f32> = structure
+                            .positions()
+                            .map(|(r, c)| full_w[at(r, c)])
+                            .collect();
+                        let nnz = values.len();
+                        Weights::Sparse {
+                            values: Param::new(dev, values, (nnz,)),
+                            structure: Arc::new(structure),
+                        }
+                    }
+                };
+                let bias: Vec<f32> = lp.rows.iter().map(|&o| params.biases[l][o]).collect();
+                Layer {
+                    weights,
+                    bias: Param::new(dev, bias, (rows,)),
+                }
+            })
+            .collect();
+        Network {
+            dev: dev.clone(),
+            plan,
+            layers,
+            adam: AdamConfig {
+                lr: spec.learning_rate,
+                betas: [spec.beta1, spec.beta2],
+                eps: spec.epsilon,
+                weight_decay: None,
+            },
+            step: 0,
+        }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// One Adam step on a batch: `x` is `[inputs, batch]`, `y` is `[outputs, batch]`, both
+    /// feature-major. The loss is the mean binary cross-entropy with logits.
+    pub fn step(&mut self, x: Vec<f32>, y: Vec<f32>, batch: usize) {
+        let inputs = x.len() / batch.max(1);
+        let outputs = y.len() / batch.max(1);
+        let x = self.dev.tensor_from_vec(x, (inputs, batch));
+        let y = self.dev.tensor_from_vec(y, (outputs, batch));
+        let logits = self.forward(x.leaky_traced());
+        let mut grads = logits.bce_with_logits(y).mean().backward();
+        self.step += 1;
+        let (adam, t) = (&self.adam, self.step);
+        for layer in &mut self.layers {
+            match &mut layer.weights {
+                Weights::Dense { w, keep } => w.update(adam, t, &mut grads, keep.as_deref()),
+                Weights::Sparse { values, .. } => values.update(adam, t, &mut grads, None),
+            }
+            layer.bias.update(adam, t, &mut grads, None);
+        }
+    }
+
+    /// The logits of `n` samples, `x` `[inputs, n]` feature-major; returns `[outputs, n]`.
+    /// Runs without a tape, [`EVAL_CHUNK`] samples at a time.
+    pub fn logits(&self, x: Vec<f32>, n: usize) -> Vec<f32> {
+        let inputs = x.len() / n.max(1);
+        if n <= EVAL_CHUNK {
+            let x = self.dev.tensor_from_vec(x, (inputs, n));
+            return self.forward(x).as_vec();
+        }
+        let outputs = self.layers.last().map_or(0, |l| l.bias.len());
+        let mut out = vec![0.0f32; outputs * n];
+        for start in (0..n).step_by(EVAL_CHUNK) {
+            let len = EVAL_CHUNK.min(n - start);
+            let mut chunk = Vec::with_capacity(inputs * len);
+            for f in 0..inputs {
+                chunk.extend_from_slice(&x[f * n + start..f * n + start + len]);
+            }
+            let logits = self
+                .forward(self.dev.tensor_from_vec(chunk, (inputs, len)))
+                .as_vec();
+            for k in 0..outputs {
+                out[k * n + start..k * n + start + len]
+                    .copy_from_slice(&logits[k * len..(k + 1) * len]);
+            }
+        }
+        out
+    }
+
+    /// ReLU between layers, raw logits out. Every parameter joins the pass with a fresh tape
+    /// of the pass's kind: an empty recording tape for training, none for evaluation.
+    fn forward<T>(&self, x: Matrix<T>) -> Matrix<T>
+    where
+        T: Tape<f32, Cpu> + Merge<T>,
+    {
+        let depth = self.layers.len();
+        let mut h = x;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let batch = h.shape().1;
+            let rows = layer.bias.len();
+            let bias = layer.bias.tensor.retaped::<T>();
+            h = match &layer.weights {
+                Weights::Dense { w, .. } => {
+                    let w = w.tensor.retaped::<T>();
+                    w.matmul(h) + bias.broadcast_like::<_, Axis<1>>(&(rows, batch))
+                }
+                Weights::Sparse { values, structure } => {
+                    sparse_linear(h, values.tensor.retaped::<T>(), bias, structure, l > 0)
+                }
+            };
+            if l + 1 < depth {
+                h = h.relu();
+            }
+        }
+        h
+    }
+
+    /// The trained weights written back into the full layout of `params` (weights left out of
+    /// the plan keep the values they have there).
+    pub fn write_back(&self, params: &mut Params) {
+        for (l, (layer, lp)) in self.layers.iter().zip(&self.plan.layers).enumerate() {
+            let fan_in = params.shape[l];
+            let full = &mut params.weights[l];
+            match &layer.weights {
+                Weights::Dense { w, keep } => {
+                    let cols = lp.cols.len();
+                    for (j, &v) in w.values().iter().enumerate() {
+                        if keep.as_ref().is_none_or(|k| k[j]) {
+                            full[lp.rows[j / cols] * fan_in + lp.cols[j % cols]] = v;
+                        }
+                    }
+                }
+                Weights::Sparse { values, structure } => {
+                    for ((r, c), v) in structure.positions().zip(values.values()) {
+                        full[lp.rows[r] * fan_in + lp.cols[c]] = v;
+                    }
+                }
+            }
+            for (&o, b) in lp.rows.iter().zip(layer.bias.values()) {
+                params.biases[l][o] = b;
+            }
+        }
+    }
+}
