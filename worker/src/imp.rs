@@ -179,7 +179,6 @@ impl Trainer<'_> {
         level: usize,
     ) -> Result<(Params, TrainingFigures), ImpError> {
         let spec = self.spec;
-        let mut params = self.theta0.masked(masks);
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
         rng.set_stream(level as u64 + 1);
         let plan = Plan::with_threshold(&spec.shape, masks, self.sparse_below);
@@ -189,10 +188,10 @@ impl Trainer<'_> {
             paths = ?plan.layers.iter().map(|l| l.path).collect::<Vec<_>>(),
             "level plan"
         );
-        let figures = train_level(
+        train_level(
             &self.dev,
             &self.data,
-            &mut params,
+            &self.theta0,
             masks,
             plan,
             &spec.train,
@@ -202,8 +201,7 @@ impl Trainer<'_> {
         .map_err(|stopped| match stopped {
             Stopped::Cancelled => ImpError::Cancelled,
             Stopped::Diverged { epoch, loss } => ImpError::Diverged { level, epoch, loss },
-        })?;
-        Ok((params, figures))
+        })
     }
 }
 

@@ -31,21 +31,21 @@ pub enum Stopped {
     Diverged { epoch: usize, loss: f64 },
 }
 
-/// Trains `params` (pruned weights zero) under `masks` with the network of `plan`, writes the
-/// trained weights back into `params` and returns the level's figures.
+/// Trains the network of `plan` from `theta0` under `masks` (the pruned weights are zero) and
+/// returns the trained weights (in full, pruned ones zero) and the level's figures.
 #[allow(clippy::too_many_arguments)]
 pub fn train_level(
     dev: &Cpu,
     data: &Dataset,
-    params: &mut Params,
+    theta0: &Params,
     masks: &BoolMasks,
     plan: Plan,
     spec: &TrainSpec,
     rng: &mut ChaCha8Rng,
     cancel: &AtomicBool,
-) -> Result<TrainingFigures, Stopped> {
+) -> Result<(Params, TrainingFigures), Stopped> {
     let started = Instant::now();
-    let mut net = Network::new(dev, params, masks, plan, spec);
+    let mut net = Network::new(dev, theta0, masks, plan, spec);
     let test_x = feature_major(&data.test_x, data.n_test, data.inputs);
     let mut order: Vec<usize> = (0..data.n_train).collect();
     let mut best = f64::INFINITY;
@@ -78,15 +78,18 @@ pub fn train_level(
     let test = evaluate(&net, test_x, &data.test_y, data.n_test);
     let train_x = feature_major(&data.train_x, data.n_train, data.inputs);
     let train = evaluate(&net, train_x, &data.train_y, data.n_train);
-    net.write_back(params);
-    Ok(TrainingFigures {
+    let mut trained = theta0.masked(masks);
+    net.write_back(&mut trained);
+    drop(net);
+    let figures = TrainingFigures {
         test_accuracy: test.accuracy,
         test_loss: test.loss,
         train_loss: train.loss,
         epochs,
         seconds: started.elapsed().as_secs_f64(),
         engine: crate::engine::ENGINE_VERSION,
-    })
+    };
+    Ok((trained, figures))
 }
 
 /// One pass over the training split in a freshly shuffled `order`, one Adam step per batch.

@@ -17,7 +17,7 @@ use crate::prune::BoolMasks;
 /// Weight matrices whose kept share (after leaving out neurons that cannot matter) is below
 /// this train sparse. Chosen by measurement (`worker bench --densities`): see the README's
 /// performance section.
-pub const SPARSE_BELOW: f64 = 0.25;
+pub const SPARSE_BELOW: f64 = 0.4;
 
 /// How one weight matrix trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use dfdx::prelude::*;
 use shared::spec::TrainSpec;
 
 use super::layout::{Path, Plan};
-use super::sparse::{contents, sparse_linear, Matrix};
+use super::sparse::{contents, sparse_linear, Matrix, SparseOptions};
 use super::structure::SparseStructure;
 use crate::model::Params;
 use crate::prune::BoolMasks;
@@ -64,9 +64,7 @@ impl<S: Shape> Param<S> {
             .expect("gradient memory");
         if let Some(keep) = keep {
             for (g, &k) in g.iter_mut().zip(keep) {
-                if !k {
-                    *g = 0.0;
-                }
+                *g = if k { *g } else { 0.0 };
             }
         }
         adam.try_update(t, &mut self.tensor, &mut self.m, &mut self.v, g)
@@ -107,7 +105,8 @@ pub struct Network {
 }
 
 impl Network {
-    /// The network of `plan` starting from `params` (whose pruned weights are zero).
+    /// The network of `plan` starting from `params` under `masks` (weights the masks prune
+    /// start at zero whatever `params` holds).
     pub fn new(
         dev: &Cpu,
         params: &Params,
@@ -243,18 +242,25 @@ impl Network {
             let batch = h.shape().1;
             let rows = layer.bias.len();
             let bias = layer.bias.tensor.retaped::<T>();
+            let hidden = l + 1 < depth;
             h = match &layer.weights {
                 Weights::Dense { w, .. } => {
                     let w = w.tensor.retaped::<T>();
-                    w.matmul(h) + bias.broadcast_like::<_, Axis<1>>(&(rows, batch))
+                    let z = w.matmul(h) + bias.broadcast_like::<_, Axis<1>>(&(rows, batch));
+                    if hidden {
+                        z.relu()
+                    } else {
+                        z
+                    }
                 }
                 Weights::Sparse { values, structure } => {
-                    sparse_linear(h, values.tensor.retaped::<T>(), bias, structure, l > 0)
+                    let options = SparseOptions {
+                        input_grad: l > 0,
+                        relu: hidden,
+                    };
+                    sparse_linear(h, values.tensor.retaped::<T>(), bias, structure, options)
                 }
             };
-            if l + 1 < depth {
-                h = h.relu();
-            }
         }
         h
     }

@@ -17,15 +17,24 @@ pub type Matrix<T = NoneTape> = Tensor<(usize, usize), f32, Cpu, T>;
 /// A 1-D tensor with a runtime length on the CPU.
 pub type Vector<T = NoneTape> = Tensor<(usize,), f32, Cpu, T>;
 
-/// `values` (the kept weights, `[nnz]`) times `x` (`[cols, batch]`) plus `bias` (`[rows]`):
-/// a `[rows, batch]` tensor. The tape records the gradients of the values and the bias, and of
-/// `x` when `input_grad` is set (not needed for the network's input).
+/// What follows the product in a sparse layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SparseOptions {
+    /// Record the gradient of the input (not needed for the network's input).
+    pub input_grad: bool,
+    /// Apply ReLU to the output (a hidden layer), fused into the same operation.
+    pub relu: bool,
+}
+
+/// `values` (the kept weights, `[nnz]`) times `x` (`[cols, batch]`) plus `bias` (`[rows]`),
+/// optionally through ReLU: a `[rows, batch]` tensor. The tape records the gradients of the
+/// values and the bias, and of `x` when asked to.
 pub fn sparse_linear<T>(
     x: Matrix<T>,
     values: Vector<T>,
     bias: Vector<T>,
     structure: &Arc<SparseStructure>,
-    input_grad: bool,
+    options: SparseOptions,
 ) -> Matrix<T>
 where
     T: Tape<f32, Cpu> + Merge<T>,
@@ -50,7 +59,18 @@ where
     let b_data = contents(&bias);
     let mut out = vec![0.0f32; s.rows * batch];
     kernels::forward(s, &v_data, &b_data, &x_data, batch, &mut out);
+    // ReLU's derivative is where the output is positive; kept for the backward pass.
+    let mut positive = Vec::new();
+    if options.relu {
+        if T::OWNS_TAPE {
+            positive = out.iter().map(|&z| z > 0.0).collect();
+        }
+        for z in &mut out {
+            *z = z.max(0.0);
+        }
+    }
     let out = dev.tensor_from_vec(out, (s.rows, batch));
+    let input_grad = options.input_grad;
 
     if T::OWNS_TAPE {
         let (x_ghost, v_ghost, b_ghost, out_ghost) =
@@ -65,7 +85,14 @@ where
             }
             // Borrow the output gradient by moving it out (and back): the map hands out one
             // mutable entry at a time.
-            let gout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            let mut gout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            if !positive.is_empty() {
+                // Through the ReLU: the gradient of the pre-activation (the output's own
+                // gradient is not read after this).
+                for (g, &p) in gout.iter_mut().zip(&positive) {
+                    *g = if p { *g } else { 0.0 };
+                }
+            }
             if input_grad {
                 let gx = grads.get_or_alloc_mut(&x_ghost)?;
                 kernels::grad_input(&s, &s.to_csc(&v_data), &gout, batch, gx);
@@ -96,7 +123,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     /// The layer two ways: the sparse op, and dfdx's dense matmul of the masked matrix.
-    fn compare(rows: usize, cols: usize, batch: usize, density: f64, seed: u64) {
+    fn compare(rows: usize, cols: usize, batch: usize, density: f64, seed: u64, relu: bool) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let keep: Vec<bool> = (0..rows * cols).map(|_| rng.gen_bool(density)).collect();
         let s = Arc::new(SparseStructure::from_mask(rows, cols, &keep));
@@ -125,7 +152,10 @@ mod tests {
             vs.leaky_trace(),
             bs.leaky_trace(),
             &s,
-            true,
+            SparseOptions {
+                input_grad: true,
+                relu,
+            },
         );
         let sparse_out = out.retaped::<NoneTape>().as_vec();
         let grads = (out * wt.clone()).sum().backward();
@@ -138,9 +168,10 @@ mod tests {
         let xd = dev.tensor_from_vec(x, (cols, batch));
         let wd = dev.tensor_from_vec(dense_w, (rows, cols));
         let bd = dev.tensor_from_vec(bias, (rows,));
-        let out = wd.leaky_trace().matmul(xd.leaky_trace())
+        let z = wd.leaky_trace().matmul(xd.leaky_trace())
             + bd.leaky_trace()
                 .broadcast_like::<_, Axis<1>>(&(rows, batch));
+        let out = if relu { z.relu() } else { z };
         let dense_out = out.retaped::<NoneTape>().as_vec();
         let grads = (out * wt).sum().backward();
         let (dgx, dgw, dgb) = (
@@ -150,7 +181,7 @@ mod tests {
         );
         let dgv: Vec<f32> = s.positions().map(|(r, c)| dgw[r * cols + c]).collect();
 
-        let what = format!("{rows}x{cols}, batch {batch}, density {density}");
+        let what = format!("{rows}x{cols}, batch {batch}, density {density}, relu {relu}");
         assert_close(&sparse_out, &dense_out, &format!("forward {what}"));
         assert_close(&sgx, &dgx, &format!("input gradient {what}"));
         assert_close(&sgv, &dgv, &format!("weight gradient {what}"));
@@ -176,14 +207,15 @@ mod tests {
             let cols = rng.gen_range(1..70);
             let batch = [1, 5, 40, 64, 100][case % 5];
             let density = [1.0, 0.5, 0.25, 0.1, 0.03, 0.0][case % 6];
-            compare(rows, cols, batch, density, case as u64);
+            compare(rows, cols, batch, density, case as u64, case % 2 == 0);
         }
     }
 
     #[test]
     fn handles_empty_rows_and_columns_and_a_single_weight() {
         // Density 0.05 on 30 x 30 leaves most rows and columns empty.
-        compare(30, 30, 64, 0.05, 1);
+        compare(30, 30, 64, 0.05, 1, true);
+        compare(30, 30, 64, 0.05, 2, false);
         // One weight in the whole layer.
         let dev = Cpu::default();
         let mut keep = vec![false; 12];
@@ -192,7 +224,16 @@ mod tests {
         let x = dev.tensor_from_vec((0..8).map(|v| v as f32).collect(), (4, 2));
         let v = dev.tensor_from_vec(vec![2.0], (1,));
         let b = dev.tensor_from_vec(vec![0.5, -1.0, 0.0], (3,));
-        let out = sparse_linear(x.leaky_trace(), v.leaky_trace(), b.leaky_trace(), &s, true);
+        let out = sparse_linear(
+            x.leaky_trace(),
+            v.leaky_trace(),
+            b.leaky_trace(),
+            &s,
+            SparseOptions {
+                input_grad: true,
+                relu: false,
+            },
+        );
         assert_eq!(
             out.retaped::<NoneTape>().as_vec(),
             vec![0.5, 0.5, 11.0, 13.0, 0.0, 0.0]
@@ -209,7 +250,16 @@ mod tests {
         let x = dev.tensor_from_vec(vec![1.0; 3], (3, 1));
         let v = dev.tensor_from_vec(Vec::new(), (0,));
         let b = dev.tensor_from_vec(vec![0.25, 0.75], (2,));
-        let out = sparse_linear(x, v, b, &s, false);
+        let out = sparse_linear(
+            x,
+            v,
+            b,
+            &s,
+            SparseOptions {
+                input_grad: false,
+                relu: false,
+            },
+        );
         assert_eq!(out.as_vec(), vec![0.25, 0.75]);
     }
 }
