@@ -57,7 +57,9 @@ pub struct BenchRow {
     /// Floating-point operations of an epoch over the trained weights (2 per weight and sample
     /// forward, 4 backward), per second.
     pub gflops: f64,
-    /// Peak resident memory while measuring this row, MiB (Linux; 0 elsewhere).
+    /// Peak resident memory of the process while training this row's epochs, MiB (Linux;
+    /// 0 elsewhere). The allocator keeps freed memory, so this varies by a few MiB between
+    /// runs.
     pub peak_rss_mib: f64,
 }
 
@@ -79,7 +81,6 @@ pub fn run(config: &BenchConfig, mut each: impl FnMut(&BenchRow)) -> Vec<BenchRo
     let mut rows = Vec::new();
     for &width in &config.widths {
         for &density in &config.densities {
-            reset_peak_rss();
             let row = measure(&data, &spec, width, density, config);
             each(&row);
             rows.push(row);
@@ -96,9 +97,8 @@ fn measure(
     config: &BenchConfig,
 ) -> BenchRow {
     let shape = vec![4, width, width, 2];
-    let params = Params::init(&shape, Init::KaimingNormal, 0);
     let masks = random_masks(&shape, density, 1);
-    let params = params.masked(&masks);
+    let params = Params::init(&shape, Init::KaimingNormal, 0);
     let threshold = match config.path {
         PathChoice::Auto => SPARSE_BELOW,
         PathChoice::Dense => 0.0,
@@ -117,6 +117,7 @@ fn measure(
         .collect();
     let dev = Cpu::default();
     let mut net = Network::new(&dev, &params, &masks, plan, spec);
+    drop(params);
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let mut order: Vec<usize> = (0..data.n_train).collect();
     let test_x = feature_major(&data.test_x, data.n_test, data.inputs);
@@ -127,6 +128,8 @@ fn measure(
     for _ in 0..config.warmup {
         epoch(&mut net);
     }
+    // The peak of training, not of building the masks and the network.
+    reset_peak_rss();
     let mut times = Vec::with_capacity(config.repeats);
     for _ in 0..config.repeats.max(1) {
         let started = Instant::now();
