@@ -12,7 +12,8 @@ use std::str::FromStr;
 
 use serde_yaml::{Mapping, Value};
 
-use super::{parse_field, Locator, SegRef, Sweep, SweepError};
+use super::locate::{parse_field, Locator, SegRef};
+use super::{Sweep, SweepError};
 
 /// One `KEY=VALUE` override.
 #[derive(Debug, Clone, PartialEq)]
