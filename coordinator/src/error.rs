@@ -1,7 +1,8 @@
-//! The coordinator's refusals and failures, and how each maps to a gRPC status code.
+//! The service's refusals and failures, and how each maps to a gRPC status code.
 //!
-//! Every refusal (`NotFound`, `FailedPrecondition`, `InvalidArgument`, `AlreadyExists`) is
-//! decided before anything is written, so a refused request changes nothing.
+//! Every refusal (`NotFound`, `FailedPrecondition`, `InvalidArgument`, `AlreadyExists`,
+//! `Aborted`) is decided before anything is written, so a refused request changes nothing.
+//! The store's refusals become the refusals of the same meaning; its failures stay failures.
 
 use crate::store::StoreError;
 
@@ -23,8 +24,22 @@ pub enum ApiError {
     /// Two reports of the same lease raced; the loser may retry.
     #[error("{0}")]
     Aborted(String),
+    /// The store failed (not a refusal).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Conflict(m) => ApiError::FailedPrecondition(m),
+            StoreError::Invalid(m) => ApiError::InvalidArgument(m),
+            StoreError::AlreadyExists(m) => ApiError::AlreadyExists(m),
+            StoreError::Raced(m) => ApiError::Aborted(m),
+            failure => ApiError::Store(failure),
+        }
+    }
 }
 
 impl From<ApiError> for tonic::Status {

@@ -23,12 +23,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use analysis::export;
+use analysis::report::{self, escape, ReportInput};
+
 use crate::clock::now_ms;
 use crate::error::ApiError;
-use crate::report::{self, escape, ReportInput};
+use crate::service::wire;
 use crate::store::queries::{self, StatusWindows};
-use crate::store::{sweeps, Store};
-use crate::{export, sweep_data};
+use crate::store::{sweeps, Store, StoreError};
+use crate::sweep_data;
 
 /// Settings of the page server.
 #[derive(Debug, Clone)]
@@ -120,11 +123,12 @@ pub fn render_page(
             Some((id, level)) => Some(sweep_data::load_ticket(c, sweep, &id, level)?),
             None => None,
         };
-        Ok::<_, ApiError>((data, status, ticket))
+        Ok::<_, StoreError>((data, status, ticket))
     })?;
+    let progress = wire::progress(&status, sweep);
     Ok(report::render(ReportInput {
         data: &data,
-        status: Some(&status),
+        status: Some(&progress),
         ticket: ticket.as_ref(),
         refresh_seconds,
         generated_unix_ms: now_ms(),

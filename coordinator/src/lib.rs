@@ -5,7 +5,8 @@
 //!
 //! The crate is a library (everything below) and a thin binary (`main.rs`, the `coordinator`
 //! CLI). Nothing here knows how tasks are trained: only the CLI's `run` command links the
-//! worker crate.
+//! worker crate, behind the `local-run` feature. What people look at (statistics, figures,
+//! exports, the report) is the `analysis` crate's; this crate schedules and stores.
 //!
 //! - [`server`]: [`serve`] / [`RunningServer`]: the tonic server with the coordinator and
 //!   gRPC health services, the background expiry of overdue leases, graceful shutdown. Tests
@@ -13,23 +14,20 @@
 //! - [`auth`]: the server side of the shared bearer token (the client side, and TLS for
 //!   clients, live in `proto::auth`, shared with the workers).
 //! - [`service`]: the `lottery.v1.Coordinator` handlers: checks a request, then calls the
-//!   store. Never blocks: store calls and report validation run on tokio's blocking pool.
+//!   store; the only place that maps to `pb::*` messages and gRPC status codes
+//!   ([`service::wire`] for the operator and results RPCs). Never blocks: store calls and
+//!   report validation run on tokio's blocking pool.
 //! - [`store`]: SQLite (WAL, `synchronous=FULL`): schema and version, sweeps and tasks,
 //!   workers and leases, stored levels, and the read queries behind status and results.
-//!   Writes commit before the RPC is acknowledged.
+//!   Writes commit before the RPC is acknowledged. Speaks the domain (shared and analysis
+//!   types, [`store::StoreError`]), never the wire.
 //! - [`submit`]: what submitting a (possibly changed) sweep file means: add only new tasks.
 //! - [`validate`]: the checks a level report must pass (level order, masks, exact kept
 //!   counts, nesting, finite metrics, graph figures recomputed with `shared::graph`).
-//! - [`aggregate`]: pure per-grid-point aggregates over stored rows (fractions split,
-//!   connected, degraded, active weights at the split, test accuracy).
-//! - [`convert`]: `proto` messages <-> `shared` types, and the stored mask blobs.
-//! - [`render`]: text / CSV / JSON renderings for the CLI.
-//! - Results people can look at ([docs/results.md](../../docs/results.md)): [`stats`] (Wilson
-//!   intervals, per-task and per-level statistics, grouping by grid axes; pure), [`ticket`]
-//!   (a ticket's neurons and weights classified, GraphML / DOT), [`plot`] (SVG / PNG figures
-//!   with an embedded font), [`export`] (long-format CSV / JSON / Parquet), [`tables`],
-//!   [`report`] (the self-contained HTML page), [`http`] (the live page of `serve --http`),
-//!   [`sweep_data`] (what they read: `TaskLevels` / `TicketMasks`, or the database).
+//! - [`render`]: text renderings of the status report and of a sweep's plan for the CLI.
+//! - [`sweep_data`]: where the results commands read a sweep's data set from (the database
+//!   or the `TaskLevels` / `TicketMasks` RPCs), for the `analysis` crate.
+//! - [`http`]: the live report page of `serve --http`.
 //! - [`client`]: connecting to a coordinator with the API's message limits, a token and TLS.
 //! - [`testkit`]: synthetic workers (valid masks and metrics without training) for tests,
 //!   benchmarks and smoke runs; [`bench`]: the round-trip benchmark built on it.
@@ -45,31 +43,21 @@
 //! `pending`; a task that failed `max_attempts` times is `failed`. Any call made with an
 //! ended, expired or reassigned lease is refused and changes nothing.
 
-pub mod aggregate;
 pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod clock;
 pub mod config;
-pub mod convert;
 pub mod error;
+pub mod http;
 pub mod render;
 pub mod server;
 pub mod service;
 pub mod store;
 pub mod submit;
+pub mod sweep_data;
 pub mod testkit;
 pub mod validate;
-
-// Results people can look at: statistics, figures, exports, the report page.
-pub mod export;
-pub mod http;
-pub mod plot;
-pub mod report;
-pub mod stats;
-pub mod sweep_data;
-pub mod tables;
-pub mod ticket;
 
 pub use config::{ServerConfig, TlsIdentity};
 pub use server::{serve, RunningServer, ServeError};

@@ -11,12 +11,14 @@
 //! - `plan`: expand a sweep file locally and list its tasks;
 //! - `plot`, `export`, `report`: figures, exports and the HTML report of a sweep's results
 //!   (from a coordinator or a database);
-//! - `run`: run a sweep locally with an embedded coordinator and workers ([`run`]);
+//! - `run`: run a sweep locally with an embedded coordinator and workers (`run.rs`; only
+//!   with the default `local-run` feature, the one part that links the worker crate);
 //! - `bench` (hidden): the round-trip benchmark.
 //!
 //! Each command lives in its own file under `commands/`.
 
 mod commands;
+#[cfg(feature = "local-run")]
 mod run;
 
 use std::process::ExitCode;
@@ -51,6 +53,7 @@ enum Command {
     /// Write a sweep's self-contained HTML report.
     Report(commands::report::ReportArgs),
     /// Run a sweep locally: an embedded coordinator with local workers.
+    #[cfg(feature = "local-run")]
     Run(run::RunArgs),
     /// Measure task round trips per second against an in-process coordinator.
     #[command(hide = true)]
@@ -70,6 +73,7 @@ async fn main() -> ExitCode {
         Command::Plot(args) => commands::plot::plot(args).await,
         Command::Export(args) => commands::export::export(args).await,
         Command::Report(args) => commands::report::report(args).await,
+        #[cfg(feature = "local-run")]
         Command::Run(args) => run::run(args).await,
         Command::Bench(args) => commands::bench::bench(args).await,
     };

@@ -18,9 +18,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use analysis::tables::ResultRow;
 use coordinator::client::{ClientOptions, Token};
-use coordinator::{convert, render, RunningServer, ServerConfig};
-use proto::v1::{ResultsRequest, StatusRequest, StatusResponse, SubmitSweepRequest};
+use coordinator::{sweep_data, RunningServer, ServerConfig};
+use proto::v1::{StatusRequest, StatusResponse, SubmitSweepRequest, TaskLevelsRequest};
 use shared::sweep::Sweep;
 
 /// Arguments of `coordinator run`.
@@ -71,12 +72,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let rows = outcome?;
     shutdown.context("the embedded coordinator failed")?;
 
-    use crate::commands::results::Format;
-    match args.format {
-        Format::Table => print!("{}", render::results_table(&rows)),
-        Format::Csv => print!("{}", render::results_csv(&rows)),
-        Format::Json => println!("{}", render::results_json(&rows)?),
-    }
+    crate::commands::results::print_rows(&rows, args.format)?;
     eprintln!(
         "results stored in {} (query again with: coordinator results {} --db {})",
         db.display(),
@@ -94,7 +90,7 @@ async fn drive(
     url: &str,
     auth: &ClientOptions,
     workers: usize,
-) -> Result<Vec<coordinator::aggregate::Row>> {
+) -> Result<Vec<ResultRow>> {
     let mut client = coordinator::client::connect_with(url, auth).await?;
     let submitted = client
         .submit_sweep(SubmitSweepRequest {
@@ -184,13 +180,14 @@ async fn drive(
         }
     }
     let answer = client
-        .results(ResultsRequest {
+        .task_levels(TaskLevelsRequest {
             sweep: sweep.name.clone(),
         })
         .await
         .map_err(crate::commands::rpc_error)?
         .into_inner();
-    Ok(answer.rows.iter().map(convert::row_from_proto).collect())
+    let data = sweep_data::from_wire(&answer).map_err(anyhow::Error::msg)?;
+    Ok(ResultRow::of_tasks(&data.tasks))
 }
 
 fn progress_bar() -> ProgressBar {

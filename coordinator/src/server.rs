@@ -144,7 +144,7 @@ async fn expiry_loop(store: Store, config: ServerConfig, mut stop: watch::Receiv
         {
             Ok(expired) => {
                 for e in expired {
-                    tracing::warn!(lease_id = e.lease_id, task_id = %e.task_id, worker_id = e.worker_id, task_state = e.task_state, "lease expired");
+                    tracing::warn!(lease_id = e.lease_id, task_id = %e.task_id, worker_id = e.worker_id, task_state = e.task_state.as_str(), "lease expired");
                 }
             }
             Err(error) => tracing::error!(%error, "expiring leases failed"),

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use shared::spec::TaskSpec;
 use shared::sweep::Sweep;
 
-use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// One task of an expanded sweep, ready to store.
 #[derive(Debug, Clone)]
@@ -41,23 +41,22 @@ pub struct Diff {
 }
 
 /// Parses and expands a sweep file. `expected_name`, when not empty, must be the file's name.
-pub fn expand(yaml: &str, source: &str, expected_name: &str) -> Result<ExpandedSweep, ApiError> {
+pub fn expand(yaml: &str, source: &str, expected_name: &str) -> Result<ExpandedSweep, StoreError> {
     let source = if source.is_empty() {
         "<submitted>"
     } else {
         source
     };
-    let sweep =
-        Sweep::from_yaml(yaml, source).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+    let sweep = Sweep::from_yaml(yaml, source).map_err(|e| StoreError::Invalid(e.to_string()))?;
     if !expected_name.is_empty() && expected_name != sweep.name {
-        return Err(ApiError::InvalidArgument(format!(
+        return Err(StoreError::Invalid(format!(
             "{source}: the file names sweep {:?}, not {expected_name:?}",
             sweep.name
         )));
     }
     let specs = sweep
         .expand()
-        .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let tasks = new_tasks(&specs)?;
     Ok(ExpandedSweep {
         name: sweep.name.clone(),
@@ -67,19 +66,18 @@ pub fn expand(yaml: &str, source: &str, expected_name: &str) -> Result<ExpandedS
 }
 
 /// Ids and JSON of expanded tasks; refuses an expansion that produces the same task twice.
-pub fn new_tasks(specs: &[TaskSpec]) -> Result<Vec<NewTask>, ApiError> {
+pub fn new_tasks(specs: &[TaskSpec]) -> Result<Vec<NewTask>, StoreError> {
     let mut seen: HashMap<String, usize> = HashMap::with_capacity(specs.len());
     let mut tasks = Vec::with_capacity(specs.len());
     for (idx, spec) in specs.iter().enumerate() {
         let id = spec.id();
         if let Some(first) = seen.insert(id.clone(), idx) {
-            return Err(ApiError::InvalidArgument(format!(
+            return Err(StoreError::Invalid(format!(
                 "the sweep expands to task {id} twice (tasks {first} and {idx} have identical settings)"
             )));
         }
-        let spec_json = serde_json::to_string(spec).map_err(|e| {
-            ApiError::InvalidArgument(format!("task {idx} does not serialise: {e}"))
-        })?;
+        let spec_json = serde_json::to_string(spec)
+            .map_err(|e| StoreError::Invalid(format!("task {idx} does not serialise: {e}")))?;
         tasks.push(NewTask {
             id,
             idx,
@@ -92,7 +90,11 @@ pub fn new_tasks(specs: &[TaskSpec]) -> Result<Vec<NewTask>, ApiError> {
 
 /// Compares an expansion with the ids already stored under the sweep's name (with their
 /// stored positions, used to name the first task that would change).
-pub fn diff(sweep: &str, stored: &[(String, usize)], tasks: &[NewTask]) -> Result<Diff, ApiError> {
+pub fn diff(
+    sweep: &str,
+    stored: &[(String, usize)],
+    tasks: &[NewTask],
+) -> Result<Diff, StoreError> {
     let new_ids: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
     let mut missing: Vec<&(String, usize)> = stored
         .iter()
@@ -100,7 +102,7 @@ pub fn diff(sweep: &str, stored: &[(String, usize)], tasks: &[NewTask]) -> Resul
         .collect();
     missing.sort_by_key(|(_, idx)| *idx);
     if let Some((id, idx)) = missing.first() {
-        return Err(ApiError::FailedPrecondition(format!(
+        return Err(StoreError::Conflict(format!(
             "sweep {sweep:?} already has task {id} (task {idx} when stored) that the new file \
              no longer produces: the settings of {} existing task(s) changed; a file under an \
              existing name may only add tasks (submit it under a new name instead)",

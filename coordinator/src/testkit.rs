@@ -1,76 +1,14 @@
 //! Synthetic workers for tests, benchmarks and smoke runs: valid levels without training.
 //!
-//! Masks are deterministic and nested: level `l` keeps the first `prune.remaining[l]` weights
-//! of a fixed pseudo-random order of all weights, so every level prunes a subset of the one
-//! before. Metrics come from `shared::graph::analyze` of those masks, with made-up training
-//! figures, so every report passes the coordinator's validation.
+//! The levels are [`shared::synthetic`]'s (nested masks, metrics from the graph analysis,
+//! made-up training figures), so every report passes the coordinator's validation.
 
 use proto::v1 as pb;
-use shared::graph::{self, LayerMask};
-use shared::metrics::{LevelMetrics, TrainingFigures};
 use shared::spec::TaskSpec;
+pub use shared::synthetic::{synthetic_masks, synthetic_metrics, SYNTHETIC_ENGINE as TEST_ENGINE};
 use tonic::Status;
 
 use crate::client::{Client, ClientOptions};
-
-use crate::convert;
-
-/// The masks of `level` of `spec`'s synthetic trajectory.
-pub fn synthetic_masks(spec: &TaskSpec, level: usize) -> Vec<LayerMask> {
-    let keep = spec.prune.remaining.get(level).copied().unwrap_or(0);
-    let layers: Vec<(usize, usize)> = spec.shape.windows(2).map(|w| (w[0], w[1])).collect();
-    let mut order: Vec<(u64, usize, u32)> = Vec::with_capacity(spec.weights());
-    for (layer, &(fan_in, fan_out)) in layers.iter().enumerate() {
-        for index in 0..(fan_in * fan_out) as u32 {
-            let key = splitmix(spec.seed ^ ((layer as u64) << 40) ^ u64::from(index));
-            order.push((key, layer, index));
-        }
-    }
-    order.sort_unstable();
-    let mut kept: Vec<Vec<u32>> = vec![Vec::new(); layers.len()];
-    for &(_, layer, index) in order.iter().take(keep) {
-        kept[layer].push(index);
-    }
-    layers
-        .iter()
-        .zip(kept)
-        .map(|(&(fan_in, fan_out), mut kept)| {
-            kept.sort_unstable();
-            LayerMask {
-                fan_in,
-                fan_out,
-                kept,
-            }
-        })
-        .collect()
-}
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// The engine version synthetic workers register with and report.
-pub const TEST_ENGINE: u32 = 2;
-
-/// The metrics of `masks` at `level`, with fixed training figures.
-pub fn synthetic_metrics(spec: &TaskSpec, level: usize, masks: &[LayerMask]) -> LevelMetrics {
-    let report = graph::analyze(masks, &spec.task_io());
-    LevelMetrics::new(
-        level,
-        &report,
-        TrainingFigures {
-            test_accuracy: vec![0.9; spec.data.problems.len()],
-            test_loss: 0.3,
-            train_loss: 0.2,
-            epochs: 10 + level,
-            seconds: 0.01,
-            engine: TEST_ENGINE,
-        },
-    )
-}
 
 /// A valid report of `level` of the task of `lease`.
 pub fn synthetic_report(
@@ -85,8 +23,8 @@ pub fn synthetic_report(
         worker_id,
         lease_id: lease.lease_id,
         level,
-        metrics: Some(convert::metrics_to_proto(&metrics)),
-        masks: masks.iter().map(convert::mask_to_proto).collect(),
+        metrics: Some(pb::LevelMetrics::from(&metrics)),
+        masks: proto::convert::masks_to_wire(&masks),
     })
 }
 
@@ -216,7 +154,7 @@ impl FakeWorker {
                 &synthetic_masks(&spec, level as usize),
             )
             .status;
-            if crate::store::leases::stops_after(&spec, status) {
+            if spec.prune.stops_after(status) {
                 break;
             }
         }

@@ -11,8 +11,6 @@ use shared::graph::{self, GraphReport, LayerMask, MaskError, Status};
 use shared::metrics::LevelMetrics;
 use shared::spec::TaskSpec;
 
-use crate::convert;
-
 /// Why a report is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReportError {
@@ -126,11 +124,11 @@ pub fn validate_report(
         });
     }
     if let Some((_, status)) = expected.previous {
-        if crate::store::leases::stops_after(spec, status) {
+        if spec.prune.stops_after(status) {
             return Err(ReportError::AfterStop {
                 level,
                 stopped_at: expected.stored - 1,
-                status: convert::status_str(status),
+                status: status.as_str(),
             });
         }
     }
@@ -162,7 +160,8 @@ pub fn validate_report(
         check_nested(&masks, previous, level.saturating_sub(1))?;
     }
 
-    let metrics = convert::metrics_from_proto(metrics).map_err(ReportError::Metrics)?;
+    let metrics = LevelMetrics::try_from(metrics)
+        .map_err(|e| ReportError::Metrics(format!("metrics: {e}")))?;
     check_finite(&metrics, spec.data.problems.len())?;
 
     let tasks = spec.task_io();
@@ -221,7 +220,7 @@ pub fn decode_masks(
                     expected_fan_out: widths[1],
                 });
             }
-            convert::mask_from_proto(mask).map_err(|source| ReportError::Decode { layer, source })
+            LayerMask::try_from(mask).map_err(|source| ReportError::Decode { layer, source })
         })
         .collect()
 }
@@ -318,8 +317,8 @@ fn check_figures(m: &LevelMetrics, g: &GraphReport) -> Result<(), ReportError> {
     if m.status != g.status {
         return Err(ReportError::Figure {
             field: "status",
-            claimed: convert::status_str(m.status).to_string(),
-            actual: convert::status_str(g.status).to_string(),
+            claimed: m.status.as_str().to_string(),
+            actual: g.status.as_str().to_string(),
         });
     }
     let same_coverage = m.coverage.len() == g.coverage.len()

@@ -324,7 +324,11 @@ async fn a_worker_failing_in_a_row_is_flagged_unhealthy() {
         .await
         .unwrap();
     let mut w = t.worker("sick-worker").await;
-    let text = |status: &pb::StatusResponse| coordinator::render::status_text(status);
+    let text = |status: &pb::StatusResponse| {
+        coordinator::render::status_text(&coordinator::service::wire::status_from_wire(
+            status.clone(),
+        ))
+    };
     for round in 1..=3 {
         let lease = w.lease().await.unwrap().unwrap();
         w.fail(&lease, "cuda error").await.unwrap();
@@ -333,13 +337,14 @@ async fn a_worker_failing_in_a_row_is_flagged_unhealthy() {
             .await
             .unwrap()
             .into_inner();
-        let worker = answer
+        let report = coordinator::service::wire::status_from_wire(answer.clone());
+        let worker = report
             .workers
             .iter()
             .find(|x| x.worker_id == w.worker_id)
             .unwrap();
         assert_eq!(worker.consecutive_failures, round);
-        assert_eq!(coordinator::render::unhealthy(worker), round >= 3);
+        assert_eq!(worker.unhealthy(), round >= 3);
         assert_eq!(
             text(&answer).contains("UNHEALTHY"),
             round >= 3,

@@ -126,7 +126,7 @@ async fn an_expired_lease_is_refused_and_the_next_lease_resumes() {
     let previous: Vec<_> = again
         .previous_masks
         .iter()
-        .map(|m| coordinator::convert::mask_from_proto(m).unwrap())
+        .map(|m| shared::graph::LayerMask::try_from(m).unwrap())
         .collect();
     assert_eq!(previous, synthetic_masks(&spec, 1));
 
@@ -188,13 +188,13 @@ async fn a_task_fails_after_max_attempts_with_its_last_error() {
     assert_eq!(s.failures.len(), 1);
     assert_eq!(s.failures[0].attempts, 3);
     assert_eq!(s.failures[0].error, "diverged: loss is NaN");
-    let text = coordinator::render::status_text(
-        &client
+    let text = coordinator::render::status_text(&coordinator::service::wire::status_from_wire(
+        client
             .status(pb::StatusRequest { sweep: None })
             .await
             .unwrap()
             .into_inner(),
-    );
+    ));
     assert!(text.contains("diverged: loss is NaN"), "{text}");
     let idle = client
         .lease_task(pb::LeaseTaskRequest {

@@ -4,16 +4,21 @@
 mod common;
 
 use common::*;
-use coordinator::aggregate;
-use coordinator::store::{queries, Store};
+use coordinator::service::wire;
+use coordinator::store::{results, Store};
+use proto::v1 as pb;
 
-fn rows_from_db(config: &coordinator::ServerConfig, sweep: &str) -> Vec<aggregate::Row> {
+/// The `Results` rows computed from the database directly.
+fn rows_from_db(config: &coordinator::ServerConfig, sweep: &str) -> Vec<pb::AggregateRow> {
     let store = read_only(config);
     let name = sweep.to_string();
-    let tasks = store
-        .run_blocking(move |c| queries::task_results(c, &name))
-        .expect("task results");
-    aggregate::aggregate(&tasks)
+    let data = store
+        .run_blocking(move |c| results::sweep_data(c, &name))
+        .expect("the data set");
+    analysis::stats::grid_points(&data.tasks)
+        .iter()
+        .map(wire::point_to_wire)
+        .collect()
 }
 
 #[tokio::test]

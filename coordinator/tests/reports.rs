@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use coordinator::convert::{mask_from_proto, mask_to_proto};
 use coordinator::testkit::{self, synthetic_masks, synthetic_report, FakeWorker};
 use proto::v1 as pb;
 use proto::v1::layer_mask::Encoding;
@@ -110,9 +109,9 @@ async fn bad_reports_are_refused_and_change_nothing() {
     )
     .await;
     let mut count = good(0);
-    let mut first = mask_from_proto(&count.masks[0]).unwrap();
+    let mut first = shared::graph::LayerMask::try_from(&count.masks[0]).unwrap();
     first.kept.pop();
-    count.masks[0] = mask_to_proto(&first);
+    count.masks[0] = proto::v1::LayerMask::from(&first);
     refused(
         &mut w,
         &t,
@@ -190,7 +189,7 @@ async fn bad_reports_are_refused_and_change_nothing() {
     level2[layer].kept.push(pruned);
     level2[layer].kept.sort_unstable();
     let mut regrown = good(2);
-    regrown.masks = level2.iter().map(mask_to_proto).collect();
+    regrown.masks = proto::convert::masks_to_wire(&level2);
     refused(
         &mut w,
         &t,
@@ -244,7 +243,7 @@ async fn dense_masks_of_the_widest_network_fit() {
     let previous: usize = again
         .previous_masks
         .iter()
-        .map(|m| mask_from_proto(m).unwrap().kept.len())
+        .map(|m| shared::graph::LayerMask::try_from(m).unwrap().kept.len())
         .sum();
     assert_eq!(previous, 1_723_960);
     assert_eq!(w.finish(&again).await.unwrap(), 1);

@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use analysis::export::{self, Table};
 use common::*;
-use coordinator::export::{self, Table};
 use serde_json::Value;
 
 const SWEEP: &str =

@@ -1,11 +1,17 @@
-//! Conversions between the wire messages and the science crate's types, in one place for the
-//! coordinator and the workers.
+//! The one mapping between the wire messages and the science crate's types, as `From` /
+//! `TryFrom` impls (a message in, a `shared` value out, or back), plus the stored form of a
+//! network's masks. The coordinator and the workers both convert here and nowhere else.
+//!
+//! Decoding never trusts the wire: masks are decoded with their indices checked (sorted,
+//! distinct, in range of the layer), counts must fit this machine's integers and a status
+//! must be one of the three.
 
+use prost::Message;
 use shared::graph::{LayerMask as SharedMask, Status};
 use shared::metrics::LevelMetrics as SharedMetrics;
 
 use crate::mask::{decode_layer, encode_layer, MaskDecodeError};
-use crate::v1::{Coverage, LayerMask, LevelMetrics, TicketStatus};
+use crate::v1::{Coverage, LayerMask, LevelMetrics, NetworkMask, TicketStatus};
 
 /// Why a wire message does not convert to the science crate's type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -22,14 +28,36 @@ pub enum ConvertError {
     UnknownStatus(i32),
     #[error("{field} = {value} does not fit this machine's integers")]
     TooLarge { field: &'static str, value: u64 },
+    #[error("the stored masks do not decode: {0}")]
+    Blob(String),
+}
+
+impl From<&SharedMask> for LayerMask {
+    /// The smaller of the two encodings. Widths beyond 32 bits cannot be valid masks; they
+    /// saturate, and the receiver refuses them.
+    fn from(m: &SharedMask) -> LayerMask {
+        let width = |w: usize| u32::try_from(w).unwrap_or(u32::MAX);
+        encode_layer(width(m.fan_in), width(m.fan_out), &m.kept)
+    }
+}
+
+impl TryFrom<&LayerMask> for SharedMask {
+    type Error = MaskDecodeError;
+
+    /// One layer's mask with its indices checked (the network's shape is the caller's to
+    /// check).
+    fn try_from(m: &LayerMask) -> Result<SharedMask, MaskDecodeError> {
+        Ok(SharedMask {
+            fan_in: m.fan_in as usize,
+            fan_out: m.fan_out as usize,
+            kept: decode_layer(m)?,
+        })
+    }
 }
 
 /// Encodes a network's masks, input layer first.
 pub fn masks_to_wire(masks: &[SharedMask]) -> Vec<LayerMask> {
-    masks
-        .iter()
-        .map(|m| encode_layer(m.fan_in as u32, m.fan_out as u32, &m.kept))
-        .collect()
+    masks.iter().map(LayerMask::from).collect()
 }
 
 /// Decodes a network's masks, validating every layer's indices (not the network's shape).
@@ -38,87 +66,122 @@ pub fn masks_from_wire(masks: &[LayerMask]) -> Result<Vec<SharedMask>, ConvertEr
         .iter()
         .enumerate()
         .map(|(layer, m)| {
-            Ok(SharedMask {
-                fan_in: m.fan_in as usize,
-                fan_out: m.fan_out as usize,
-                kept: decode_layer(m).map_err(|source| ConvertError::Mask { layer, source })?,
-            })
+            SharedMask::try_from(m).map_err(|source| ConvertError::Mask { layer, source })
         })
         .collect()
 }
 
-pub fn status_to_wire(status: Status) -> TicketStatus {
-    match status {
-        Status::Split => TicketStatus::Split,
-        Status::Connected => TicketStatus::Connected,
-        Status::Degraded => TicketStatus::Degraded,
+/// The stored form of a network's masks: an encoded [`NetworkMask`].
+pub fn masks_to_blob(masks: &[SharedMask]) -> Vec<u8> {
+    NetworkMask {
+        layers: masks_to_wire(masks),
+    }
+    .encode_to_vec()
+}
+
+/// A network's masks from their stored form.
+pub fn masks_from_blob(blob: &[u8]) -> Result<Vec<SharedMask>, ConvertError> {
+    let network = NetworkMask::decode(blob).map_err(|e| ConvertError::Blob(e.to_string()))?;
+    masks_from_wire(&network.layers)
+}
+
+/// The stored form of a network's masks as wire layers (without decoding the indices).
+pub fn blob_to_wire(blob: &[u8]) -> Result<Vec<LayerMask>, ConvertError> {
+    Ok(NetworkMask::decode(blob)
+        .map_err(|e| ConvertError::Blob(e.to_string()))?
+        .layers)
+}
+
+impl From<Status> for TicketStatus {
+    fn from(status: Status) -> TicketStatus {
+        match status {
+            Status::Split => TicketStatus::Split,
+            Status::Connected => TicketStatus::Connected,
+            Status::Degraded => TicketStatus::Degraded,
+        }
     }
 }
 
-pub fn status_from_wire(status: i32) -> Result<Status, ConvertError> {
-    match TicketStatus::try_from(status) {
-        Ok(TicketStatus::Split) => Ok(Status::Split),
-        Ok(TicketStatus::Connected) => Ok(Status::Connected),
-        Ok(TicketStatus::Degraded) => Ok(Status::Degraded),
-        Ok(TicketStatus::Unspecified) => Err(ConvertError::UnspecifiedStatus),
-        Err(_) => Err(ConvertError::UnknownStatus(status)),
+impl TryFrom<TicketStatus> for Status {
+    type Error = ConvertError;
+
+    fn try_from(status: TicketStatus) -> Result<Status, ConvertError> {
+        match status {
+            TicketStatus::Split => Ok(Status::Split),
+            TicketStatus::Connected => Ok(Status::Connected),
+            TicketStatus::Degraded => Ok(Status::Degraded),
+            TicketStatus::Unspecified => Err(ConvertError::UnspecifiedStatus),
+        }
     }
 }
 
-pub fn metrics_to_wire(m: &SharedMetrics) -> LevelMetrics {
-    LevelMetrics {
-        level: m.level as u64,
-        remaining_weights: m.remaining_weights as u64,
-        active_weights: m.active_weights as u64,
-        zombie_weights: m.zombie_weights as u64,
-        inactive_weights: m.inactive_weights as u64,
-        active_neurons: m.active_neurons as u64,
-        zombie_neurons: m.zombie_neurons as u64,
-        inactive_neurons: m.inactive_neurons as u64,
-        components: m.components as u64,
-        status: status_to_wire(m.status) as i32,
-        coverage: m
-            .coverage
-            .iter()
-            .map(|c| Coverage { tasks: c.clone() })
-            .collect(),
-        test_accuracy: m.test_accuracy.clone(),
-        test_loss: m.test_loss,
-        train_loss: m.train_loss,
-        epochs: m.epochs as u64,
-        seconds: m.seconds,
-        engine: m.engine,
+/// A status as the wire carries it (an `i32` of [`TicketStatus`]).
+fn status_from_i32(status: i32) -> Result<Status, ConvertError> {
+    TicketStatus::try_from(status)
+        .map_err(|_| ConvertError::UnknownStatus(status))
+        .and_then(Status::try_from)
+}
+
+impl From<&SharedMetrics> for LevelMetrics {
+    fn from(m: &SharedMetrics) -> LevelMetrics {
+        LevelMetrics {
+            level: m.level as u64,
+            remaining_weights: m.remaining_weights as u64,
+            active_weights: m.active_weights as u64,
+            zombie_weights: m.zombie_weights as u64,
+            inactive_weights: m.inactive_weights as u64,
+            active_neurons: m.active_neurons as u64,
+            zombie_neurons: m.zombie_neurons as u64,
+            inactive_neurons: m.inactive_neurons as u64,
+            components: m.components as u64,
+            status: TicketStatus::from(m.status) as i32,
+            coverage: m
+                .coverage
+                .iter()
+                .map(|c| Coverage { tasks: c.clone() })
+                .collect(),
+            test_accuracy: m.test_accuracy.clone(),
+            test_loss: m.test_loss,
+            train_loss: m.train_loss,
+            epochs: m.epochs as u64,
+            seconds: m.seconds,
+            engine: m.engine,
+        }
     }
 }
 
-pub fn metrics_from_wire(m: &LevelMetrics) -> Result<SharedMetrics, ConvertError> {
-    let size = |field: &'static str, value: u64| {
-        usize::try_from(value).map_err(|_| ConvertError::TooLarge { field, value })
-    };
-    Ok(SharedMetrics {
-        level: size("level", m.level)?,
-        remaining_weights: size("remaining_weights", m.remaining_weights)?,
-        active_weights: size("active_weights", m.active_weights)?,
-        zombie_weights: size("zombie_weights", m.zombie_weights)?,
-        inactive_weights: size("inactive_weights", m.inactive_weights)?,
-        active_neurons: size("active_neurons", m.active_neurons)?,
-        zombie_neurons: size("zombie_neurons", m.zombie_neurons)?,
-        inactive_neurons: size("inactive_neurons", m.inactive_neurons)?,
-        components: size("components", m.components)?,
-        status: status_from_wire(m.status)?,
-        coverage: m.coverage.iter().map(|c| c.tasks.clone()).collect(),
-        test_accuracy: m.test_accuracy.clone(),
-        test_loss: m.test_loss,
-        train_loss: m.train_loss,
-        epochs: size("epochs", m.epochs)?,
-        seconds: m.seconds,
-        // 0: a worker from before engines were versioned, which ran the first engine.
-        engine: if m.engine == 0 {
-            shared::metrics::first_engine()
-        } else {
-            m.engine
-        },
-    })
+impl TryFrom<&LevelMetrics> for SharedMetrics {
+    type Error = ConvertError;
+
+    fn try_from(m: &LevelMetrics) -> Result<SharedMetrics, ConvertError> {
+        let size = |field: &'static str, value: u64| {
+            usize::try_from(value).map_err(|_| ConvertError::TooLarge { field, value })
+        };
+        Ok(SharedMetrics {
+            level: size("level", m.level)?,
+            remaining_weights: size("remaining_weights", m.remaining_weights)?,
+            active_weights: size("active_weights", m.active_weights)?,
+            zombie_weights: size("zombie_weights", m.zombie_weights)?,
+            inactive_weights: size("inactive_weights", m.inactive_weights)?,
+            active_neurons: size("active_neurons", m.active_neurons)?,
+            zombie_neurons: size("zombie_neurons", m.zombie_neurons)?,
+            inactive_neurons: size("inactive_neurons", m.inactive_neurons)?,
+            components: size("components", m.components)?,
+            status: status_from_i32(m.status)?,
+            coverage: m.coverage.iter().map(|c| c.tasks.clone()).collect(),
+            test_accuracy: m.test_accuracy.clone(),
+            test_loss: m.test_loss,
+            train_loss: m.train_loss,
+            epochs: size("epochs", m.epochs)?,
+            seconds: m.seconds,
+            // 0: a worker from before engines were versioned, which ran the first engine.
+            engine: if m.engine == 0 {
+                shared::metrics::first_engine()
+            } else {
+                m.engine
+            },
+        })
+    }
 }
 
 #[cfg(test)]
@@ -143,13 +206,23 @@ mod tests {
                 engine: 2,
             },
         );
-        assert_eq!(metrics_from_wire(&metrics_to_wire(&metrics)), Ok(metrics));
-        assert_eq!(masks_from_wire(&masks_to_wire(&masks)), Ok(masks));
+        let wire = LevelMetrics::from(&metrics);
+        assert_eq!(SharedMetrics::try_from(&wire), Ok(metrics));
+        assert_eq!(masks_from_wire(&masks_to_wire(&masks)), Ok(masks.clone()));
+        assert_eq!(masks_from_blob(&masks_to_blob(&masks)), Ok(masks));
+        assert!(masks_from_blob(&[0xff, 0xff]).is_err());
     }
 
     #[test]
-    fn unspecified_status_is_refused() {
-        assert_eq!(status_from_wire(0), Err(ConvertError::UnspecifiedStatus));
-        assert_eq!(status_from_wire(99), Err(ConvertError::UnknownStatus(99)));
+    fn a_bad_status_is_refused_and_engine_0_is_engine_1() {
+        assert_eq!(status_from_i32(0), Err(ConvertError::UnspecifiedStatus));
+        assert_eq!(status_from_i32(99), Err(ConvertError::UnknownStatus(99)));
+        let mut wire = LevelMetrics {
+            status: TicketStatus::Split as i32,
+            ..Default::default()
+        };
+        assert_eq!(SharedMetrics::try_from(&wire).unwrap().engine, 1);
+        wire.status = 0;
+        assert!(SharedMetrics::try_from(&wire).is_err());
     }
 }

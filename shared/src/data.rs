@@ -1,4 +1,4 @@
-//! The data set (PROTOCOL.md, "Data"): independent 2-D binary problems, concatenated
+//! The data set (docs/PROTOCOL.md, "Data"): independent 2-D binary problems, concatenated
 //! column-wise, split once into train and test, standardised with the train statistics.
 //!
 //! Everything is a pure function of the [`DataSpec`]: the randomness comes from

@@ -3,7 +3,9 @@
 //! This crate owns everything that both the coordinator and the workers must agree on, and
 //! nothing that talks to a network or a database:
 //!
-//! - [`spec`]: the fully resolved settings of one task (one IMP run) and its stable id;
+//! - [`spec`]: the fully resolved settings of one task (one IMP run), its stable id, the
+//!   invariants training relies on and the early-stop rules;
+//! - [`state`]: where a task stands (pending, leased, done, failed);
 //! - [`sweep`]: the YAML sweep file, its validation with located errors, and its expansion
 //!   into tasks;
 //! - [`schedule`]: pruning arithmetic: weight counts of a shape, rate / levels / target,
@@ -11,8 +13,11 @@
 //! - [`data`]: the independent 2-D binary problems (circles, moons, xor, spirals, blobs),
 //!   concatenated column-wise, split and standardised;
 //! - [`graph`]: the ticket as a graph: active / zombie / inactive weights and neurons,
-//!   components, task coverage and the connected / split / degraded status;
-//! - [`metrics`]: the per-level record a worker produces and the coordinator stores.
+//!   components, task coverage and the connected / split / degraded status ([`graph::analyze`]
+//!   counts; [`graph::Ticket`] keeps every neuron and weight, for pictures and exports; both
+//!   run the same passes);
+//! - [`metrics`]: the per-level record a worker produces and the coordinator stores;
+//! - [`synthetic`]: valid levels without training, for tests and benchmarks.
 //!
 //! Training itself lives in the `worker` crate; storage and gRPC in `coordinator` and `proto`.
 
@@ -21,4 +26,6 @@ pub mod graph;
 pub mod metrics;
 pub mod schedule;
 pub mod spec;
+pub mod state;
 pub mod sweep;
+pub mod synthetic;

@@ -1,7 +1,7 @@
 //! Pruning arithmetic: weight counts, the rate / levels / target triangle, the exact number of
 //! weights remaining at every level, and the widths of the model-extension experiment.
 //!
-//! All functions are pure. Conventions (PROTOCOL.md, "Iterative magnitude pruning"):
+//! All functions are pure. Conventions (docs/PROTOCOL.md, "Iterative magnitude pruning"):
 //!
 //! - `W` is the number of weights (biases excluded) of the dense network, `p` the pruning rate
 //!   (fraction of the *remaining* weights removed per level), `L` the number of pruning levels

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::graph::Status;
+
 /// One independent 2-D binary problem of the data set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -111,6 +113,16 @@ pub enum Scope {
     Layerwise,
 }
 
+impl Scope {
+    /// The name in sweep files, tables and exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Layerwise => "layerwise",
+        }
+    }
+}
+
 /// The pruning trajectory of one task, resolved to exact counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +144,20 @@ pub struct PruneSpec {
     /// Stop after the first level whose ticket is split.
     pub stop_at_first_split: bool,
 }
+
+impl PruneSpec {
+    /// Whether a level whose ticket has `status` ends the run early (the stop rules of
+    /// docs/PROTOCOL.md: at the first degraded level, or at the first split level, each optional).
+    pub fn stops_after(&self, status: Status) -> bool {
+        (status == Status::Split && self.stop_at_first_split)
+            || (status == Status::Degraded && self.stop_at_first_degraded)
+    }
+}
+
+/// Why a [`TaskSpec`] cannot be trained.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidTask(pub String);
 
 /// Everything one IMP run needs. Built by [`crate::sweep`]; never edited afterwards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,5 +190,49 @@ impl TaskSpec {
     /// Which input columns and output columns belong to each problem.
     pub fn task_io(&self) -> Vec<crate::graph::TaskIo> {
         crate::graph::TaskIo::two_d_problems(self.data.problems.len())
+    }
+
+    /// The invariants training relies on: a shape of two or more non-zero layers with two
+    /// inputs per problem and one output per problem, a schedule of `levels + 1` counts that
+    /// starts at the dense count and never increases, a batch of at least one. Specs from a
+    /// sweep file always pass; a spec from elsewhere (a coordinator's database, a lease) is
+    /// checked before it trains.
+    pub fn check(&self) -> Result<(), InvalidTask> {
+        let bad = |msg: String| Err(InvalidTask(msg));
+        let problems = self.data.problems.len();
+        if self.shape.len() < 2 || self.shape.contains(&0) {
+            return bad(format!(
+                "shape {:?} needs at least two non-zero layers",
+                self.shape
+            ));
+        }
+        if self.shape[0] != 2 * problems || self.shape[self.shape.len() - 1] != problems {
+            return bad(format!(
+                "shape {:?} does not fit {problems} two-dimensional problems",
+                self.shape
+            ));
+        }
+        let remaining = &self.prune.remaining;
+        if remaining.len() != self.prune.levels + 1 {
+            return bad(format!(
+                "the schedule has {} counts for {} levels",
+                remaining.len(),
+                self.prune.levels
+            ));
+        }
+        if remaining[0] != self.weights() {
+            return bad(format!(
+                "the schedule starts at {} weights, the network has {}",
+                remaining[0],
+                self.weights()
+            ));
+        }
+        if remaining.windows(2).any(|w| w[1] > w[0]) {
+            return bad("the schedule's remaining counts increase".into());
+        }
+        if self.train.batch_size == 0 {
+            return bad("batch size 0".into());
+        }
+        Ok(())
     }
 }

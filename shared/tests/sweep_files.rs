@@ -67,6 +67,22 @@ fn every_shipped_file_parses_and_expands() {
 }
 
 #[test]
+fn poster_sweeps_stop_at_the_first_degraded_level() {
+    for name in [
+        "poster-extension.yaml",
+        "poster-20-levels.yaml",
+        "poster-levels.yaml",
+        "thesis-bases.yaml",
+    ] {
+        let (_, tasks) = load(name);
+        assert!(
+            tasks.iter().all(|t| t.prune.stop_at_first_degraded),
+            "{name} continues past a degraded level"
+        );
+    }
+}
+
+#[test]
 fn poster_extension() {
     let (sweep, tasks) = load("poster-extension.yaml");
     assert_eq!(sweep.name, "poster-extension");
@@ -93,7 +109,8 @@ fn poster_extension() {
             assert_eq!(t.train.batch_size, 64);
             assert_eq!(t.train.max_epochs, 3000);
             assert_eq!(t.train.patience, 30);
-            assert!(!t.prune.stop_at_first_degraded);
+            // As the thesis: a run ends at its first degraded level.
+            assert!(t.prune.stop_at_first_degraded);
         }
     }
     assert_eq!(tasks.last().unwrap().weights(), 1_723_960);

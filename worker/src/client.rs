@@ -34,7 +34,7 @@ use tonic::{Code, Status};
 use tracing::{debug, error, info, warn};
 
 use proto::auth::{is_auth_error, AuthClient, ClientOptions};
-use proto::convert::{masks_from_wire, masks_to_wire, metrics_to_wire};
+use proto::convert::{masks_from_wire, masks_to_wire};
 use proto::v1::{
     CompleteTaskRequest, FailTaskRequest, HeartbeatRequest, Lease, LeaseTaskRequest,
     RegisterWorkerRequest, ReportLevelRequest, ReturnLeaseRequest,
@@ -780,7 +780,7 @@ async fn report(
         worker_id,
         lease_id,
         level: outcome.metrics.level as u32,
-        metrics: Some(metrics_to_wire(&outcome.metrics)),
+        metrics: Some(proto::v1::LevelMetrics::from(&outcome.metrics)),
         masks: masks_to_wire(&outcome.masks),
     };
     let mut backoff = Backoff::new();

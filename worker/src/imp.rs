@@ -1,4 +1,4 @@
-//! The IMP trajectory of one task (PROTOCOL.md "Iterative magnitude pruning"):
+//! The IMP trajectory of one task (docs/PROTOCOL.md "Iterative magnitude pruning"):
 //! 1. train, 2. prune, 3. reset, 4. repeat.
 //!
 //! Level 0 trains the dense network from theta_0. Every later level prunes the trained weights
@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use tracing::debug;
 
 use shared::data::Dataset;
-use shared::graph::{analyze, LayerMask, Status};
+use shared::graph::{analyze, LayerMask};
 use shared::metrics::{LevelMetrics, TrainingFigures};
 use shared::spec::TaskSpec;
 
@@ -83,7 +83,8 @@ pub fn run_task_with(
     sparse_below: f64,
     mut on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
 ) -> Result<(), ImpError> {
-    check(spec)?;
+    spec.check()
+        .map_err(|e| ImpError::InvalidTask(e.to_string()))?;
     let data = shared::data::generate(&spec.data)
         .map_err(|e| ImpError::InvalidTask(format!("data: {e}")))?;
     let trainer = Trainer {
@@ -143,8 +144,7 @@ pub fn run_task_with(
             epochs = metrics.epochs,
             "level finished"
         );
-        let stop = (spec.prune.stop_at_first_degraded && graph.status == Status::Degraded)
-            || (spec.prune.stop_at_first_split && graph.status == Status::Split);
+        let stop = spec.prune.stops_after(graph.status);
         if on_level(LevelOutcome {
             metrics,
             masks: exchanged,
@@ -210,44 +210,4 @@ fn prune_to(spec: &TaskSpec, trained: &Params, masks: &mut BoolMasks, level: usi
     let have = prune::kept(masks);
     let want = spec.prune.remaining[level];
     prune::prune(&trained.weights, masks, have - want, spec.prune.scope);
-}
-
-/// The invariants the rest of this module relies on; a task that breaks them never trains.
-fn check(spec: &TaskSpec) -> Result<(), ImpError> {
-    let bad = |msg: String| Err(ImpError::InvalidTask(msg));
-    let problems = spec.data.problems.len();
-    if spec.shape.len() < 2 || spec.shape.contains(&0) {
-        return bad(format!(
-            "shape {:?} needs at least two non-zero layers",
-            spec.shape
-        ));
-    }
-    if spec.shape[0] != 2 * problems || spec.shape[spec.shape.len() - 1] != problems {
-        return bad(format!(
-            "shape {:?} does not fit {problems} two-dimensional problems",
-            spec.shape
-        ));
-    }
-    let remaining = &spec.prune.remaining;
-    if remaining.len() != spec.prune.levels + 1 {
-        return bad(format!(
-            "the schedule has {} counts for {} levels",
-            remaining.len(),
-            spec.prune.levels
-        ));
-    }
-    if remaining[0] != spec.weights() {
-        return bad(format!(
-            "the schedule starts at {} weights, the network has {}",
-            remaining[0],
-            spec.weights()
-        ));
-    }
-    if remaining.windows(2).any(|w| w[1] > w[0]) {
-        return bad("the schedule's remaining counts increase".into());
-    }
-    if spec.train.batch_size == 0 {
-        return bad("batch size 0".into());
-    }
-    Ok(())
 }

@@ -1,5 +1,5 @@
 //! One level's training: shuffled mini-batches, Adam, early stopping on the held-out loss
-//! (PROTOCOL.md "Model and training"), and the figures of the trained network.
+//! (docs/PROTOCOL.md "Model and training"), and the figures of the trained network.
 //!
 //! The held-out loss is computed on the test split after every epoch, as the thesis did; the
 //! weights of the last epoch are kept (not restored to the best epoch). The network trained is

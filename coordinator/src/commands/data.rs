@@ -1,13 +1,16 @@
-//! Reading a sweep's stored results for `results --by`, `plot`, `export` and `report`: from a
-//! running coordinator (`TaskLevels`, `TicketMasks`) or read-only from its database.
+//! Reading a sweep's stored results for `results`, `plot`, `export` and `report`: from a
+//! running coordinator (`TaskLevels`, `TicketMasks`, `Status`) or read-only from its
+//! database; both give the same data set.
 
-use coordinator::error::ApiError;
-use coordinator::sweep_data::{self, SweepData, TicketData};
+use analysis::{Progress, SweepData, TicketData};
+use coordinator::service::{wire, CoordinatorService};
+use coordinator::store::StoreError;
+use coordinator::sweep_data;
 use proto::v1 as pb;
 
 use super::Source;
 
-/// Every task of `sweep` with its stored levels.
+/// Every task of `sweep` with its state and stored levels.
 pub async fn sweep(source: &Source, sweep: &str) -> anyhow::Result<SweepData> {
     if let Some(db) = &source.db {
         let store = Source::open_db(db.clone()).await?;
@@ -15,7 +18,7 @@ pub async fn sweep(source: &Source, sweep: &str) -> anyhow::Result<SweepData> {
         return store
             .run(move |c| sweep_data::load(c, &name))
             .await
-            .map_err(|e: ApiError| anyhow::anyhow!(e));
+            .map_err(|e: StoreError| anyhow::anyhow!(e));
     }
     let mut client = source.connect().await?;
     let answer = client
@@ -25,7 +28,7 @@ pub async fn sweep(source: &Source, sweep: &str) -> anyhow::Result<SweepData> {
         .await
         .map_err(super::rpc_error)?
         .into_inner();
-    sweep_data::from_proto(&answer).map_err(|e| anyhow::anyhow!(e))
+    sweep_data::from_wire(&answer).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// The masks of level `level` of task `task_id` of `sweep`.
@@ -41,7 +44,7 @@ pub async fn ticket(
         return store
             .run(move |c| sweep_data::load_ticket(c, &name, &id, level))
             .await
-            .map_err(|e: ApiError| anyhow::anyhow!(e));
+            .map_err(|e: StoreError| anyhow::anyhow!(e));
     }
     let mut client = source.connect().await?;
     let answer = client
@@ -53,18 +56,16 @@ pub async fn ticket(
         .await
         .map_err(super::rpc_error)?
         .into_inner();
-    sweep_data::ticket_from_proto(&answer).map_err(|e| anyhow::anyhow!(e))
+    sweep_data::ticket_from_wire(&answer).map_err(|e| anyhow::anyhow!(e))
 }
 
-/// The progress of `sweep` (the status report), from the same source.
-pub async fn status(source: &Source, sweep: &str) -> anyhow::Result<pb::StatusResponse> {
-    if let Some(db) = &source.db {
+/// The progress of `sweep` (from the status report), from the same source.
+pub async fn progress(source: &Source, sweep: &str) -> anyhow::Result<Progress> {
+    let report = if let Some(db) = &source.db {
         let store = Source::open_db(db.clone()).await?;
         let name = sweep.to_string();
-        let windows = coordinator::service::CoordinatorService::windows(
-            &coordinator::ServerConfig::new(store.path()),
-        );
-        return store
+        let windows = CoordinatorService::windows(&coordinator::ServerConfig::new(store.path()));
+        store
             .run(move |c| {
                 coordinator::store::queries::status(
                     c,
@@ -74,14 +75,18 @@ pub async fn status(source: &Source, sweep: &str) -> anyhow::Result<pb::StatusRe
                 )
             })
             .await
-            .map_err(|e: ApiError| anyhow::anyhow!(e));
-    }
-    let mut client = source.connect().await?;
-    Ok(client
-        .status(pb::StatusRequest {
-            sweep: Some(sweep.to_string()),
-        })
-        .await
-        .map_err(super::rpc_error)?
-        .into_inner())
+            .map_err(|e: StoreError| anyhow::anyhow!(e))?
+    } else {
+        let mut client = source.connect().await?;
+        wire::status_from_wire(
+            client
+                .status(pb::StatusRequest {
+                    sweep: Some(sweep.to_string()),
+                })
+                .await
+                .map_err(super::rpc_error)?
+                .into_inner(),
+        )
+    };
+    Ok(wire::progress(&report, sweep))
 }

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use analysis::export;
 use anyhow::{bail, Context};
-use coordinator::export;
-use coordinator::ticket::Ticket;
+use shared::graph::Ticket;
 
 use super::Source;
 

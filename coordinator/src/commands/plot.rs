@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use analysis::plot::{self, Figure};
+use analysis::SweepData;
 use anyhow::{bail, Context};
-use coordinator::plot::{self, Figure};
-use coordinator::sweep_data::SweepData;
 
 use super::Source;
 
@@ -88,7 +88,7 @@ pub fn resolve_ticket(
     };
     let level = match level {
         Some(l) => l,
-        None => coordinator::stats::first_level(&task.levels, shared::graph::Status::Split)
+        None => analysis::stats::first_level(&task.levels, shared::graph::Status::Split)
             .map(|l| l.level)
             .or_else(|| task.levels.len().checked_sub(1))
             .with_context(|| format!("task {} has no level stored yet", task.spec.id()))?,

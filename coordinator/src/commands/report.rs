@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use analysis::report::{self, ReportInput};
 use anyhow::Context;
-use coordinator::report::{self, ReportInput};
 
 use super::Source;
 
@@ -21,7 +21,7 @@ pub struct ReportArgs {
 
 pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
     let data = super::data::sweep(&args.source, &args.sweep).await?;
-    let status = super::data::status(&args.source, &args.sweep).await?;
+    let status = super::data::progress(&args.source, &args.sweep).await?;
     let ticket = match data.showcase() {
         Some((id, level)) => {
             Some(super::data::ticket(&args.source, &args.sweep, &id, level).await?)

@@ -1,8 +1,10 @@
-//! `coordinator results`: per-grid-point aggregates of a sweep.
+//! `coordinator results`: a sweep's statistics, one row per grid point or grouped by axes.
+//!
+//! Both come from the same data set and the same computation (`analysis::stats`): a grid
+//! point is the group of every setting but the seed.
 
-use coordinator::aggregate::{self, Row};
-use coordinator::error::ApiError;
-use coordinator::{convert, render};
+use analysis::axis::Axis;
+use analysis::tables::{self, ResultRow};
 
 use super::Source;
 
@@ -23,59 +25,48 @@ pub struct ResultsArgs {
     /// Group by these grid axes instead of by grid point (comma-separated): shape, width,
     /// depth, weights, extension_level (ext), levels, rate, target, scope, seed.
     #[arg(long, value_name = "AXIS[,AXIS]", value_delimiter = ',', value_parser = parse_axis)]
-    pub by: Option<Vec<coordinator::stats::Axis>>,
+    pub by: Option<Vec<Axis>>,
     #[command(flatten)]
     pub source: Source,
 }
 
-fn parse_axis(name: &str) -> Result<coordinator::stats::Axis, String> {
-    coordinator::stats::Axis::parse(name)
+fn parse_axis(name: &str) -> Result<Axis, String> {
+    Axis::parse(name)
 }
 
 pub async fn results(args: ResultsArgs) -> anyhow::Result<()> {
+    let data = super::data::sweep(&args.source, &args.sweep).await?;
     if let Some(by) = &args.by {
         let mut axes = by.clone();
         let mut seen = std::collections::HashSet::new();
         axes.retain(|a| seen.insert(*a));
-        let data = super::data::sweep(&args.source, &args.sweep).await?;
-        let groups = coordinator::stats::group_by(&data.tasks, &axes);
+        let groups = analysis::stats::group_by(&data.tasks, &axes);
         match args.format {
-            Format::Table => print!("{}", coordinator::tables::groups_table(&groups)),
-            Format::Csv => print!("{}", coordinator::tables::groups_csv(&groups)),
+            Format::Table => print!("{}", tables::groups_table(&groups)),
+            Format::Csv => print!("{}", tables::groups_csv(&groups)),
             Format::Json => println!(
                 "{}",
-                serde_json::to_string_pretty(&coordinator::tables::groups_json(&groups))?
+                serde_json::to_string_pretty(&tables::groups_json(&groups))?
             ),
         }
         return Ok(());
     }
-    let rows = fetch(&args.source, &args.sweep).await?;
-    match args.format {
-        Format::Table => print!("{}", render::results_table(&rows)),
-        Format::Csv => print!("{}", render::results_csv(&rows)),
-        Format::Json => println!("{}", render::results_json(&rows)?),
-    }
-    Ok(())
+    print_rows(&ResultRow::of_tasks(&data.tasks), args.format)
 }
 
-/// The aggregate rows of a sweep from a coordinator or a database.
-pub async fn fetch(source: &Source, sweep: &str) -> anyhow::Result<Vec<Row>> {
-    if let Some(db) = &source.db {
-        let store = Source::open_db(db.clone()).await?;
-        let name = sweep.to_string();
-        let tasks = store
-            .run(move |c| coordinator::store::queries::task_results(c, &name))
-            .await
-            .map_err(|e: ApiError| anyhow::anyhow!(e))?;
-        return Ok(aggregate::aggregate(&tasks));
+/// Prints grid-point rows in `format`, and a warning on stderr for points that mix engines.
+pub fn print_rows(rows: &[ResultRow], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Table => print!("{}", tables::results_table(rows)),
+        Format::Csv => print!("{}", tables::results_csv(rows)),
+        Format::Json => println!("{}", tables::results_json(rows)?),
     }
-    let mut client = source.connect().await?;
-    let answer = client
-        .results(proto::v1::ResultsRequest {
-            sweep: sweep.to_string(),
-        })
-        .await
-        .map_err(super::rpc_error)?
-        .into_inner();
-    Ok(answer.rows.iter().map(convert::row_from_proto).collect())
+    let mixed = rows.iter().filter(|r| r.engines.len() > 1).count();
+    if mixed > 0 {
+        eprintln!(
+            "warning: {mixed} grid point(s) mix results of different training engines \
+             (the engine column); compare them with care"
+        );
+    }
+    Ok(())
 }

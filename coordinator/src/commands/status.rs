@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use coordinator::error::ApiError;
-use coordinator::service::CoordinatorService;
+use coordinator::service::{wire, CoordinatorService};
+use coordinator::store::queries::StatusReport;
+use coordinator::store::StoreError;
 use coordinator::{clock, render, ServerConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use proto::v1 as pb;
@@ -62,13 +63,15 @@ impl Reader {
         })
     }
 
-    async fn fetch(&mut self, sweep: Option<String>) -> anyhow::Result<pb::StatusResponse> {
+    async fn fetch(&mut self, sweep: Option<String>) -> anyhow::Result<StatusReport> {
         match self {
-            Reader::Remote(client) => Ok(client
-                .status(pb::StatusRequest { sweep })
-                .await
-                .map_err(super::rpc_error)?
-                .into_inner()),
+            Reader::Remote(client) => Ok(wire::status_from_wire(
+                client
+                    .status(pb::StatusRequest { sweep })
+                    .await
+                    .map_err(super::rpc_error)?
+                    .into_inner(),
+            )),
             Reader::Db(store) => {
                 // The serving coordinator's windows with default settings.
                 let windows = CoordinatorService::windows(&ServerConfig::new(store.path()));
@@ -82,7 +85,7 @@ impl Reader {
                         )
                     })
                     .await
-                    .map_err(|e: ApiError| anyhow::anyhow!(e))
+                    .map_err(|e: StoreError| anyhow::anyhow!(e))
             }
         }
     }
@@ -110,7 +113,7 @@ impl Bars {
         }
     }
 
-    fn show(&mut self, status: &pb::StatusResponse) {
+    fn show(&mut self, status: &StatusReport) {
         for s in &status.sweeps {
             let bar = self.sweeps.entry(s.name.clone()).or_insert_with(|| {
                 let bar = self
@@ -133,18 +136,14 @@ impl Bars {
                 s.failed,
                 s.levels_per_minute,
                 s.eta_seconds
-                    .map_or_else(|| "-".to_string(), render::duration)
+                    .map_or_else(|| "-".to_string(), analysis::tables::duration)
             ));
         }
         let busy: Vec<String> = status
             .workers
             .iter()
             .map(|w| {
-                let health = if render::unhealthy(w) {
-                    " (unhealthy)"
-                } else {
-                    ""
-                };
+                let health = if w.unhealthy() { " (unhealthy)" } else { "" };
                 match w.tasks.first() {
                     Some(t) => format!("{}{health}: {} level {}", w.name, t.task_id, t.level),
                     None => format!("{}{health}: idle", w.name),

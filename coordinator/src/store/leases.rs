@@ -14,8 +14,7 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shared::graph::Status;
 use shared::spec::TaskSpec;
-
-use crate::error::ApiError;
+use shared::state::TaskState;
 
 use super::StoreError;
 
@@ -32,7 +31,7 @@ pub struct Granted {
     pub deadline_ms: i64,
     /// The first level not stored yet.
     pub resume_level: u32,
-    /// The encoded masks (`proto::v1::NetworkMask`) of level `resume_level - 1`.
+    /// The stored (encoded) masks of level `resume_level - 1`.
     pub previous_masks: Option<Vec<u8>>,
 }
 
@@ -52,8 +51,8 @@ pub struct Expired {
     pub lease_id: u64,
     pub task_id: String,
     pub worker_id: u64,
-    /// The task's new state: `pending`, `failed`, or `done` when all its levels were stored.
-    pub task_state: &'static str,
+    /// The task's new state: pending, failed, or done when all its levels were stored.
+    pub task_state: TaskState,
 }
 
 /// An open, valid lease.
@@ -95,7 +94,7 @@ pub fn lease(
     worker_id: u64,
     now_ms: i64,
     lease_ms: i64,
-) -> Result<LeaseAnswer, ApiError> {
+) -> Result<LeaseAnswer, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let parallel = worker_parallel(&tx, worker_id)?;
     let held: i64 = tx.query_row(
@@ -104,7 +103,7 @@ pub fn lease(
         |r| r.get(0),
     )?;
     if held >= parallel {
-        return Err(ApiError::FailedPrecondition(format!(
+        return Err(StoreError::Conflict(format!(
             "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
         )));
     }
@@ -159,8 +158,8 @@ pub fn lease(
     ?;
     let lease_id = tx.last_insert_rowid() as u64;
     tx.execute(
-        "UPDATE tasks SET state = 'leased' WHERE key = ?1",
-        [task_key],
+        "UPDATE tasks SET state = ?2 WHERE key = ?1",
+        params![task_key, TaskState::Leased.as_str()],
     )?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
@@ -186,7 +185,7 @@ pub fn heartbeat(
     level: u32,
     now_ms: i64,
     lease_ms: i64,
-) -> Result<i64, ApiError> {
+) -> Result<i64, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     let deadline_ms = now_ms.saturating_add(lease_ms);
@@ -209,28 +208,25 @@ pub fn complete(
     worker_id: u64,
     lease_id: u64,
     now_ms: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     let progress = progress(&tx, lease.task_key)?;
     if !progress.finished() {
-        return Err(ApiError::FailedPrecondition(format!(
+        return Err(StoreError::Conflict(format!(
             "task {} has {} of {} levels stored and its spec asks for no early stop there; \
              report the remaining levels before completing",
             lease.task_id, progress.stored, progress.planned
         )));
     }
     end_lease(&tx, lease_id, now_ms, "completed", None)?;
-    tx.execute(
-        "UPDATE tasks SET state = 'done', finished_ms = ?2 WHERE key = ?1",
-        params![lease.task_key, now_ms],
-    )?;
-    tx.execute(
-        "UPDATE workers SET last_seen_ms = ?2, consecutive_failures = 0,
-                current_task = NULLIF(current_task, ?3),
-                current_level = CASE WHEN current_task = ?3 THEN NULL ELSE current_level END
-         WHERE id = ?1",
-        params![worker_id as i64, now_ms, lease.task_id],
+    finish_task(&tx, lease.task_key, now_ms)?;
+    release_worker(
+        &tx,
+        worker_id,
+        &lease.task_id,
+        Some(now_ms),
+        Failures::Reset,
     )?;
     tx.commit()?;
     Ok(())
@@ -244,14 +240,14 @@ pub fn fail(
     error: &str,
     now_ms: i64,
     max_attempts: u32,
-) -> Result<bool, ApiError> {
+) -> Result<bool, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     end_lease(&tx, lease_id, now_ms, "failed", Some(error))?;
     let state = count_attempt(&tx, lease.task_key, error, now_ms, max_attempts)?;
-    worker_failed(&tx, worker_id, &lease.task_id, Some(now_ms))?;
+    release_worker(&tx, worker_id, &lease.task_id, Some(now_ms), Failures::Add)?;
     tx.commit()?;
-    Ok(state == "failed")
+    Ok(state == TaskState::Failed)
 }
 
 /// What returning a lease did to its task.
@@ -271,30 +267,21 @@ pub fn return_lease(
     worker_id: u64,
     lease_id: u64,
     now_ms: i64,
-) -> Result<Returned, ApiError> {
+) -> Result<Returned, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = check_lease(&tx, worker_id, lease_id, now_ms)?;
     end_lease(&tx, lease_id, now_ms, "returned", None)?;
     let progress = progress(&tx, lease.task_key)?;
     let task_done = progress.finished();
     if task_done {
-        tx.execute(
-            "UPDATE tasks SET state = 'done', finished_ms = ?2 WHERE key = ?1",
-            params![lease.task_key, now_ms],
-        )?;
+        finish_task(&tx, lease.task_key, now_ms)?;
     } else {
         tx.execute(
-            "UPDATE tasks SET state = 'pending' WHERE key = ?1",
-            [lease.task_key],
+            "UPDATE tasks SET state = ?2 WHERE key = ?1",
+            params![lease.task_key, TaskState::Pending.as_str()],
         )?;
     }
-    tx.execute(
-        "UPDATE workers SET last_seen_ms = ?2,
-                current_task = NULLIF(current_task, ?3),
-                current_level = CASE WHEN current_task = ?3 THEN NULL ELSE current_level END
-         WHERE id = ?1",
-        params![worker_id as i64, now_ms, lease.task_id],
-    )?;
+    release_worker(&tx, worker_id, &lease.task_id, Some(now_ms), Failures::Keep)?;
     tx.commit()?;
     Ok(Returned {
         levels_stored: progress.stored,
@@ -335,17 +322,14 @@ pub fn expire(
             "lease {lease_id} of worker {worker_id} ({worker_name}) expired: no heartbeat for {} ms",
             now_ms - deadline_ms
         );
-        end_lease(&tx, lease_id as u64, now_ms, "expired", Some(&error)).map_err(into_store)?;
-        let task_state = if progress(&tx, task_key).map_err(into_store)?.finished() {
-            tx.execute(
-                "UPDATE tasks SET state = 'done', finished_ms = ?2 WHERE key = ?1",
-                params![task_key, now_ms],
-            )?;
-            "done"
+        end_lease(&tx, lease_id as u64, now_ms, "expired", Some(&error))?;
+        let task_state = if progress(&tx, task_key)?.finished() {
+            finish_task(&tx, task_key, now_ms)?;
+            TaskState::Done
         } else {
-            count_attempt(&tx, task_key, &error, now_ms, max_attempts).map_err(into_store)?
+            count_attempt(&tx, task_key, &error, now_ms, max_attempts)?
         };
-        worker_failed(&tx, worker_id as u64, &task_id, None).map_err(into_store)?;
+        release_worker(&tx, worker_id as u64, &task_id, None, Failures::Add)?;
         expired.push(Expired {
             lease_id: lease_id as u64,
             task_id,
@@ -363,7 +347,7 @@ pub fn check_lease(
     worker_id: u64,
     lease_id: u64,
     now_ms: i64,
-) -> Result<OpenLease, ApiError> {
+) -> Result<OpenLease, StoreError> {
     worker_parallel(conn, worker_id)?;
     let row = conn
         .query_row(
@@ -384,10 +368,10 @@ pub fn check_lease(
         )
         .optional()?;
     let Some((owner, task_key, task_id, sweep, deadline_ms, ended_ms, outcome)) = row else {
-        return Err(ApiError::NotFound(format!("unknown lease {lease_id}")));
+        return Err(StoreError::NotFound(format!("unknown lease {lease_id}")));
     };
     if owner as u64 != worker_id {
-        return Err(ApiError::FailedPrecondition(format!(
+        return Err(StoreError::Conflict(format!(
             "lease {lease_id} belongs to worker {owner}, not worker {worker_id}"
         )));
     }
@@ -397,12 +381,12 @@ pub fn check_lease(
             .filter(|&latest| latest != lease_id)
             .map(|latest| format!("; task {task_id} was leased again (lease {latest})"))
             .unwrap_or_default();
-        return Err(ApiError::FailedPrecondition(format!(
+        return Err(StoreError::Conflict(format!(
             "lease {lease_id} of task {task_id} is no longer valid ({outcome}){successor}"
         )));
     }
     if deadline_ms < now_ms {
-        return Err(ApiError::FailedPrecondition(format!(
+        return Err(StoreError::Conflict(format!(
             "lease {lease_id} of task {task_id} expired {} ms ago",
             now_ms - deadline_ms
         )));
@@ -433,7 +417,7 @@ impl Progress {
 }
 
 /// How far a task got.
-pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, ApiError> {
+pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, StoreError> {
     let (planned, spec_json): (i64, String) = conn.query_row(
         "SELECT levels_planned, spec_json FROM tasks WHERE key = ?1",
         [task_key],
@@ -449,19 +433,15 @@ pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, ApiError> 
         )?;
         let spec: TaskSpec = serde_json::from_str(&spec_json)
             .map_err(|e| StoreError::Corrupt(format!("task spec: {e}")))?;
-        stopped_early = stops_after(&spec, crate::convert::status_from_str(&status)?);
+        let status = Status::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown ticket status {status:?}")))?;
+        stopped_early = spec.prune.stops_after(status);
     }
     Ok(Progress {
         stored: stored as u64,
         planned: planned as u64,
         stopped_early,
     })
-}
-
-/// Whether a level of this status ends the run of `spec` early.
-pub fn stops_after(spec: &TaskSpec, status: Status) -> bool {
-    (status == Status::Split && spec.prune.stop_at_first_split)
-        || (status == Status::Degraded && spec.prune.stop_at_first_degraded)
 }
 
 /// Number of levels stored for a task (they are always levels `0..n`).
@@ -483,14 +463,14 @@ fn latest_lease(conn: &Connection, task_key: i64) -> Result<Option<u64>, StoreEr
         .map(|id| id as u64))
 }
 
-fn worker_parallel(conn: &Connection, worker_id: u64) -> Result<i64, ApiError> {
+fn worker_parallel(conn: &Connection, worker_id: u64) -> Result<i64, StoreError> {
     conn.query_row(
         "SELECT parallel FROM workers WHERE id = ?1",
         [worker_id as i64],
         |r| r.get(0),
     )
     .optional()?
-    .ok_or_else(|| ApiError::NotFound(format!("unknown worker {worker_id}: register first")))
+    .ok_or_else(|| StoreError::NotFound(format!("unknown worker {worker_id}: register first")))
 }
 
 fn touch_worker(conn: &Connection, worker_id: u64, now_ms: i64) -> Result<(), StoreError> {
@@ -507,7 +487,7 @@ fn end_lease(
     now_ms: i64,
     outcome: &str,
     error: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE leases SET ended_ms = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
         params![lease_id as i64, now_ms, outcome, error],
@@ -522,7 +502,7 @@ fn count_attempt(
     error: &str,
     now_ms: i64,
     max_attempts: u32,
-) -> Result<&'static str, ApiError> {
+) -> Result<TaskState, StoreError> {
     let attempts: i64 = conn
         .query_row(
             "UPDATE tasks SET attempts = attempts + 1, last_error = ?2 WHERE key = ?1 RETURNING attempts",
@@ -531,40 +511,62 @@ fn count_attempt(
         )
         ?;
     let state = if attempts >= i64::from(max_attempts.max(1)) {
-        "failed"
+        TaskState::Failed
     } else {
-        "pending"
+        TaskState::Pending
     };
     conn.execute(
         "UPDATE tasks SET state = ?2, finished_ms = CASE WHEN ?2 = 'failed' THEN ?3 END WHERE key = ?1",
-        params![task_key, state, now_ms],
-    )
-    ?;
+        params![task_key, state.as_str(), now_ms],
+    )?;
     Ok(state)
 }
 
-fn worker_failed(
+/// What ending a lease does to its worker's count of consecutive failures.
+#[derive(Debug, Clone, Copy)]
+enum Failures {
+    /// A completed task: the count starts again.
+    Reset,
+    /// A returned lease: no failure, no success.
+    Keep,
+    /// A failed or expired lease.
+    Add,
+}
+
+/// The worker is off `task_id` (it was heard from at `seen_ms`, when it was), with its count
+/// of consecutive failures updated.
+fn release_worker(
     conn: &Connection,
     worker_id: u64,
     task_id: &str,
     seen_ms: Option<i64>,
-) -> Result<(), ApiError> {
+    failures: Failures,
+) -> Result<(), StoreError> {
+    let count = match failures {
+        Failures::Reset => "0",
+        Failures::Keep => "consecutive_failures",
+        Failures::Add => "consecutive_failures + 1",
+    };
     conn.execute(
-        "UPDATE workers SET consecutive_failures = consecutive_failures + 1,
-                last_seen_ms = COALESCE(?3, last_seen_ms),
-                current_task = NULLIF(current_task, ?2),
-                current_level = CASE WHEN current_task = ?2 THEN NULL ELSE current_level END
-         WHERE id = ?1",
+        &format!(
+            "UPDATE workers SET consecutive_failures = {count},
+                    last_seen_ms = COALESCE(?3, last_seen_ms),
+                    current_task = NULLIF(current_task, ?2),
+                    current_level = CASE WHEN current_task = ?2 THEN NULL ELSE current_level END
+             WHERE id = ?1"
+        ),
         params![worker_id as i64, task_id, seen_ms],
     )?;
     Ok(())
 }
 
-fn into_store(error: ApiError) -> StoreError {
-    match error {
-        ApiError::Store(e) => e,
-        other => StoreError::Corrupt(other.to_string()),
-    }
+/// The task has every level it will get: done.
+fn finish_task(conn: &Connection, task_key: i64, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tasks SET state = ?3, finished_ms = ?2 WHERE key = ?1",
+        params![task_key, now_ms, TaskState::Done.as_str()],
+    )?;
+    Ok(())
 }
 
 /// Gives every open lease at least until `deadline_ms`; the number of leases extended.
@@ -618,11 +620,11 @@ mod tests {
         assert_eq!((granted.resume_level, granted.deadline_ms), (0, 110));
         let expired = store.run_blocking(|c| expire(c, 111, 2)).unwrap();
         assert_eq!(expired.len(), 1);
-        assert_eq!(expired[0].task_state, "pending");
+        assert_eq!(expired[0].task_state, TaskState::Pending);
         let err = store
             .run_blocking(|c| heartbeat(c, worker, granted.lease_id, 0, 112, 100))
             .unwrap_err();
-        assert!(matches!(err, ApiError::FailedPrecondition(_)), "{err}");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         let again = match store.run_blocking(|c| lease(c, worker, 120, 100)).unwrap() {
             LeaseAnswer::Granted(g) => g,
             other => panic!("{other:?}"),
@@ -653,14 +655,14 @@ mod tests {
         let metrics = crate::testkit::synthetic_metrics(&spec, 0, &masks);
         store
             .run_blocking(|c| {
-                crate::store::levels::insert(c, worker, granted.lease_id, &metrics, &masks, 20)
+                crate::store::levels::insert(c, worker, granted.lease_id, &metrics, b"masks", 20)
             })
             .unwrap();
         // One failure before, so the count is visibly left alone.
         store
             .run_blocking(|c| {
                 c.execute("UPDATE workers SET consecutive_failures = 1", [])
-                    .map_err(ApiError::from)
+                    .map_err(StoreError::from)
             })
             .unwrap();
         let returned = store
@@ -719,13 +721,20 @@ mod tests {
             let metrics = crate::testkit::synthetic_metrics(&spec, level, &masks);
             store
                 .run_blocking(|c| {
-                    crate::store::levels::insert(c, worker, granted.lease_id, &metrics, &masks, 20)
+                    crate::store::levels::insert(
+                        c,
+                        worker,
+                        granted.lease_id,
+                        &metrics,
+                        b"masks",
+                        20,
+                    )
                 })
                 .unwrap();
         }
         // The worker dies between its last report and completing.
         let expired = store.run_blocking(|c| expire(c, 200, 3)).unwrap();
-        assert_eq!(expired[0].task_state, "done");
+        assert_eq!(expired[0].task_state, TaskState::Done);
         let LeaseAnswer::Granted(next) =
             store.run_blocking(|c| lease(c, worker, 210, 100)).unwrap()
         else {

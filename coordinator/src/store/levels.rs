@@ -3,14 +3,12 @@
 //! Storing a report is split in two so the (possibly heavy) validation runs outside the
 //! database lock: [`context`] reads what the report is checked against, [`insert`] re-checks
 //! the lease and the expected level inside its write transaction and stores the level.
+//! Masks are stored as the caller encodes them (an opaque blob here).
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use shared::graph::{LayerMask, Status};
+use shared::graph::Status;
 use shared::metrics::LevelMetrics;
 use shared::spec::TaskSpec;
-
-use crate::convert;
-use crate::error::ApiError;
 
 use super::leases::{self, OpenLease};
 use super::StoreError;
@@ -21,7 +19,8 @@ pub struct StoredLevel {
     pub metrics_json: String,
     pub seconds: f64,
     pub status: Status,
-    pub masks: Vec<LayerMask>,
+    /// The stored masks, encoded as they were given to [`insert`].
+    pub masks_blob: Vec<u8>,
 }
 
 /// What a report of `level` is checked against.
@@ -44,7 +43,7 @@ pub fn context(
     lease_id: u64,
     level: u32,
     now_ms: i64,
-) -> Result<ReportContext, ApiError> {
+) -> Result<ReportContext, StoreError> {
     let tx = conn.transaction()?;
     let lease = leases::check_lease(&tx, worker_id, lease_id, now_ms)?;
     let spec_json: String = tx.query_row(
@@ -94,8 +93,9 @@ fn load(conn: &Connection, task_key: i64, level: u64) -> Result<Option<StoredLev
         Ok(StoredLevel {
             metrics_json,
             seconds,
-            status: convert::status_from_str(&status)?,
-            masks: convert::blob_to_masks(&blob)?,
+            status: Status::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown ticket status {status:?}")))?,
+            masks_blob: blob,
         })
     })
     .transpose()
@@ -108,17 +108,17 @@ pub fn insert(
     worker_id: u64,
     lease_id: u64,
     metrics: &LevelMetrics,
-    masks: &[LayerMask],
+    masks_blob: &[u8],
     now_ms: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let metrics_json = serde_json::to_string(metrics)
-        .map_err(|e| ApiError::InvalidArgument(format!("metrics do not serialise: {e}")))?;
-    let blob = convert::masks_to_blob(masks);
+        .map_err(|e| StoreError::Invalid(format!("metrics do not serialise: {e}")))?;
+    let blob = masks_blob;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = leases::check_lease(&tx, worker_id, lease_id, now_ms)?;
     let stored = leases::stored_levels(&tx, lease.task_key)?;
     if stored != metrics.level as i64 {
-        return Err(ApiError::Aborted(format!(
+        return Err(StoreError::Raced(format!(
             "level {} of task {} was stored by a concurrent report; report it again",
             metrics.level, lease.task_id
         )));
@@ -136,7 +136,7 @@ pub fn insert(
             )?;
         }
         Some(e) if e != i64::from(metrics.engine) => {
-            return Err(ApiError::FailedPrecondition(format!(
+            return Err(StoreError::Conflict(format!(
                 "task {} was trained by engine {e} so far; a level of engine {} cannot continue \
                  it (results of different engines are never mixed in one task)",
                 lease.task_id, metrics.engine
@@ -158,7 +158,7 @@ pub fn insert(
             metrics.zombie_weights as i64,
             metrics.inactive_weights as i64,
             metrics.components as i64,
-            convert::status_str(metrics.status),
+            metrics.status.as_str(),
             metrics.epochs as i64,
             metrics.seconds,
             blob,

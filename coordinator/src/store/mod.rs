@@ -4,13 +4,18 @@
 //! - [`sweeps`]: submitted sweep files and their tasks;
 //! - [`leases`]: workers, leases, heartbeats, completion, failure and lease expiry;
 //! - [`levels`]: the per-level reports, stored idempotently;
-//! - [`queries`]: the read side: progress, live workers, throughput and result rows;
-//! - [`results`]: every task's levels and one level's masks, in wire form (`TaskLevels`,
-//!   `TicketMasks`).
+//! - [`queries`]: the read side: progress, live workers, throughput;
+//! - [`results`]: the data set of a sweep (every task's state and levels) and one level's
+//!   masks, behind statistics, figures, exports and the report;
+//! - [`masks`]: every stored mask of one task.
 //!
 //! The functions of these modules are blocking and take a `&mut Connection`; async code
 //! reaches them only through [`Store::run`]. Writes run in `IMMEDIATE` transactions and return
 //! only once they have committed, so an acknowledged report is durable.
+//!
+//! The store speaks the domain (`shared` and `analysis` types, its own [`StoreError`]) and
+//! knows nothing of the wire: masks are stored as the service encodes them, and the service
+//! alone maps results and errors to gRPC (a test checks that nothing here imports `proto`).
 
 pub mod leases;
 pub mod levels;
@@ -25,9 +30,26 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-/// Why the store could not do what was asked.
+/// Why the store did not do what was asked: a refusal (decided before anything is written,
+/// so nothing changed) or a failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// An unknown worker, lease, sweep, task or level.
+    #[error("{0}")]
+    NotFound(String),
+    /// The state does not allow it: a lease expired, ended or reassigned; a worker at its
+    /// lease limit; a task completed before its levels are stored; a task of another engine.
+    #[error("{0}")]
+    Conflict(String),
+    /// A request that cannot be stored as given.
+    #[error("{0}")]
+    Invalid(String),
+    /// A level already stored with different content.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Two requests raced; the loser may retry.
+    #[error("{0}")]
+    Raced(String),
     #[error("cannot create the database folder {path}: {source}")]
     CreateDir {
         path: PathBuf,

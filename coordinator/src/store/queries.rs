@@ -1,17 +1,81 @@
-//! The read side of the store: sweep progress, live workers, throughput and ETA, and the rows
-//! that results are aggregated from. Works on read-only connections too.
+//! The read side of the store: sweep progress, live workers, throughput and ETA (the rows
+//! behind results are in [`super::results`]). Works on read-only connections too.
 
 use std::collections::HashMap;
 
-use proto::v1 as pb;
 use rusqlite::{params, Connection};
-use shared::metrics::LevelMetrics;
-use shared::spec::TaskSpec;
-
-use crate::aggregate::TaskResult;
-use crate::error::ApiError;
 
 use super::{sweeps, StoreError};
+
+/// Progress of the sweeps asked about and the live workers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    pub sweeps: Vec<SweepStatus>,
+    /// Workers heard from within the liveness window.
+    pub workers: Vec<WorkerStatus>,
+    /// The throughput window, seconds.
+    pub window_seconds: f64,
+    pub now_ms: i64,
+}
+
+/// One sweep's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepStatus {
+    pub name: String,
+    pub pending: u64,
+    pub leased: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub total: u64,
+    /// Levels stored / levels planned over all tasks (early stops make the plan an upper
+    /// bound).
+    pub levels_done: u64,
+    pub levels_planned: u64,
+    pub tasks_per_hour: f64,
+    pub levels_per_minute: f64,
+    /// Seconds until every task is finished at the current throughput, when known.
+    pub eta_seconds: Option<f64>,
+    pub failures: Vec<TaskFailure>,
+    pub created_ms: i64,
+}
+
+/// A task that failed for good.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskFailure {
+    pub task_id: String,
+    pub attempts: u32,
+    pub error: String,
+}
+
+/// A live worker and its open leases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerStatus {
+    pub worker_id: u64,
+    pub name: String,
+    pub hostname: String,
+    pub parallel: u32,
+    pub last_seen_ms: i64,
+    pub tasks: Vec<WorkerTask>,
+    pub consecutive_failures: u32,
+}
+
+impl WorkerStatus {
+    /// Whether the worker failed [`UNHEALTHY_AFTER`](super::leases::UNHEALTHY_AFTER) tasks
+    /// or more in a row (a machine that fails everything it takes).
+    pub fn unhealthy(&self) -> bool {
+        self.consecutive_failures >= super::leases::UNHEALTHY_AFTER
+    }
+}
+
+/// One open lease of a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerTask {
+    pub lease_id: u64,
+    pub task_id: String,
+    pub sweep: String,
+    pub level: u32,
+    pub deadline_ms: i64,
+}
 
 /// Windows of the status report.
 #[derive(Debug, Clone, Copy)]
@@ -28,11 +92,11 @@ pub fn status(
     sweep: Option<&str>,
     now_ms: i64,
     windows: StatusWindows,
-) -> Result<pb::StatusResponse, ApiError> {
+) -> Result<StatusReport, StoreError> {
     let names: Vec<String> = match sweep {
         Some(name) => {
             if !sweeps::exists(conn, name)? {
-                return Err(ApiError::NotFound(format!("no sweep named {name:?}")));
+                return Err(StoreError::NotFound(format!("no sweep named {name:?}")));
             }
             vec![name.to_string()]
         }
@@ -42,11 +106,11 @@ pub fn status(
         .iter()
         .map(|name| sweep_status(conn, name, now_ms, windows.throughput_ms))
         .collect::<Result<_, _>>()?;
-    Ok(pb::StatusResponse {
+    Ok(StatusReport {
         sweeps,
         workers: workers(conn, now_ms - windows.alive_ms, sweep)?,
         window_seconds: windows.throughput_ms as f64 / 1000.0,
-        now_unix_ms: now_ms,
+        now_ms,
     })
 }
 
@@ -55,7 +119,7 @@ fn sweep_status(
     name: &str,
     now_ms: i64,
     window_ms: i64,
-) -> Result<pb::SweepStatus, StoreError> {
+) -> Result<SweepStatus, StoreError> {
     let (created_ms, pending, leased, done, failed, total, levels_planned): (
         i64,
         i64,
@@ -131,14 +195,14 @@ fn sweep_status(
     )?;
     let failures = stmt
         .query_map([name], |r| {
-            Ok(pb::TaskFailure {
+            Ok(TaskFailure {
                 task_id: r.get(0)?,
                 attempts: r.get(1)?,
                 error: r.get(2)?,
             })
         })?
         .collect::<Result<_, _>>()?;
-    Ok(pb::SweepStatus {
+    Ok(SweepStatus {
         name: name.to_string(),
         pending: pending as u64,
         leased: leased as u64,
@@ -151,7 +215,7 @@ fn sweep_status(
         levels_per_minute,
         eta_seconds,
         failures,
-        created_unix_ms: created_ms,
+        created_ms,
     })
 }
 
@@ -160,19 +224,19 @@ fn workers(
     conn: &Connection,
     since_ms: i64,
     sweep: Option<&str>,
-) -> Result<Vec<pb::WorkerStatus>, StoreError> {
+) -> Result<Vec<WorkerStatus>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT id, name, hostname, parallel, last_seen_ms, consecutive_failures
          FROM workers WHERE last_seen_ms >= ?1 ORDER BY id",
     )?;
-    let mut workers: Vec<pb::WorkerStatus> = stmt
+    let mut workers: Vec<WorkerStatus> = stmt
         .query_map([since_ms], |r| {
-            Ok(pb::WorkerStatus {
+            Ok(WorkerStatus {
                 worker_id: r.get::<_, i64>(0)? as u64,
                 name: r.get(1)?,
                 hostname: r.get(2)?,
                 parallel: r.get(3)?,
-                last_seen_unix_ms: r.get(4)?,
+                last_seen_ms: r.get(4)?,
                 tasks: Vec::new(),
                 consecutive_failures: r.get(5)?,
             })
@@ -191,12 +255,12 @@ fn workers(
     let leases = stmt.query_map([sweep], |r| {
         Ok((
             r.get::<_, i64>(0)? as u64,
-            pb::WorkerTask {
+            WorkerTask {
                 lease_id: r.get::<_, i64>(1)? as u64,
                 task_id: r.get(2)?,
                 sweep: r.get(3)?,
                 level: r.get(4)?,
-                deadline_unix_ms: r.get(5)?,
+                deadline_ms: r.get(5)?,
             },
         ))
     })?;
@@ -207,51 +271,4 @@ fn workers(
         }
     }
     Ok(workers)
-}
-
-/// Every task of a sweep with its stored levels, for [`crate::aggregate::aggregate`].
-pub fn task_results(conn: &Connection, sweep: &str) -> Result<Vec<TaskResult>, ApiError> {
-    if !sweeps::exists(conn, sweep)? {
-        return Err(ApiError::NotFound(format!("no sweep named {sweep:?}")));
-    }
-    let mut stmt =
-        conn.prepare("SELECT key, idx, spec_json, state FROM tasks WHERE sweep = ?1 ORDER BY idx")?;
-    let mut keys: HashMap<i64, usize> = HashMap::new();
-    let mut tasks: Vec<TaskResult> = Vec::new();
-    let rows = stmt.query_map([sweep], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
-    for row in rows {
-        let (key, idx, spec_json, state) = row.map_err(StoreError::from)?;
-        let spec: TaskSpec = serde_json::from_str(&spec_json)
-            .map_err(|e| StoreError::Corrupt(format!("task spec: {e}")))?;
-        keys.insert(key, tasks.len());
-        tasks.push(TaskResult {
-            idx: usize::try_from(idx).unwrap_or(0),
-            spec,
-            done: state == "done",
-            levels: Vec::new(),
-        });
-    }
-    let mut stmt = conn.prepare(
-        "SELECT l.task, l.metrics_json FROM levels l JOIN tasks t ON t.key = l.task
-         WHERE t.sweep = ?1 ORDER BY l.task, l.level",
-    )?;
-    let rows = stmt.query_map([sweep], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-    })?;
-    for row in rows {
-        let (key, json) = row.map_err(StoreError::from)?;
-        let metrics: LevelMetrics = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("level metrics: {e}")))?;
-        if let Some(&i) = keys.get(&key) {
-            tasks[i].levels.push(metrics);
-        }
-    }
-    Ok(tasks)
 }

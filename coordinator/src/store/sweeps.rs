@@ -2,7 +2,6 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::error::ApiError;
 use crate::submit::{self, ExpandedSweep};
 
 use super::StoreError;
@@ -32,7 +31,7 @@ pub fn submit(
     conn: &mut Connection,
     sweep: &ExpandedSweep,
     now_ms: i64,
-) -> Result<Submitted, ApiError> {
+) -> Result<Submitted, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let stored_yaml: Option<String> = tx
         .query_row(

@@ -121,10 +121,11 @@ pub async fn status(client: &mut CoordinatorClient<Channel>, sweep: &str) -> pb:
     answer.sweeps.remove(0)
 }
 
+/// The rows of the `Results` RPC.
 pub async fn results(
     client: &mut CoordinatorClient<Channel>,
     sweep: &str,
-) -> Vec<coordinator::aggregate::Row> {
+) -> Vec<pb::AggregateRow> {
     client
         .results(pb::ResultsRequest {
             sweep: sweep.to_string(),
@@ -133,9 +134,6 @@ pub async fn results(
         .expect("results")
         .into_inner()
         .rows
-        .iter()
-        .map(coordinator::convert::row_from_proto)
-        .collect()
 }
 
 /// The ids `coordinator plan` gives for a sweep text.

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use coordinator::store::{masks, queries, Store};
+use coordinator::store::{masks, Store};
 use proto::v1 as pb;
 use serde_json::Value;
 
@@ -214,8 +214,8 @@ pub type Level = (Value, Vec<Vec<u32>>);
 pub fn stored_levels(db: &Path, sweep: &str) -> Vec<Vec<Level>> {
     let store = Store::open_read_only(db).expect("open the database read-only");
     store
-        .run_blocking(|conn| -> Result<_, coordinator::error::ApiError> {
-            let tasks = queries::task_results(conn, sweep)?;
+        .run_blocking(|conn| -> Result<_, coordinator::store::StoreError> {
+            let tasks = coordinator::store::results::sweep_data(conn, sweep)?.tasks;
             let mut out = Vec::new();
             for task in tasks {
                 let id = task.spec.id();
@@ -233,6 +233,7 @@ pub fn stored_levels(db: &Path, sweep: &str) -> Vec<Vec<Level>> {
                         assert_eq!(level, metrics.level);
                         let mut value = serde_json::to_value(metrics).expect("metrics to json");
                         value.as_object_mut().expect("an object").remove("seconds");
+                        let masks = proto::convert::masks_from_blob(&masks).expect("stored masks");
                         (value, masks.into_iter().map(|m| m.kept).collect())
                     })
                     .collect();

@@ -3,7 +3,7 @@
 //!
 //! # Schema
 //!
-//! Every key except `name` has the protocol's default (PROTOCOL.md); unknown keys are errors
+//! Every key except `name` has the protocol's default (docs/PROTOCOL.md); unknown keys are errors
 //! everywhere. A file with only `name:` reproduces poster experiment 1.
 //!
 //! ```yaml

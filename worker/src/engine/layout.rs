@@ -2,7 +2,7 @@
 //! runs dense (dfdx's matrix product under the mask) or sparse (only its kept weights).
 //!
 //! A hidden neuron that reaches no output through kept weights cannot change the loss, and
-//! neither can any weight into or out of it (PROTOCOL.md: inactive): such neurons are left
+//! neither can any weight into or out of it (docs/PROTOCOL.md: inactive): such neurons are left
 //! out, so their weights get no gradient and keep their initial values, exactly as training
 //! the full masked network would leave them (their gradient there is exactly zero). Inputs and
 //! outputs are always kept. Zombie neurons (reaching an output but no input) stay: they pass

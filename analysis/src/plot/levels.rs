@@ -8,7 +8,7 @@ use super::{
     font, house_mesh, DrawResult, Figure, LegendEntry, Mark, Options, PlotError, Scale, Ticks,
     BLUE, GREEN, INK, LINE, ORANGE, TICK, TITLE, VERMILLION,
 };
-use crate::aggregate::TaskResult;
+use crate::data::TaskResult;
 use crate::stats::{self, Axis, LevelStats, Spread};
 
 /// Zero drawn at this height on the logarithmic axis.

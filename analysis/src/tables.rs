@@ -1,12 +1,13 @@
-//! Text, CSV and JSON renderings of grouped statistics (`coordinator results --by`), of the
-//! per-task summaries and of the per-level weights. Pure: rows in, strings out.
+//! Text, CSV and JSON renderings of the statistics: the grid points (`coordinator results`),
+//! grouped statistics (`results --by`), the per-task summaries and the per-level weights, and
+//! the aligned-table and duration formats the other outputs share. Pure: rows in, strings out.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::convert::status_str;
-use crate::render::table;
 use crate::stats::{
-    format_float, AxisValue, GroupStats, LevelStats, Proportion, Spread, TaskSummary,
+    format_float, grid_points, AxisValue, GroupStats, LevelStats, PointStats, Proportion, Spread,
+    TaskSummary,
 };
 
 fn frac(p: &Proportion) -> String {
@@ -248,7 +249,7 @@ pub fn task_cells(tasks: &[(String, TaskSummary)]) -> (Vec<&'static str>, Vec<Ve
                 s.seed.to_string(),
                 s.available_weights.to_string(),
                 format!("{}/{}", s.levels_done, s.levels_planned + 1),
-                s.outcome.map_or("-", status_str).to_string(),
+                s.outcome.map_or("-", |o| o.as_str()).to_string(),
                 opt(s.first_split_level),
                 opt(s.active_at_first_split),
                 opt(s.first_degraded_level),
@@ -295,9 +296,326 @@ pub fn level_cells(levels: &[LevelStats]) -> (Vec<&'static str>, Vec<Vec<String>
     (headers, rows)
 }
 
+/// Left-aligned columns separated by two spaces.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// A duration in seconds as `1h02m`, `3m05s` or `42s`.
+pub fn duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "?".to_string();
+    }
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// One row of `coordinator results`: a grid point over its finished seeds, with the keys of
+/// the `results --format json` contract (README, "Output contracts").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRow {
+    /// Hash of the settings without the seed.
+    pub point: String,
+    pub shape: Vec<usize>,
+    pub extension_level: Option<usize>,
+    /// Dense weight count of the shape.
+    pub weights: usize,
+    pub levels: usize,
+    pub rate: f64,
+    pub target: usize,
+    pub scope: String,
+    pub seeds_total: usize,
+    pub seeds_done: usize,
+    /// Outcome split.
+    pub frac_split: f64,
+    /// Split at any level.
+    pub frac_ever_split: f64,
+    /// Outcome connected.
+    pub frac_connected: f64,
+    /// Outcome degraded.
+    pub frac_degraded: f64,
+    /// Median active weights at the first split level, over seeds that ever split.
+    pub active_at_split_median: Option<f64>,
+    /// Median first split level, over seeds that ever split.
+    pub first_split_level_median: Option<f64>,
+    /// Mean test accuracy per problem at the last level, over finished seeds.
+    pub test_accuracy: Vec<f64>,
+    /// The training engines of the point's levels (more than one: mixed).
+    pub engines: Vec<u32>,
+    /// The counts behind the fractions (k of n, with their intervals).
+    #[serde(skip)]
+    pub counts: Counts,
+}
+
+/// The counts of a [`ResultRow`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Counts {
+    pub split: Proportion,
+    pub ever_split: Proportion,
+    pub connected: Proportion,
+    pub degraded: Proportion,
+}
+
+impl ResultRow {
+    /// The row of a grid point.
+    pub fn of(p: &PointStats) -> ResultRow {
+        let (spec, g) = (&p.spec, &p.stats);
+        ResultRow {
+            point: p.point.clone(),
+            shape: spec.shape.clone(),
+            extension_level: spec.extension_level,
+            weights: spec.weights(),
+            levels: spec.prune.levels,
+            rate: spec.prune.rate,
+            target: spec.prune.target,
+            scope: spec.prune.scope.as_str().to_string(),
+            seeds_total: g.tasks_total,
+            seeds_done: g.tasks_done,
+            frac_split: g.split.frac,
+            frac_ever_split: g.ever_split.frac,
+            frac_connected: g.connected.frac,
+            frac_degraded: g.degraded.frac,
+            active_at_split_median: g.active_at_split.map(|s| s.median),
+            first_split_level_median: g.first_split_level.map(|s| s.median),
+            test_accuracy: g.test_accuracy.clone(),
+            engines: g.engines.clone(),
+            counts: Counts {
+                split: g.split,
+                ever_split: g.ever_split,
+                connected: g.connected,
+                degraded: g.degraded,
+            },
+        }
+    }
+
+    /// The rows of every grid point of `tasks` with a finished seed, in expansion order.
+    pub fn of_tasks(tasks: &[crate::data::TaskResult]) -> Vec<ResultRow> {
+        grid_points(tasks).iter().map(ResultRow::of).collect()
+    }
+}
+
+fn shape(shape: &[usize]) -> String {
+    let widths: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("({})", widths.join(","))
+}
+
+fn opt(value: Option<f64>) -> String {
+    value.map_or_else(String::new, |v| format!("{v}"))
+}
+
+const RESULT_COLUMNS: [&str; 17] = [
+    "shape",
+    "extension_level",
+    "weights",
+    "levels",
+    "rate",
+    "target",
+    "scope",
+    "seeds_done",
+    "seeds_total",
+    "frac_split",
+    "frac_ever_split",
+    "frac_connected",
+    "frac_degraded",
+    "active_at_split_median",
+    "first_split_level_median",
+    "test_accuracy",
+    "engine",
+];
+
+fn result_cells(r: &ResultRow, precision: Option<usize>) -> Vec<String> {
+    let num = |v: f64| match precision {
+        Some(p) => format!("{v:.p$}"),
+        None => format!("{v}"),
+    };
+    vec![
+        shape(&r.shape),
+        r.extension_level
+            .map_or_else(String::new, |l| l.to_string()),
+        r.weights.to_string(),
+        r.levels.to_string(),
+        num(r.rate),
+        r.target.to_string(),
+        r.scope.clone(),
+        r.seeds_done.to_string(),
+        r.seeds_total.to_string(),
+        num(r.frac_split),
+        num(r.frac_ever_split),
+        num(r.frac_connected),
+        num(r.frac_degraded),
+        opt(r.active_at_split_median),
+        opt(r.first_split_level_median),
+        r.test_accuracy
+            .iter()
+            .map(|&a| num(a))
+            .collect::<Vec<_>>()
+            .join(" "),
+        engines(&r.engines),
+    ]
+}
+
+/// The engine of a point: its version, or every version and `mixed` when they differ.
+fn engines(engines: &[u32]) -> String {
+    let list: Vec<String> = engines.iter().map(u32::to_string).collect();
+    match list.len() {
+        0 | 1 => list.join(""),
+        _ => format!("mixed:{}", list.join("+")),
+    }
+}
+
+/// Aggregate rows as an aligned table.
+pub fn results_table(rows: &[ResultRow]) -> String {
+    if rows.is_empty() {
+        return "no finished tasks yet\n".to_string();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut cells = result_cells(r, Some(3));
+            let (lo, hi) = result_intervals(r)[0].1;
+            cells.insert(10, format!("[{lo:.2},{hi:.2}]"));
+            cells
+        })
+        .collect();
+    let headers = [
+        "shape",
+        "ext",
+        "weights",
+        "levels",
+        "rate",
+        "target",
+        "scope",
+        "done",
+        "of",
+        "split",
+        "split_95%_ci",
+        "ever_split",
+        "connected",
+        "degraded",
+        "active@split",
+        "split_level",
+        "test_accuracy",
+        "engine",
+    ];
+    table(&headers, &cells)
+}
+
+/// Aggregate rows as CSV with a header line (test accuracies space-separated in one field).
+///
+/// The last columns are the 95% Wilson intervals of the fractions: `frac_split_ci_lo`,
+/// `frac_split_ci_hi`, then the same for ever split, connected and degraded.
+pub fn results_csv(rows: &[ResultRow]) -> String {
+    let mut out = RESULT_COLUMNS.join(",");
+    for key in [
+        "frac_split",
+        "frac_ever_split",
+        "frac_connected",
+        "frac_degraded",
+    ] {
+        out.push_str(&format!(",{key}_ci_lo,{key}_ci_hi"));
+    }
+    out.push('\n');
+    for r in rows {
+        let mut cells: Vec<String> = result_cells(r, None).into_iter().map(csv_field).collect();
+        for (_, (lo, hi)) in result_intervals(r) {
+            cells.push(format!("{lo}"));
+            cells.push(format!("{hi}"));
+        }
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_field(cell: String) -> String {
+    if cell.contains([',', '"', '\n']) {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    } else {
+        cell
+    }
+}
+
+/// Aggregate rows as a JSON array of objects.
+///
+/// Each row also has the 95% Wilson intervals of its fractions over its finished seeds:
+/// `frac_split_ci`, `frac_ever_split_ci`, `frac_connected_ci`, `frac_degraded_ci` (`[lo, hi]`).
+pub fn results_json(rows: &[ResultRow]) -> Result<String, serde_json::Error> {
+    let mut values = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut value = serde_json::to_value(r)?;
+        if let Value::Object(object) = &mut value {
+            for (key, (lo, hi)) in result_intervals(r) {
+                object.insert(format!("{key}_ci"), serde_json::json!([lo, hi]));
+            }
+        }
+        values.push(value);
+    }
+    serde_json::to_string_pretty(&values)
+}
+
+/// The 95% Wilson intervals of a row's fractions, keyed by the fraction's name.
+fn result_intervals(r: &ResultRow) -> [(&'static str, (f64, f64)); 4] {
+    [
+        ("frac_split", r.counts.split.ci),
+        ("frac_ever_split", r.counts.ever_split.ci),
+        ("frac_connected", r.counts.connected.ci),
+        ("frac_degraded", r.counts.degraded.ci),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_align_and_durations_read() {
+        let t = table(&["a", "bb"], &[vec!["xxx".into(), "1".into()]]);
+        assert_eq!(t, "a    bb\nxxx  1\n");
+        assert_eq!(duration(42.0), "42s");
+        assert_eq!(duration(185.0), "3m05s");
+        assert_eq!(duration(3720.0), "1h02m");
+        assert_eq!(duration(f64::NAN), "?");
+    }
+
+    #[test]
+    fn csv_quotes_commas() {
+        assert_eq!(csv_field("(4,8,2)".into()), "\"(4,8,2)\"");
+        assert_eq!(csv_field("0.5".into()), "0.5");
+    }
     use crate::stats::{group_by, Axis};
 
     #[test]

@@ -14,9 +14,8 @@ use super::{
     font, DrawResult, Figure, LegendEntry, Mark, PlotError, GREY, INK, LABEL, LEGEND, LIGHT_GREY,
     PALETTE, TICK, TITLE,
 };
-use crate::convert::status_str;
 use crate::stats;
-use crate::ticket::{Class, Ticket};
+use shared::graph::{Class, Ticket};
 
 /// Zombie weights and neurons.
 const FADED_PURPLE: RGBColor = RGBColor(232, 188, 213);
@@ -73,7 +72,7 @@ impl TicketFigure {
             if ticket.components == 1 { "" } else { "s" }
         );
         if let Some(m) = metrics {
-            subtitle = format!("{} \u{2014} {subtitle}", status_str(m.status));
+            subtitle = format!("{} \u{2014} {subtitle}", m.status.as_str());
             if !m.test_accuracy.is_empty() {
                 let acc: Vec<String> = m
                     .test_accuracy

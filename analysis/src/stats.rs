@@ -5,23 +5,37 @@
 //!   level of the first degradation, the outcome and the test accuracy at the last level;
 //! - [`level_stats`]: per pruning level, remaining / active / zombie / inactive weights over
 //!   seeds (median and range);
-//! - [`group_by`]: tasks grouped by any grid axes ([`Axis`]), with the fractions split,
-//!   connected and degraded and their intervals. Grouping by every axis but the seed gives
-//!   one group per grid point, the same figures as [`crate::aggregate`].
+//! - [`group_by`]: tasks grouped by any grid axes ([`Axis`]), with the counts (k of n) and
+//!   fractions split, connected and degraded and their intervals;
+//! - [`grid_points`]: one group per grid point (every setting but the seed), in expansion
+//!   order: what `coordinator results` shows.
 //!
-//! As in [`crate::aggregate`], a task's outcome is its status at the last level it ran, and the
-//! fractions count finished tasks only (done, with at least one level).
+//! A task's outcome is its status at the last level it ran, and the fractions count finished
+//! tasks only (done, with at least one level).
 
-use std::cmp::Ordering;
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use shared::graph::Status;
 use shared::metrics::LevelMetrics;
 use shared::spec::TaskSpec;
 
-use crate::aggregate::{median, scope_name, TaskResult};
+pub use crate::axis::{format_float, shape_name, Axis, AxisValue};
+use crate::data::TaskResult;
+
+/// The median (mean of the middle two for an even count); `None` when empty.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
 
 /// The standard normal quantile of a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -57,12 +71,6 @@ pub fn wilson(k: usize, n: usize, z: f64) -> (f64, f64) {
 /// The 95% Wilson interval of `k` out of `n`.
 pub fn wilson95(k: usize, n: usize) -> (f64, f64) {
     wilson(k, n, Z95)
-}
-
-/// The 95% Wilson interval of a fraction `frac` of `n` trials (`k = round(frac * n)`).
-pub fn wilson95_of_fraction(frac: f64, n: usize) -> (f64, f64) {
-    let k = (frac * n as f64).round().clamp(0.0, n as f64) as usize;
-    wilson95(k, n)
 }
 
 /// A proportion with its 95% Wilson interval.
@@ -217,248 +225,6 @@ pub fn level_stats(tasks: &[&TaskResult]) -> Vec<LevelStats> {
         .collect()
 }
 
-/// A grid axis tasks can be grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Axis {
-    /// The layer widths, e.g. (4,85,85,2).
-    Shape,
-    /// The widest hidden layer (0 without hidden layers).
-    Width,
-    /// The number of hidden layers.
-    Depth,
-    /// Weights of the dense network.
-    Weights,
-    /// The model extension level (none when the sweep gave shapes directly).
-    ExtensionLevel,
-    /// Pruning levels.
-    Levels,
-    /// Pruning rate.
-    Rate,
-    /// Pruning target (weights left after the last level).
-    Target,
-    /// Global or layer-wise pruning.
-    Scope,
-    /// The model seed.
-    Seed,
-}
-
-impl Axis {
-    /// Every axis, in the order grid points list them.
-    pub const ALL: [Axis; 10] = [
-        Axis::Shape,
-        Axis::Width,
-        Axis::Depth,
-        Axis::Weights,
-        Axis::ExtensionLevel,
-        Axis::Levels,
-        Axis::Rate,
-        Axis::Target,
-        Axis::Scope,
-        Axis::Seed,
-    ];
-
-    /// The axes that make a grid point: what the sweep file sets, every axis but the seed.
-    pub const GRID: [Axis; 6] = [
-        Axis::Shape,
-        Axis::ExtensionLevel,
-        Axis::Levels,
-        Axis::Rate,
-        Axis::Target,
-        Axis::Scope,
-    ];
-
-    /// The name used on the command line and in tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Axis::Shape => "shape",
-            Axis::Width => "width",
-            Axis::Depth => "depth",
-            Axis::Weights => "weights",
-            Axis::ExtensionLevel => "extension_level",
-            Axis::Levels => "levels",
-            Axis::Rate => "rate",
-            Axis::Target => "target",
-            Axis::Scope => "scope",
-            Axis::Seed => "seed",
-        }
-    }
-
-    /// A human label with its unit, for figure axes.
-    pub fn label(self) -> &'static str {
-        match self {
-            Axis::Shape => "shape",
-            Axis::Width => "hidden width (neurons per hidden layer)",
-            Axis::Depth => "hidden layers",
-            Axis::Weights => "available weights (dense network)",
-            Axis::ExtensionLevel => "model extension level",
-            Axis::Levels => "pruning levels",
-            Axis::Rate => "pruning rate per level",
-            Axis::Target => "pruning target (weights)",
-            Axis::Scope => "pruning scope",
-            Axis::Seed => "model seed",
-        }
-    }
-
-    /// An axis by name (also `ext`, `extension`, `level_count`, `hidden`).
-    pub fn parse(name: &str) -> Result<Axis, String> {
-        let name = name.trim().to_ascii_lowercase().replace('-', "_");
-        let axis = match name.as_str() {
-            "shape" => Axis::Shape,
-            "width" | "hidden" => Axis::Width,
-            "depth" => Axis::Depth,
-            "weights" => Axis::Weights,
-            "extension_level" | "extension" | "ext" => Axis::ExtensionLevel,
-            "levels" | "level_count" => Axis::Levels,
-            "rate" => Axis::Rate,
-            "target" => Axis::Target,
-            "scope" => Axis::Scope,
-            "seed" => Axis::Seed,
-            other => {
-                let names: Vec<&str> = Axis::ALL.iter().map(|a| a.name()).collect();
-                return Err(format!(
-                    "unknown axis {other:?}: use one of {}",
-                    names.join(", ")
-                ));
-            }
-        };
-        Ok(axis)
-    }
-
-    /// A comma-separated list of axes, e.g. `shape,rate`; repeated axes count once.
-    pub fn parse_list(list: &str) -> Result<Vec<Axis>, String> {
-        let mut axes = Vec::new();
-        for name in list.split(',').filter(|s| !s.trim().is_empty()) {
-            let axis = Axis::parse(name)?;
-            if !axes.contains(&axis) {
-                axes.push(axis);
-            }
-        }
-        if axes.is_empty() {
-            return Err("no axis given".to_string());
-        }
-        Ok(axes)
-    }
-
-    /// The value of this axis for a task.
-    pub fn value(self, spec: &TaskSpec) -> AxisValue {
-        let hidden = spec
-            .shape
-            .get(1..spec.shape.len().saturating_sub(1))
-            .unwrap_or(&[]);
-        match self {
-            Axis::Shape => AxisValue::Shape(spec.shape.clone()),
-            Axis::Width => AxisValue::Int(hidden.iter().copied().max().unwrap_or(0) as i64),
-            Axis::Depth => AxisValue::Int(hidden.len() as i64),
-            Axis::Weights => AxisValue::Int(spec.weights() as i64),
-            Axis::ExtensionLevel => match spec.extension_level {
-                Some(l) => AxisValue::Int(l as i64),
-                None => AxisValue::None,
-            },
-            Axis::Levels => AxisValue::Int(spec.prune.levels as i64),
-            Axis::Rate => AxisValue::Float(spec.prune.rate),
-            Axis::Target => AxisValue::Int(spec.prune.target as i64),
-            Axis::Scope => AxisValue::Text(scope_name(spec.prune.scope).to_string()),
-            Axis::Seed => AxisValue::Int(spec.seed as i64),
-        }
-    }
-}
-
-impl fmt::Display for Axis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The value of an axis for a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum AxisValue {
-    None,
-    Int(i64),
-    Float(f64),
-    Text(String),
-    Shape(Vec<usize>),
-}
-
-impl AxisValue {
-    /// The value as a number, for figure axes (a shape: its widest hidden layer).
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            AxisValue::Int(v) => Some(*v as f64),
-            AxisValue::Float(v) => Some(*v),
-            _ => None,
-        }
-    }
-
-    fn rank(&self) -> u8 {
-        match self {
-            AxisValue::None => 0,
-            AxisValue::Int(_) | AxisValue::Float(_) => 1,
-            AxisValue::Text(_) => 2,
-            AxisValue::Shape(_) => 3,
-        }
-    }
-}
-
-impl Eq for AxisValue {}
-
-impl PartialOrd for AxisValue {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for AxisValue {
-    /// Missing values first, numbers by value, shapes by depth then widths.
-    fn cmp(&self, other: &Self) -> Ordering {
-        match (self, other) {
-            (AxisValue::Int(a), AxisValue::Int(b)) => a.cmp(b),
-            (
-                a @ (AxisValue::Int(_) | AxisValue::Float(_)),
-                b @ (AxisValue::Int(_) | AxisValue::Float(_)),
-            ) => a
-                .as_f64()
-                .unwrap_or(0.0)
-                .total_cmp(&b.as_f64().unwrap_or(0.0)),
-            (AxisValue::Text(a), AxisValue::Text(b)) => a.cmp(b),
-            (AxisValue::Shape(a), AxisValue::Shape(b)) => {
-                a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-            }
-            (a, b) => a.rank().cmp(&b.rank()),
-        }
-    }
-}
-
-impl fmt::Display for AxisValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AxisValue::None => f.write_str("-"),
-            AxisValue::Int(v) => write!(f, "{v}"),
-            AxisValue::Float(v) => write!(f, "{}", format_float(*v)),
-            AxisValue::Text(v) => f.write_str(v),
-            AxisValue::Shape(s) => write!(f, "{}", shape_name(s)),
-        }
-    }
-}
-
-/// A shape as `(4,8,8,2)`.
-pub fn shape_name(shape: &[usize]) -> String {
-    let widths: Vec<String> = shape.iter().map(usize::to_string).collect();
-    format!("({})", widths.join(","))
-}
-
-/// A float with at most 4 decimals and no trailing zeros (0.32, 0.2654, 1).
-pub fn format_float(v: f64) -> String {
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() || s == "-" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
-
 /// The statistics of one group of tasks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupStats {
@@ -483,6 +249,9 @@ pub struct GroupStats {
     pub available_weights: Option<Spread>,
     /// Mean test accuracy per problem at the last level, over finished tasks.
     pub test_accuracy: Vec<f64>,
+    /// The training engines of the finished tasks' levels, ascending: more than one means the
+    /// group mixes results of different engines (shown, never hidden).
+    pub engines: Vec<u32>,
 }
 
 impl GroupStats {
@@ -568,7 +337,66 @@ pub fn group_stats(key: Vec<(Axis, AxisValue)>, group: &[&TaskResult]) -> GroupS
                 .collect::<Vec<_>>(),
         ),
         test_accuracy,
+        engines: engines(&finished),
     }
+}
+
+/// The engines of the tasks' levels, ascending and distinct.
+fn engines(tasks: &[&TaskResult]) -> Vec<u32> {
+    let mut engines: Vec<u32> = tasks
+        .iter()
+        .flat_map(|t| t.levels.iter().map(|l| l.engine))
+        .collect();
+    engines.sort_unstable();
+    engines.dedup();
+    engines
+}
+
+/// The grid point of a task: the id of its settings with the seed zeroed.
+pub fn point_of(spec: &TaskSpec) -> String {
+    let mut seedless = spec.clone();
+    seedless.seed = 0;
+    seedless.id()
+}
+
+/// One grid point: every setting but the seed, and the statistics of its seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointStats {
+    /// [`point_of`] its tasks.
+    pub point: String,
+    /// The settings of its first task in expansion order (the seed aside, all its tasks
+    /// share them).
+    pub spec: TaskSpec,
+    /// The statistics of its tasks, keyed by [`Axis::GRID`].
+    pub stats: GroupStats,
+}
+
+/// One [`PointStats`] per grid point with at least one finished seed, in expansion order
+/// (of each point's first task).
+pub fn grid_points(tasks: &[TaskResult]) -> Vec<PointStats> {
+    let mut sorted: Vec<&TaskResult> = tasks.iter().collect();
+    sorted.sort_by_key(|t| t.idx);
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<&TaskResult>> = HashMap::new();
+    for task in sorted {
+        let point = point_of(&task.spec);
+        groups
+            .entry(point.clone())
+            .or_insert_with(|| {
+                order.push(point);
+                Vec::new()
+            })
+            .push(task);
+    }
+    order
+        .into_iter()
+        .filter_map(|point| {
+            let group = groups.remove(&point)?;
+            let spec = group.first()?.spec.clone();
+            let stats = group_stats(key_of(&spec, &Axis::GRID), &group);
+            (stats.tasks_done > 0).then_some(PointStats { point, spec, stats })
+        })
+        .collect()
 }
 
 /// The axes along which `tasks` take more than one value (the seed excluded unless asked).
@@ -588,7 +416,6 @@ pub fn varying_axes(tasks: &[TaskResult], candidates: &[Axis]) -> Vec<Axis> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate;
     use shared::spec::{DataSpec, PruneSpec, Scope, TrainSpec};
 
     fn close(a: f64, b: f64) -> bool {
@@ -624,8 +451,6 @@ mod tests {
             }
         }
         assert_eq!(wilson95(0, 0), (0.0, 1.0));
-        assert_eq!(wilson95_of_fraction(0.5, 10), wilson95(5, 10));
-        assert_eq!(wilson95_of_fraction(1.0 / 3.0, 3), wilson95(1, 3));
     }
 
     fn spec(width: usize, rate: f64, seed: u64) -> TaskSpec {
@@ -749,41 +574,58 @@ mod tests {
     }
 
     #[test]
-    fn grouping_by_grid_axes_agrees_with_the_aggregate() {
-        let t = tasks();
-        let groups = group_by(&t, &Axis::GRID);
-        let rows = aggregate::aggregate(&t);
-        assert_eq!(groups.len(), rows.len());
-        for row in rows {
-            let g = groups
-                .iter()
-                .find(|g| {
-                    g.value(Axis::Shape) == Some(&AxisValue::Shape(row.shape.clone()))
-                        && g.value(Axis::Rate) == Some(&AxisValue::Float(row.rate))
-                })
-                .expect("group of the row");
-            assert_eq!(
-                (g.tasks_total, g.tasks_done),
-                (row.seeds_total, row.seeds_done)
-            );
-            assert_eq!(g.split.frac, row.frac_split);
-            assert_eq!(g.ever_split.frac, row.frac_ever_split);
-            assert_eq!(g.connected.frac, row.frac_connected);
-            assert_eq!(g.degraded.frac, row.frac_degraded);
-            assert_eq!(
-                g.active_at_split.map(|s| s.median),
-                row.active_at_split_median
-            );
-            assert_eq!(
-                g.first_split_level.map(|s| s.median),
-                row.first_split_level_median
-            );
-            assert_eq!(g.test_accuracy, row.test_accuracy);
-            assert_eq!(
-                g.split.ci,
-                wilson95_of_fraction(row.frac_split, row.seeds_done)
-            );
-        }
+    fn grid_points_count_finished_seeds_in_expansion_order() {
+        let tasks = vec![
+            // Splits at level 1 (active 50) and stays split.
+            task(
+                4,
+                spec(8, 0.32, 0),
+                true,
+                &[(C, 390), (S, 50), (S, 40), (S, 30)],
+            ),
+            // Splits at level 2 (active 70), then degrades: ever split, outcome degraded.
+            task(
+                5,
+                spec(8, 0.32, 1),
+                true,
+                &[(C, 390), (C, 90), (S, 70), (D, 20)],
+            ),
+            // Never splits.
+            task(
+                6,
+                spec(8, 0.32, 2),
+                true,
+                &[(C, 390), (C, 90), (C, 60), (C, 50)],
+            ),
+            // Not finished: counts in the total only.
+            task(7, spec(8, 0.32, 3), false, &[(S, 390)]),
+            // An earlier point in the expansion, and one with no finished seed (left out).
+            task(0, spec(16, 0.32, 0), true, &[(C, 10)]),
+            task(1, spec(32, 0.32, 0), false, &[]),
+        ];
+        let points = grid_points(&tasks);
+        let widths: Vec<usize> = points.iter().map(|p| p.spec.shape[1]).collect();
+        assert_eq!(widths, vec![16, 8]);
+        let p = &points[1];
+        assert_eq!(p.point, point_of(&spec(8, 0.32, 9)));
+        let g = &p.stats;
+        assert_eq!((g.tasks_total, g.tasks_done), (4, 3));
+        assert_eq!(
+            (g.split.k, g.ever_split.k, g.connected.k, g.degraded.k),
+            (1, 2, 1, 1)
+        );
+        assert_eq!(g.split.n, 3);
+        assert_eq!(g.split.ci, wilson95(1, 3));
+        assert_eq!(g.active_at_split.map(|s| s.median), Some(60.0));
+        assert_eq!(g.first_split_level.map(|s| s.median), Some(1.5));
+        assert!((g.test_accuracy[0] - 0.9).abs() < 1e-12);
+        assert!((g.test_accuracy[1] - 0.83).abs() < 1e-12);
+        assert_eq!(g.engines, vec![2]);
+        assert_eq!(g.key, key_of(&spec(8, 0.32, 0), &Axis::GRID));
+        // An early stop's outcome is the last level it ran.
+        let stopped = grid_points(&[task(0, spec(8, 0.32, 0), true, &[(C, 390), (D, 20)])]);
+        assert_eq!(stopped[0].stats.degraded.k, 1);
+        assert_eq!(stopped[0].stats.first_split_level, None);
     }
 
     #[test]

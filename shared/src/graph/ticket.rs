@@ -2,16 +2,17 @@
 //! inactive) and every active one labelled with its subnetwork, plus the GraphML and DOT
 //! exports of the active graph. Pure functions over masks.
 //!
-//! The definitions are PROTOCOL.md's ("The ticket as a graph"), the same as
-//! [`shared::graph::analyze`], which only counts: this module keeps the per-weight detail a
-//! figure or a network tool needs. Components are numbered by their smallest
-//! `(layer, index)` neuron, as `shared::graph` numbers them.
+//! The definitions are docs/PROTOCOL.md's ("The ticket as a graph") and the passes are
+//! [`super::analyze`]'s: this module keeps the per-neuron and per-weight detail that a figure
+//! or a network tool needs, where `analyze` only counts. Components are numbered by their
+//! smallest `(layer, index)` neuron.
 
 use std::fmt::Write as _;
 
-use shared::graph::{LayerMask, TaskIo};
+use super::passes::{for_each_row, Passes};
+use super::{LayerMask, TaskIo};
 
-/// What a neuron or weight is (PROTOCOL.md).
+/// What a neuron or weight is (docs/PROTOCOL.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Class {
     /// Reachable from an input and reaching an output.
@@ -69,15 +70,6 @@ pub struct Ticket {
     pub tasks: Vec<TaskIo>,
 }
 
-/// Union-find over neuron ids.
-fn find(parent: &mut [usize], mut x: usize) -> usize {
-    while parent[x] != x {
-        parent[x] = parent[parent[x]];
-        x = parent[x];
-    }
-    x
-}
-
 impl Ticket {
     /// Classifies the kept weights of `masks` (which must pass `shared::graph::validate_masks`
     /// for their shape). `tasks` say which inputs and outputs belong to each problem.
@@ -87,92 +79,55 @@ impl Ticket {
             shape.push(first.fan_in);
         }
         shape.extend(masks.iter().map(|m| m.fan_out));
-        let mut offsets = vec![0usize];
-        for &w in &shape {
-            offsets.push(offsets.last().copied().unwrap_or(0) + w);
+        if masks.is_empty() {
+            return Ticket {
+                shape,
+                neurons: Vec::new(),
+                edges: Vec::new(),
+                components: 0,
+                component_tasks: Vec::new(),
+                tasks: tasks.to_vec(),
+            };
         }
-        let n = offsets.last().copied().unwrap_or(0);
         let layers = shape.len();
-        let weights = |l: usize| {
-            let m = &masks[l];
-            m.kept.iter().map(move |&k| {
-                let k = k as usize;
-                (k % m.fan_in, k / m.fan_in)
-            })
-        };
-
-        let mut fed = vec![false; n];
-        let mut useful = vec![false; n];
-        let mut degree = vec![0usize; n];
-        if layers > 0 {
-            fed[..shape[0]].fill(true);
-            useful[offsets[layers - 1]..].fill(true);
-        }
-        for l in 0..masks.len() {
-            for (i, o) in weights(l) {
-                degree[offsets[l] + i] += 1;
-                degree[offsets[l + 1] + o] += 1;
-                if fed[offsets[l] + i] {
-                    fed[offsets[l + 1] + o] = true;
-                }
-            }
-        }
-        for l in (0..masks.len()).rev() {
-            for (i, o) in weights(l) {
-                if useful[offsets[l + 1] + o] {
-                    useful[offsets[l] + i] = true;
-                }
-            }
-        }
+        let passes = Passes::new(masks);
+        let (labels, _) = passes.components(masks);
+        let offsets = &passes.offsets;
+        let (fed, useful) = (&passes.fed, &passes.useful);
         let class = |x: usize| match (fed[x], useful[x]) {
             (_, false) => Class::Inactive,
             (false, true) => Class::Zombie,
             (true, true) => Class::Active,
         };
-
-        let mut parent: Vec<usize> = (0..n).collect();
-        let mut edges = Vec::new();
-        for l in 0..masks.len() {
-            for (i, o) in weights(l) {
-                let (u, v) = (offsets[l] + i, offsets[l + 1] + o);
-                let c = if !useful[v] {
-                    Class::Inactive
-                } else if !fed[u] {
-                    Class::Zombie
-                } else {
-                    let (ru, rv) = (find(&mut parent, u), find(&mut parent, v));
-                    if ru != rv {
-                        parent[ru.max(rv)] = ru.min(rv);
-                    }
-                    Class::Active
-                };
-                edges.push(Edge {
-                    layer: l,
-                    from: i,
-                    to: o,
-                    class: c,
-                    component: None,
-                });
-            }
-        }
-        // Components numbered by their smallest (layer, index) neuron = smallest id.
-        let mut label = vec![usize::MAX; n];
-        let mut components = 0;
-        for x in 0..n {
-            if class(x) == Class::Active {
-                let r = find(&mut parent, x);
-                if label[r] == usize::MAX {
-                    label[r] = components;
-                    components += 1;
+        let mut degree = vec![0usize; passes.neurons()];
+        let mut edges = Vec::with_capacity(masks.iter().map(|m| m.kept.len()).sum());
+        for (l, m) in masks.iter().enumerate() {
+            for_each_row(m, |o, base, row| {
+                let v = offsets[l + 1] + o;
+                for &k in row {
+                    let i = k as usize - base;
+                    let u = offsets[l] + i;
+                    degree[u] += 1;
+                    degree[v] += 1;
+                    let class = if !useful[v] {
+                        Class::Inactive
+                    } else if !fed[u] {
+                        Class::Zombie
+                    } else {
+                        Class::Active
+                    };
+                    edges.push(Edge {
+                        layer: l,
+                        from: i,
+                        to: o,
+                        class,
+                        component: (class == Class::Active).then(|| labels.of(u)).flatten(),
+                    });
                 }
-            }
+            });
         }
-        let mut component_of = |x: usize| {
-            (class(x) == Class::Active).then(|| {
-                let r = find(&mut parent, x);
-                label[r]
-            })
-        };
+        let components = labels.count;
+        let component_of = |x: usize| labels.of(x);
         let neurons: Vec<Vec<Neuron>> = (0..layers)
             .map(|l| {
                 (0..shape[l])
@@ -189,11 +144,6 @@ impl Ticket {
                     .collect()
             })
             .collect();
-        for e in &mut edges {
-            if e.class == Class::Active {
-                e.component = neurons[e.layer][e.from].component;
-            }
-        }
         let mut component_tasks = vec![Vec::new(); components];
         for (t, task) in tasks.iter().enumerate() {
             let io = task
@@ -411,7 +361,7 @@ impl Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::graph::{analyze, Status};
+    use crate::graph::{analyze, Status};
 
     /// (4, 3, 2): problem 0 = x1,x2 -> y1 through h1; problem 1 = x3,x4 -> y2 through h2;
     /// h3 has a weight from x1 but none out (inactive); a second hidden layer is not needed.
@@ -435,60 +385,52 @@ mod tests {
     }
 
     #[test]
-    fn classes_and_components_agree_with_the_graph_analysis() {
+    fn classifies_a_known_ticket() {
         let tasks = TaskIo::two_d_problems(2);
-        for masks in [
-            split_ticket(),
-            LayerMask::dense_network(&[4, 5, 5, 2]),
-            // A zombie: h2_1 has no input but feeds y1.
-            vec![
-                LayerMask {
-                    fan_in: 4,
-                    fan_out: 2,
-                    kept: vec![0, 1, 6, 7],
-                },
-                LayerMask {
-                    fan_in: 2,
-                    fan_out: 2,
-                    kept: vec![0, 3],
-                },
-                LayerMask {
-                    fan_in: 2,
-                    fan_out: 2,
-                    kept: vec![0, 1, 3],
-                },
-            ],
-        ] {
-            let ticket = Ticket::from_masks(&masks, &tasks);
-            let report = analyze(&masks, &tasks);
-            assert_eq!(
-                ticket.weight_counts(),
-                (
-                    report.active_weights,
-                    report.zombie_weights,
-                    report.inactive_weights
-                )
-            );
-            assert_eq!(
-                ticket.neuron_counts(),
-                (
-                    report.active_neurons,
-                    report.zombie_neurons,
-                    report.inactive_neurons
-                )
-            );
-            assert_eq!(ticket.components, report.components);
-        }
         let masks = split_ticket();
         assert_eq!(analyze(&masks, &tasks).status, Status::Split);
         let t = Ticket::from_masks(&masks, &tasks);
+        assert_eq!(t.components, 2);
         assert_eq!(t.component_tasks, vec![vec![0], vec![1]]);
+        assert_eq!(t.weight_counts(), (6, 0, 1));
+        assert_eq!(t.neuron_counts(), (8, 0, 1));
         assert_eq!(t.neurons[1][2].class, Class::Inactive);
         assert_eq!(t.neurons[1][0].component, Some(0));
         assert_eq!(t.neurons[1][1].component, Some(1));
+        assert_eq!(t.neurons[0][0].degree, 2);
         assert_eq!(t.neuron_label(0, 2), "x3");
         assert_eq!(t.neuron_label(1, 0), "h1_1");
         assert_eq!(t.neuron_label(2, 1), "y2");
+    }
+
+    #[test]
+    fn zombies_reach_an_output_without_an_input() {
+        // (4, 2, 2): h1_1 <- x1, x2 and y1 <- h1_1; h1_2 has no input but feeds y2.
+        let masks = vec![
+            LayerMask {
+                fan_in: 4,
+                fan_out: 2,
+                kept: vec![0, 1],
+            },
+            LayerMask {
+                fan_in: 2,
+                fan_out: 2,
+                kept: vec![0, 3],
+            },
+        ];
+        let t = Ticket::from_masks(&masks, &TaskIo::two_d_problems(2));
+        assert_eq!(t.weight_counts(), (3, 1, 0));
+        assert_eq!(t.neuron_counts(), (4, 2, 2));
+        assert_eq!(t.components, 1);
+        assert_eq!(t.neurons[1][1].class, Class::Zombie);
+        assert_eq!(t.neurons[2][1].class, Class::Zombie);
+        assert_eq!(t.neurons[0][2].class, Class::Inactive);
+        let zombie = t
+            .edges
+            .iter()
+            .find(|e| e.layer == 1 && e.from == 1)
+            .unwrap();
+        assert_eq!((zombie.class, zombie.component), (Class::Zombie, None));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::{
     describe, font, house_mesh, log_axis, slug, DrawResult, Figure, LegendEntry, Mark, Options,
     PlotError, Ticks, BLUE, GREY, LINE, SKY, TICK, TITLE, VERMILLION,
 };
-use crate::aggregate::TaskResult;
+use crate::data::TaskResult;
 use crate::stats::{self, Axis, Proportion};
 
 /// One x position: the finished tasks there and their outcomes.

@@ -1,5 +1,5 @@
 //! Figures of a sweep's results, drawn with plotters into SVG (always) and PNG (optionally),
-//! with an embedded font (DejaVu Sans, `coordinator/assets/`): no system fonts, fontconfig or
+//! with an embedded font (DejaVu Sans, `analysis/assets/`): no system fonts, fontconfig or
 //! other system libraries are needed.
 //!
 //! - [`fraction`]: fraction of networks split (and degraded) against what the sweep varies
@@ -25,10 +25,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle, RGBColor};
 
-use crate::aggregate::TaskResult;
+use crate::data::TaskResult;
 use crate::stats::{self, Axis};
 
-/// DejaVu Sans (see `coordinator/assets/DejaVu-LICENSE.txt`).
+/// DejaVu Sans (see `analysis/assets/DejaVu-LICENSE.txt`).
 static FONT_REGULAR: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static FONT_BOLD: &[u8] = include_bytes!("../../assets/DejaVuSans-Bold.ttf");
 
@@ -744,8 +744,8 @@ mod tests {
             .map(|(idx, spec)| {
                 let levels = (0..=spec.prune.levels)
                     .map(|l| {
-                        let masks = crate::testkit::synthetic_masks(&spec, l);
-                        crate::testkit::synthetic_metrics(&spec, l, &masks)
+                        let masks = shared::synthetic::synthetic_masks(&spec, l);
+                        shared::synthetic::synthetic_metrics(&spec, l, &masks)
                     })
                     .collect();
                 TaskResult {

@@ -8,20 +8,17 @@
 
 use std::fmt::Write as _;
 
-use proto::v1 as pb;
-
+use crate::data::{Progress, SweepData, TicketData};
 use crate::plot::{self, Figure};
-use crate::render::duration;
 use crate::stats::{self, Axis};
-use crate::sweep_data::{SweepData, TicketData};
-use crate::tables;
+use crate::tables::{self, duration};
 
 /// What a report page shows.
 #[derive(Debug, Clone, Copy)]
 pub struct ReportInput<'a> {
     pub data: &'a SweepData,
     /// The sweep's progress and the live workers, when known.
-    pub status: Option<&'a pb::StatusResponse>,
+    pub status: Option<&'a Progress>,
     /// The ticket to draw (see [`SweepData::showcase`]).
     pub ticket: Option<&'a TicketData>,
     /// Reload the page every this many seconds (live pages).
@@ -191,7 +188,7 @@ fn description(yaml: &str) -> Option<String> {
     })
 }
 
-fn progress(data: &SweepData, status: Option<&pb::StatusResponse>) -> String {
+fn progress(data: &SweepData, status: Option<&Progress>) -> String {
     let mut out = String::new();
     let (pending, leased, done, failed) = data.counts();
     let total = data.tasks.len();
@@ -207,7 +204,7 @@ fn progress(data: &SweepData, status: Option<&pb::StatusResponse>) -> String {
     let levels: usize = data.tasks.iter().map(|t| t.levels.len()).sum();
     let planned: usize = data.tasks.iter().map(|t| t.spec.prune.levels + 1).sum();
     let mut line = format!("Levels stored: {levels} of at most {planned}.");
-    if let Some(s) = status.and_then(|s| s.sweeps.iter().find(|s| s.name == data.sweep)) {
+    if let Some(s) = status.and_then(|s| s.sweep.as_ref()) {
         if pending + leased == 0 {
             line.push_str(" No task is pending or running.");
         } else {
@@ -236,7 +233,7 @@ fn progress(data: &SweepData, status: Option<&pb::StatusResponse>) -> String {
             .workers
             .iter()
             .flat_map(|w| {
-                let ago = (status.now_unix_ms - w.last_seen_unix_ms).max(0) as f64 / 1000.0;
+                let ago = w.seconds_since_seen;
                 let base = vec![
                     w.name.clone(),
                     w.hostname.clone(),
@@ -247,9 +244,7 @@ fn progress(data: &SweepData, status: Option<&pb::StatusResponse>) -> String {
                 } else {
                     w.tasks
                         .iter()
-                        .map(|t| {
-                            [base.clone(), vec![t.task_id.clone(), t.level.to_string()]].concat()
-                        })
+                        .map(|t| [base.clone(), vec![t.0.clone(), t.1.to_string()]].concat())
                         .collect()
                 }
             })
@@ -490,7 +485,13 @@ mod tests {
         let tasks = crate::export::tests::sample_tasks();
         let states = tasks
             .iter()
-            .map(|t| if t.done { "done" } else { "leased" }.to_string())
+            .map(|t| {
+                if t.done {
+                    shared::state::TaskState::Done
+                } else {
+                    shared::state::TaskState::Leased
+                }
+            })
             .collect();
         let data = SweepData {
             sweep: "t".into(),
@@ -504,7 +505,7 @@ mod tests {
             spec: task.spec.clone(),
             level,
             metrics: task.levels.get(level).cloned(),
-            masks: crate::testkit::synthetic_masks(&task.spec, level),
+            masks: shared::synthetic::synthetic_masks(&task.spec, level),
         };
         let page = render(ReportInput {
             data: &data,

@@ -41,8 +41,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::aggregate::{scope_name, TaskResult};
-use crate::convert::status_str;
+use crate::data::TaskResult;
 use crate::stats::{self, Axis};
 
 /// The type of a column.
@@ -182,7 +181,7 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
                 int(spec.prune.levels),
                 Cell::Float(spec.prune.rate),
                 int(spec.prune.target),
-                Cell::Text(scope_name(spec.prune.scope).to_string()),
+                Cell::Text(spec.prune.scope.as_str().to_string()),
                 Cell::Bool(task.done),
                 int(l.level),
                 Cell::Bool(k + 1 == task.levels.len()),
@@ -194,7 +193,7 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
                 int(l.zombie_neurons),
                 int(l.inactive_neurons),
                 int(l.components),
-                Cell::Text(status_str(l.status).to_string()),
+                Cell::Text(l.status.as_str().to_string()),
                 Cell::Text(serde_json::to_string(&l.coverage).unwrap_or_default()),
             ];
             for p in 0..problems {
@@ -480,8 +479,8 @@ pub fn read_parquet(columns: &[Column], file: std::fs::File) -> Result<Table, Ex
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::testkit;
     use shared::graph::Status;
+    use shared::synthetic;
 
     /// Two synthetic tasks of the quick sweep's base, with stored levels (one unfinished).
     pub(crate) fn sample_tasks() -> Vec<TaskResult> {
@@ -496,8 +495,8 @@ pub(crate) mod tests {
                 let upto = if idx == 3 { 1 } else { spec.prune.levels };
                 let levels = (0..=upto)
                     .map(|l| {
-                        let masks = testkit::synthetic_masks(&spec, l);
-                        testkit::synthetic_metrics(&spec, l, &masks)
+                        let masks = synthetic::synthetic_masks(&spec, l);
+                        synthetic::synthetic_metrics(&spec, l, &masks)
                     })
                     .collect();
                 TaskResult {

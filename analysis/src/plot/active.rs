@@ -9,7 +9,7 @@ use super::{
     describe, house_mesh, log_axis, slug, DrawResult, Figure, LegendEntry, Mark, Options,
     PlotError, Ticks, GREY, INK, LINE, PALETTE, TITLE,
 };
-use crate::aggregate::TaskResult;
+use crate::data::TaskResult;
 use crate::stats::{self, Axis};
 
 /// One network that split.
@@ -70,7 +70,7 @@ impl ActiveFigure {
                     .filter(|p| p.x == x)
                     .map(|p| p.active)
                     .collect();
-                Some((x, crate::aggregate::median(v)?))
+                Some((x, stats::median(v)?))
             })
             .collect();
         let mut targets: Vec<usize> = tasks.iter().map(|t| t.spec.prune.target).collect();

@@ -1,8 +1,12 @@
-//! The `lottery.v1.Coordinator` gRPC service: request checks, then the store.
+//! The `lottery.v1.Coordinator` gRPC service: request checks, then the store. The only place
+//! of the coordinator library that maps to `pb::*` messages and gRPC `Status` codes (with
+//! [`wire`] for the domain types of the operator and results RPCs).
 //!
 //! Every handler is async and never blocks: store calls go through [`Store::run`] (tokio's
 //! blocking pool) and report validation, which decodes masks and recomputes the ticket graph,
 //! runs on the blocking pool too, outside the database lock.
+
+pub mod wire;
 
 use std::time::Duration;
 
@@ -10,10 +14,11 @@ use proto::v1 as pb;
 use proto::v1::coordinator_server::Coordinator;
 use tonic::{Request, Response, Status};
 
-use crate::aggregate;
+use proto::convert::{blob_to_wire, masks_from_blob, masks_to_blob};
+use shared::metrics::LevelMetrics;
+
 use crate::clock::now_ms;
 use crate::config::ServerConfig;
-use crate::convert;
 use crate::error::ApiError;
 use crate::store::levels::{self, ReportContext};
 use crate::store::queries::{self, StatusWindows};
@@ -95,6 +100,17 @@ enum Checked {
     Duplicate,
 }
 
+impl From<StoreError> for Status {
+    fn from(error: StoreError) -> Status {
+        ApiError::from(error).into()
+    }
+}
+
+/// Stored masks decoded (a blob that does not decode is corrupt data, not a refusal).
+fn stored_masks(blob: &[u8]) -> Result<Vec<shared::graph::LayerMask>, ApiError> {
+    masks_from_blob(blob).map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))
+}
+
 fn check_report(
     ctx: &ReportContext,
     request: &pb::ReportLevelRequest,
@@ -113,13 +129,14 @@ fn check_report(
             .as_ref()
             .ok_or(validate::ReportError::MissingMetrics)
             .map_err(refuse)?;
-        let metrics = convert::metrics_from_proto(metrics)
-            .map_err(validate::ReportError::Metrics)
+        let metrics = LevelMetrics::try_from(metrics)
+            .map_err(|e| validate::ReportError::Metrics(format!("metrics: {e}")))
             .map_err(refuse)?;
+        let stored = stored_masks(&existing.masks_blob)?;
         return if validate::same_level(
             &existing.metrics_json,
             existing.seconds,
-            &existing.masks,
+            &stored,
             &metrics,
             &masks,
         ) {
@@ -131,13 +148,14 @@ fn check_report(
             )))
         };
     }
+    let previous = match &ctx.previous {
+        Some(p) => Some((stored_masks(&p.masks_blob)?, p.status)),
+        None => None,
+    };
     let expectation = Expectation {
         spec: &ctx.spec,
         stored: ctx.stored,
-        previous: ctx
-            .previous
-            .as_ref()
-            .map(|p| (p.masks.as_slice(), p.status)),
+        previous: previous.as_ref().map(|(m, s)| (m.as_slice(), *s)),
     };
     validate::validate_report(expectation, level, request.metrics.as_ref(), &request.masks)
         .map(Checked::New)
@@ -180,7 +198,7 @@ impl Coordinator for CoordinatorService {
                     parallel,
                     engine,
                 };
-                leases::register(c, &worker, now_ms()).map_err(ApiError::from)
+                leases::register(c, &worker, now_ms())
             })
             .await?;
         tracing::info!(worker_id, name = %r.name, hostname = %r.hostname, parallel = r.parallel.max(1), engine, "worker registered");
@@ -210,7 +228,8 @@ impl Coordinator for CoordinatorService {
             },
             leases::LeaseAnswer::Granted(g) => {
                 let previous_masks = match &g.previous_masks {
-                    Some(blob) => convert::blob_to_proto(blob).map_err(ApiError::from)?,
+                    Some(blob) => blob_to_wire(blob)
+                        .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))?,
                     None => Vec::new(),
                 };
                 tracing::info!(worker_id, lease_id = g.lease_id, task_id = %g.task_id, sweep = %g.sweep, resume_level = g.resume_level, "task leased");
@@ -266,17 +285,27 @@ impl Coordinator for CoordinatorService {
                 .run(move |c| levels::context(c, worker_id, lease_id, level, now_ms()))
                 .await?;
             let task_id = ctx.lease.task_id.clone();
-            let checked = blocking(move || check_report(&ctx, &r)).await??;
+            // Validation and encoding the masks for storage: CPU work, off the async threads.
+            let checked = blocking(move || {
+                check_report(&ctx, &r).map(|checked| match checked {
+                    Checked::New(valid) => {
+                        let blob = masks_to_blob(&valid.masks);
+                        Some((valid.metrics, blob))
+                    }
+                    Checked::Duplicate => None,
+                })
+            })
+            .await??;
             match checked {
-                Checked::Duplicate => {
+                None => {
                     tracing::info!(worker_id, lease_id, task_id = %task_id, level, "level re-reported with identical content");
                     Ok(false)
                 }
-                Checked::New(valid) => {
-                    let active = valid.metrics.active_weights;
-                    let status = convert::status_str(valid.metrics.status);
+                Some((metrics, blob)) => {
+                    let active = metrics.active_weights;
+                    let status = metrics.status.as_str();
                     self.store
-                        .run(move |c| levels::insert(c, worker_id, lease_id, &valid.metrics, &valid.masks, now_ms()))
+                        .run(move |c| levels::insert(c, worker_id, lease_id, &metrics, &blob, now_ms()))
                         .await?;
                     tracing::info!(worker_id, lease_id, task_id = %task_id, level, active_weights = active, status, "level stored");
                     Ok(true)
@@ -376,7 +405,7 @@ impl Coordinator for CoordinatorService {
             .store
             .run(move |c| queries::status(c, sweep.as_deref(), now_ms(), windows))
             .await?;
-        Ok(Response::new(status))
+        Ok(Response::new(wire::status_to_wire(status)))
     }
 
     async fn results(
@@ -385,14 +414,14 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<pb::ResultsResponse>, Status> {
         let sweep = request.into_inner().sweep;
         let name = sweep.clone();
-        let tasks = self
+        let data = self
             .store
-            .run(move |c| queries::task_results(c, &name))
+            .run(move |c| crate::store::results::sweep_data(c, &name))
             .await?;
-        let rows = blocking(move || aggregate::aggregate(&tasks)).await?;
+        let points = blocking(move || analysis::stats::grid_points(&data.tasks)).await?;
         Ok(Response::new(pb::ResultsResponse {
             sweep,
-            rows: rows.iter().map(convert::row_to_proto).collect(),
+            rows: points.iter().map(wire::point_to_wire).collect(),
         }))
     }
 
@@ -400,10 +429,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _request: Request<pb::ListSweepsRequest>,
     ) -> Result<Response<pb::ListSweepsResponse>, Status> {
-        let list = self
-            .store
-            .run(|c| sweeps::list(c).map_err(ApiError::from))
-            .await?;
+        let list = self.store.run(|c| sweeps::list(c)).await?;
         Ok(Response::new(pb::ListSweepsResponse {
             sweeps: list
                 .into_iter()
@@ -423,11 +449,11 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::TaskLevelsRequest>,
     ) -> Result<Response<pb::TaskLevelsResponse>, Status> {
         let sweep = request.into_inner().sweep;
-        let answer = self
+        let data = self
             .store
-            .run(move |c| crate::store::results::task_levels(c, &sweep))
+            .run(move |c| crate::store::results::sweep_data(c, &sweep))
             .await?;
-        Ok(Response::new(answer))
+        Ok(Response::new(wire::sweep_data_to_wire(&data)))
     }
 
     async fn ticket_masks(
@@ -435,10 +461,12 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::TicketMasksRequest>,
     ) -> Result<Response<pb::TicketMasksResponse>, Status> {
         let r = request.into_inner();
-        let answer = self
+        let stored = self
             .store
-            .run(move |c| crate::store::results::ticket_masks(c, &r.sweep, &r.task_id, r.level))
+            .run(move |c| crate::store::results::ticket(c, &r.sweep, &r.task_id, r.level))
             .await?;
+        let answer = wire::ticket_to_wire(&stored)
+            .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))?;
         Ok(Response::new(answer))
     }
 }

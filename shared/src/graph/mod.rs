@@ -1,4 +1,4 @@
-//! The ticket as a graph (PROTOCOL.md, "The ticket as a graph").
+//! The ticket as a graph (docs/PROTOCOL.md, "The ticket as a graph").
 //!
 //! Nodes are neurons, layer 0 the inputs and the last layer the outputs; the directed edges are
 //! the kept weights: flat index `o * fan_in + i` of matrix `l` goes from neuron `i` of layer `l`
@@ -18,6 +18,12 @@
 //!   by their smallest `(layer, index)` neuron.
 
 use serde::{Deserialize, Serialize};
+
+mod passes;
+pub mod ticket;
+
+use passes::{ActiveCounts, Passes};
+pub use ticket::{Class, Edge, Neuron, Ticket};
 
 /// The kept weights of one weight matrix of shape `[fan_out, fan_in]`.
 ///
@@ -79,6 +85,24 @@ pub enum Status {
     Connected,
     /// Some input or output of a task is cut off, or there are more components than tasks.
     Degraded,
+}
+
+impl Status {
+    /// The name in tables, exports and the database (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Split => "split",
+            Status::Connected => "connected",
+            Status::Degraded => "degraded",
+        }
+    }
+
+    /// A status by its name.
+    pub fn parse(name: &str) -> Option<Status> {
+        [Status::Split, Status::Connected, Status::Degraded]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// What the masks alone say about a ticket.
@@ -193,83 +217,6 @@ pub fn validate_masks(shape: &[usize], masks: &[LayerMask]) -> Result<(), MaskEr
     Ok(())
 }
 
-/// Calls `f(o, base, row)` for every non-empty row of `mask`: `row` holds the kept indices of
-/// the weights into neuron `o` of the next layer, `base = o * fan_in`, so weight `k` of the row
-/// comes from neuron `k - base`. Needs the sorted indices of a valid mask. Each row boundary is
-/// found by galloping, so the cost is logarithmic in the row's length.
-#[inline(always)]
-fn for_each_row(mask: &LayerMask, mut f: impl FnMut(usize, usize, &[u32])) {
-    let kept = &mask.kept[..];
-    let fan_in = mask.fan_in;
-    debug_assert!(
-        kept.windows(2).all(|w| w[0] < w[1]),
-        "kept indices must be sorted"
-    );
-    let mut start = 0;
-    while start < kept.len() {
-        let o = kept[start] as usize / fan_in;
-        let base = o * fan_in;
-        let end_value = base + fan_in;
-        let in_row = |k: &u32| (*k as usize) < end_value;
-        // Gallop: the row ends somewhere in (start + step / 2, start + step].
-        let rest = &kept[start..];
-        let mut step = 1;
-        while step < rest.len() && in_row(&rest[step]) {
-            step *= 2;
-        }
-        let lo = step / 2 + 1;
-        let hi = step.min(rest.len());
-        let len = if lo >= hi {
-            hi
-        } else {
-            lo + rest[lo..hi].partition_point(in_row)
-        };
-        f(o, base, &rest[..len]);
-        start += len;
-    }
-}
-
-/// Union-find over neuron ids: union by size, path halving.
-struct Dsu {
-    parent: Vec<u32>,
-    size: Vec<u32>,
-}
-
-impl Dsu {
-    fn new(n: usize) -> Self {
-        Dsu {
-            parent: (0..n as u32).collect(),
-            size: vec![1; n],
-        }
-    }
-
-    #[inline(always)]
-    fn find(&mut self, mut x: usize) -> usize {
-        loop {
-            let p = self.parent[x] as usize;
-            if p == x {
-                return x;
-            }
-            let g = self.parent[p];
-            self.parent[x] = g;
-            x = g as usize;
-        }
-    }
-
-    /// Joins the sets of roots `a` and `b` (distinct) and returns the new root.
-    #[inline(always)]
-    fn link(&mut self, a: usize, b: usize) -> usize {
-        let (big, small) = if self.size[a] >= self.size[b] {
-            (a, b)
-        } else {
-            (b, a)
-        };
-        self.parent[small] = big as u32;
-        self.size[big] += self.size[small];
-        big
-    }
-}
-
 /// Analyses a ticket from its masks (see the module documentation for the definitions).
 ///
 /// `masks[l]` is the mask of weight matrix `l` (input layer first); `tasks` give the input
@@ -310,114 +257,21 @@ pub fn analyze(masks: &[LayerMask], tasks: &[TaskIo]) -> GraphReport {
         };
     }
 
-    // Layer offsets into the flat neuron arrays: neuron i of layer l is offsets[l] + i.
-    let mut offsets = Vec::with_capacity(masks.len() + 2);
-    offsets.push(0usize);
-    offsets.push(masks[0].fan_in);
-    for (l, m) in masks.iter().enumerate() {
-        if l > 0 {
-            assert_eq!(
-                m.fan_in,
-                masks[l - 1].fan_out,
-                "layer {l}: fan_in differs from the fan_out of layer {}",
-                l - 1
-            );
-        }
-        offsets.push(offsets[l + 1] + m.fan_out);
-    }
-    let n = *offsets.last().expect("offsets are not empty");
-    assert!(n <= u32::MAX as usize, "too many neurons for 32-bit ids");
-    let n_in = masks[0].fan_in;
-    let out_start = offsets[masks.len()];
+    let passes = Passes::new(masks);
+    let (n, n_in) = (passes.neurons(), masks[0].fan_in);
+    let out_start = passes.offsets[masks.len()];
     let n_out = n - out_start;
-
-    // Fed: forward sweep. A row stops at its first fed source.
-    let mut fed = vec![false; n];
-    fed[..n_in].fill(true);
-    for (l, m) in masks.iter().enumerate() {
-        let (lo, hi) = fed.split_at_mut(offsets[l + 1]);
-        let src = &lo[offsets[l]..];
-        let dst = &mut hi[..m.fan_out];
-        for_each_row(m, |o, base, row| {
-            dst[o] = row.iter().any(|&k| src[k as usize - base]);
-        });
-    }
-
-    // Useful: backward sweep. Rows into useless neurons are skipped, and so is the rest of a
-    // layer once all its neurons are known to be useful.
-    let mut useful = vec![false; n];
-    useful[out_start..].fill(true);
-    for (l, m) in masks.iter().enumerate().rev() {
-        let (lo, hi) = useful.split_at_mut(offsets[l + 1]);
-        let src = &mut lo[offsets[l]..];
-        let dst = &hi[..m.fan_out];
-        let mut unset = m.fan_in;
-        for_each_row(m, |o, base, row| {
-            if dst[o] && unset > 0 {
-                for &k in row {
-                    let s = &mut src[k as usize - base];
-                    unset -= usize::from(!*s);
-                    *s = true;
-                }
-            }
-        });
-    }
-
-    // Weights, and the union of the active ones.
-    let mut dsu = Dsu::new(n);
-    let (mut active_weights, mut zombie_weights) = (0usize, 0usize);
-    for (l, m) in masks.iter().enumerate() {
-        let (src_off, dst_off) = (offsets[l], offsets[l + 1]);
-        let src_fed = &fed[src_off..dst_off];
-        for_each_row(m, |o, base, row| {
-            let v = dst_off + o;
-            if !useful[v] {
-                return; // inactive weights: counted by difference
-            }
-            let mut rv = dsu.find(v);
-            for &k in row {
-                let i = k as usize - base;
-                if !src_fed[i] {
-                    zombie_weights += 1;
-                    continue;
-                }
-                active_weights += 1;
-                let u = src_off + i;
-                if dsu.parent[u] as usize == rv {
-                    continue;
-                }
-                let ru = dsu.find(u);
-                if ru != rv {
-                    rv = dsu.link(ru, rv);
-                }
-            }
-        });
-    }
+    let (labels, counts) = passes.components(masks);
+    let ActiveCounts {
+        active_weights,
+        zombie_weights,
+        active_neurons,
+        zombie_neurons,
+    } = counts;
     let inactive_weights = remaining_weights - active_weights - zombie_weights;
-
-    // Neurons, and component numbers in (layer, index) order.
-    const NONE: u32 = u32::MAX;
-    let mut label = vec![NONE; n];
-    let mut components = 0usize;
-    let (mut active_neurons, mut zombie_neurons) = (0usize, 0usize);
-    for x in 0..n {
-        if !useful[x] {
-            continue;
-        }
-        if !fed[x] {
-            zombie_neurons += 1;
-            continue;
-        }
-        active_neurons += 1;
-        let r = dsu.find(x);
-        if label[r] == NONE {
-            label[r] = components as u32;
-            components += 1;
-        }
-    }
     let inactive_neurons = n - active_neurons - zombie_neurons;
-    let mut component_of =
-        |x: usize| -> Option<usize> { (fed[x] && useful[x]).then(|| label[dsu.find(x)] as usize) };
+    let component_of = |x: usize| labels.of(x);
+    let components = labels.count;
 
     // Coverage, from counts so that "fully covered" is exact.
     let n_tasks = tasks.len();
@@ -490,66 +344,6 @@ pub fn analyze(masks: &[LayerMask], tasks: &[TaskIo]) -> GraphReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rows(m: &LayerMask) -> Vec<(usize, Vec<usize>)> {
-        let mut got = Vec::new();
-        for_each_row(m, |o, base, row| {
-            got.push((o, row.iter().map(|&k| k as usize - base).collect()))
-        });
-        got
-    }
-
-    #[test]
-    fn for_each_row_splits_rows() {
-        let m = LayerMask {
-            fan_in: 3,
-            fan_out: 4,
-            kept: vec![0, 2, 7, 8, 9],
-        };
-        assert_eq!(
-            rows(&m),
-            vec![(0, vec![0, 2]), (2, vec![1, 2]), (3, vec![0])]
-        );
-        assert_eq!(rows(&LayerMask::dense(1, 3)).len(), 3);
-        // Rows of every length, to exercise the galloping bounds.
-        for fan_in in 1..40 {
-            let m = LayerMask::dense(fan_in, 3);
-            let r = rows(&m);
-            assert_eq!(r.len(), 3);
-            for (o, (ro, row)) in r.iter().enumerate() {
-                assert_eq!(*ro, o);
-                assert_eq!(*row, (0..fan_in).collect::<Vec<_>>());
-            }
-            let m = LayerMask {
-                fan_in,
-                fan_out: 2,
-                kept: (0..fan_in as u32)
-                    .step_by(2)
-                    .chain([fan_in as u32 + 1])
-                    .filter(|&k| (k as usize) < 2 * fan_in)
-                    .collect(),
-            };
-            let r = rows(&m);
-            assert_eq!(r[0].1, (0..fan_in).step_by(2).collect::<Vec<_>>());
-        }
-        assert!(rows(&LayerMask {
-            fan_in: 2,
-            fan_out: 2,
-            kept: vec![]
-        })
-        .is_empty());
-    }
-
-    #[test]
-    fn dsu_joins() {
-        let mut d = Dsu::new(5);
-        let r = d.link(0, 1);
-        let r3 = d.find(3);
-        let r2 = d.link(r3, r);
-        assert_eq!(d.find(3), r2);
-        assert_eq!(d.find(0), d.find(1));
-        assert_ne!(d.find(4), d.find(0));
-    }
 
     #[test]
     fn validate_reports_first_bad_index() {
