@@ -19,24 +19,6 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_yaml::Value as Yaml;
 
-/// TEMPORARY: flags the deploy files use that the binaries do not have yet (they are being
-/// added). Delete each entry (and this list) once the flag lands; entries for flags that now
-/// exist are reported on stderr.
-const PENDING_FLAGS: &[(&str, &str)] = &[
-    ("coordinator serve", "--token-file"),
-    ("coordinator serve", "--http"),
-    ("coordinator serve", "--tls-cert"),
-    ("coordinator serve", "--tls-key"),
-    ("coordinator submit", "--token-file"),
-    ("coordinator submit", "--tls-ca"),
-    ("coordinator status", "--token-file"),
-    ("coordinator status", "--tls-ca"),
-    ("coordinator results", "--token-file"),
-    ("coordinator results", "--tls-ca"),
-    ("worker", "--token-file"),
-    ("worker", "--tls-ca"),
-];
-
 /// The programs whose command lines are checked.
 const PROGRAMS: &[&str] = &["coordinator", "worker"];
 
@@ -596,10 +578,9 @@ fn every_yaml_file_parses() {
 }
 
 /// What is wrong with these command lines (one line each), and the pending flags they use.
-fn check_commands(found: &[Found]) -> (Vec<String>, BTreeSet<(String, String)>) {
+fn check_commands(found: &[Found]) -> Vec<String> {
     let cli = cli();
     let mut problems = Vec::new();
-    let mut pending_used = BTreeSet::new();
     for Found { origin, argv } in found {
         let program = program_of(&argv[0]).expect("found commands start with a program");
         let line = argv.join(" ");
@@ -648,12 +629,7 @@ fn check_commands(found: &[Found]) -> (Vec<String>, BTreeSet<(String, String)>) 
                     "{origin}: `{line}`: the deployments set a token; drop --allow-insecure-public"
                 ));
             }
-            if flags.contains(flag) {
-                continue;
-            }
-            if PENDING_FLAGS.contains(&(key.as_str(), flag)) {
-                pending_used.insert((key.clone(), flag.to_string()));
-            } else {
+            if !flags.contains(flag) {
                 problems.push(format!(
                     "{origin}: `{line}`: `{key}` has no flag {flag} (it has: {})",
                     flags.iter().cloned().collect::<Vec<_>>().join(" ")
@@ -661,28 +637,19 @@ fn check_commands(found: &[Found]) -> (Vec<String>, BTreeSet<(String, String)>) 
             }
         }
     }
-    (problems, pending_used)
+    problems
 }
 
 #[test]
 fn every_command_line_uses_real_subcommands_and_flags() {
     let found = all_commands();
-    let (mut problems, pending_used) = check_commands(&found);
+    let mut problems = check_commands(&found);
     for file in FILES_WITH_COMMANDS {
         if !found.iter().any(|f| f.origin.starts_with(file)) {
             problems.push(format!(
                 "{file}: no `coordinator`/`worker` command line found"
             ));
         }
-    }
-    let cli = cli();
-    for (key, flag) in PENDING_FLAGS {
-        if cli.flags.get(*key).is_some_and(|f| f.contains(*flag)) {
-            eprintln!("note: `{key}` now has {flag}: remove it from PENDING_FLAGS");
-        }
-    }
-    if !pending_used.is_empty() {
-        eprintln!("note: flags not checked yet (PENDING_FLAGS): {pending_used:?}");
     }
     eprintln!("checked {} command lines", found.len());
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
@@ -702,9 +669,13 @@ fn the_check_catches_wrong_commands() {
         "worker --token abc",
         "coordinator serve --allow-insecure-public",
         "coordinator serve --http 0.0.0.0:8080",
+        // The security flags are checked like any other.
+        "coordinator serve --token-files /run/token",
+        "coordinator submit x.yaml --tls-ca-file ca.pem",
+        "worker --coordinator https://h:50051 --tls-certificate c.pem",
     ];
     for line in bad {
-        let (problems, _) = check_commands(&[found(line)]);
+        let problems = check_commands(&[found(line)]);
         assert!(!problems.is_empty(), "`{line}` passed the check");
     }
     let good = [
@@ -712,9 +683,12 @@ fn the_check_catches_wrong_commands() {
         "coordinator status x --watch --coordinator http://h:50051",
         "worker --coordinator http://h:50051 --parallel 4 --exit-when-idle",
         "worker train sweep.yaml --task 0",
+        "coordinator serve --token-file /run/token --tls-cert c.pem --tls-key k.pem",
+        "coordinator results x --token-file t --tls-ca ca.pem",
+        "worker --coordinator https://h:50051 --token-file t --tls-ca ca.pem",
     ];
     for line in good {
-        let (problems, _) = check_commands(&[found(line)]);
+        let problems = check_commands(&[found(line)]);
         assert!(problems.is_empty(), "`{line}`: {problems:?}");
     }
 }

@@ -21,9 +21,10 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a workspace binary: `coordinator` from cargo, `worker` beside it. `cargo test
-/// --workspace` builds both; under `cargo test -p coordinator` alone a missing worker binary
-/// is built here (an existing one is used as it is: rebuild it after changing the worker).
+/// Path of a workspace binary: `coordinator` from cargo, `worker` beside it, brought up to
+/// date once per test process by `cargo build -p worker` in the same target directory and
+/// profile (a no-op when it is fresh), so a test never runs a stale worker built from older
+/// sources.
 pub fn bin(name: &str) -> PathBuf {
     let coordinator = PathBuf::from(env!("CARGO_BIN_EXE_coordinator"));
     if name == "coordinator" {
@@ -32,14 +33,34 @@ pub fn bin(name: &str) -> PathBuf {
     let path = coordinator.with_file_name(name);
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        if path.exists() {
-            return;
+        let profile_dir = coordinator.parent().expect("binary in a profile directory");
+        let target_dir = profile_dir
+            .parent()
+            .expect("profile directory in a target directory");
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                name,
+                "--bin",
+                name,
+                "--target-dir",
+            ])
+            .arg(target_dir)
+            .current_dir(repo());
+        match profile_dir.file_name().and_then(|p| p.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                build.arg("--release");
+            }
+            Some(other) => {
+                build.args(["--profile", other]);
+            }
+            None => panic!("no profile in {}", profile_dir.display()),
         }
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", name])
-            .current_dir(repo())
-            .status()
-            .expect("run cargo build");
+        let status = build.status().expect("run cargo build");
         assert!(status.success(), "cargo build -p {name} failed");
     });
     assert!(path.exists(), "{} is missing", path.display());
