@@ -35,6 +35,9 @@
 //! | `first_split_level` ? | int | the task's first split level |
 //! | `active_at_first_split` ? | int | active weights at that level |
 //! | `first_degraded_level` ? | int | the task's first degraded level |
+//! | `outcome` | text | the task's trajectory so far: `separated`, `separated_degraded`, `interconnected` or `degraded_unsplit` (`shared::outcome`) |
+//! | `remaining_at_first_split` ? | int | weights remaining at the first split level |
+//! | `engine` | int | the training engine version of this level |
 
 use std::io::Write;
 use std::sync::Arc;
@@ -156,6 +159,9 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
         col("first_split_level", Kind::Int, true),
         col("active_at_first_split", Kind::Int, true),
         col("first_degraded_level", Kind::Int, true),
+        col("outcome", Kind::Text, false),
+        col("remaining_at_first_split", Kind::Int, true),
+        col("engine", Kind::Int, false),
     ]);
     let mut sorted: Vec<&TaskResult> = tasks.iter().collect();
     sorted.sort_by_key(|t| t.idx);
@@ -211,6 +217,9 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
                 opt_int(summary.first_split_level),
                 opt_int(summary.active_at_first_split),
                 opt_int(summary.first_degraded_level),
+                Cell::Text(summary.trajectory.map_or("", |o| o.as_str()).to_string()),
+                opt_int(summary.remaining_at_first_split),
+                Cell::Int(i64::from(l.engine)),
             ]);
             rows.push(row);
         }

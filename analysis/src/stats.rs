@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use shared::graph::Status;
 use shared::metrics::LevelMetrics;
+use shared::outcome::{self, Outcome};
 use shared::spec::TaskSpec;
 
 pub use crate::axis::{format_float, shape_name, Axis, AxisValue};
@@ -94,11 +95,12 @@ impl Proportion {
     }
 }
 
-/// Median and range of some values.
+/// Median, mean and range of some values.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     pub n: usize,
     pub median: f64,
+    pub mean: f64,
     pub min: f64,
     pub max: f64,
 }
@@ -109,6 +111,7 @@ pub fn spread(values: &[f64]) -> Option<Spread> {
     Some(Spread {
         n: values.len(),
         median,
+        mean: values.iter().sum::<f64>() / values.len() as f64,
         min: values.iter().copied().fold(f64::INFINITY, f64::min),
         max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     })
@@ -127,9 +130,14 @@ pub struct TaskSummary {
     pub levels_done: usize,
     /// Status at the last level stored.
     pub outcome: Option<Status>,
+    /// The outcome of the trajectory (separated, separated-degraded, interconnected,
+    /// degraded without a split).
+    pub trajectory: Option<Outcome>,
     pub first_split_level: Option<usize>,
     /// Active weights at the first split level.
     pub active_at_first_split: Option<usize>,
+    /// Weights remaining (what pruning had left) at the first split level.
+    pub remaining_at_first_split: Option<usize>,
     pub first_degraded_level: Option<usize>,
     /// Test accuracy per problem at the last level stored.
     pub test_accuracy: Vec<f64>,
@@ -143,6 +151,7 @@ pub fn first_level(levels: &[LevelMetrics], status: Status) -> Option<&LevelMetr
 /// Summarises one task's stored levels.
 pub fn summarize(task: &TaskResult) -> TaskSummary {
     let first_split = first_level(&task.levels, Status::Split);
+    let trajectory = outcome::classify(task.levels.iter().map(|l| (l.level, l.status)));
     TaskSummary {
         idx: task.idx,
         id: task.spec.id(),
@@ -152,9 +161,11 @@ pub fn summarize(task: &TaskResult) -> TaskSummary {
         levels_planned: task.spec.prune.levels,
         levels_done: task.levels.len(),
         outcome: task.levels.last().map(|l| l.status),
-        first_split_level: first_split.map(|l| l.level),
+        trajectory: trajectory.map(|t| t.outcome),
+        first_split_level: trajectory.and_then(|t| t.first_split_level),
         active_at_first_split: first_split.map(|l| l.active_weights),
-        first_degraded_level: first_level(&task.levels, Status::Degraded).map(|l| l.level),
+        remaining_at_first_split: first_split.map(|l| l.remaining_weights),
+        first_degraded_level: trajectory.and_then(|t| t.first_degraded_level),
         test_accuracy: task
             .levels
             .last()
@@ -241,8 +252,15 @@ pub struct GroupStats {
     pub degraded: Proportion,
     /// Degraded at any level.
     pub ever_degraded: Proportion,
+    /// The four outcomes of the trajectories (they partition the finished tasks).
+    pub separated: Proportion,
+    pub separated_degraded: Proportion,
+    pub interconnected: Proportion,
+    pub degraded_unsplit: Proportion,
     /// Active weights at the first split, over finished tasks that split.
     pub active_at_split: Option<Spread>,
+    /// Weights remaining at the first split level, over the same tasks.
+    pub remaining_at_split: Option<Spread>,
     pub first_split_level: Option<Spread>,
     pub first_degraded_level: Option<Spread>,
     /// Dense weight counts of the group's tasks.
@@ -255,6 +273,16 @@ pub struct GroupStats {
 }
 
 impl GroupStats {
+    /// The four outcomes with their proportions, in [`Outcome::ALL`]'s order.
+    pub fn outcomes(&self) -> [(Outcome, Proportion); 4] {
+        [
+            (Outcome::Separated, self.separated),
+            (Outcome::SeparatedDegraded, self.separated_degraded),
+            (Outcome::Interconnected, self.interconnected),
+            (Outcome::DegradedUnsplit, self.degraded_unsplit),
+        ]
+    }
+
     /// The value of `axis` in this group's key.
     pub fn value(&self, axis: Axis) -> Option<&AxisValue> {
         self.key.iter().find(|(a, _)| *a == axis).map(|(_, v)| v)
@@ -295,6 +323,10 @@ pub fn group_stats(key: Vec<(Axis, AxisValue)>, group: &[&TaskResult]) -> GroupS
     let count = |f: &dyn Fn(&TaskResult) -> bool| finished.iter().filter(|t| f(t)).count();
     let outcome = |s: Status| count(&|t| t.levels.last().is_some_and(|l| l.status == s));
     let summaries: Vec<TaskSummary> = finished.iter().map(|t| summarize(t)).collect();
+    let trajectories = |o: Outcome| {
+        let k = summaries.iter().filter(|s| s.trajectory == Some(o)).count();
+        Proportion::new(k, n)
+    };
     let values = |f: &dyn Fn(&TaskSummary) -> Option<f64>| {
         spread(&summaries.iter().filter_map(f).collect::<Vec<_>>())
     };
@@ -327,7 +359,12 @@ pub fn group_stats(key: Vec<(Axis, AxisValue)>, group: &[&TaskResult]) -> GroupS
             count(&|t| first_level(&t.levels, Status::Degraded).is_some()),
             n,
         ),
+        separated: trajectories(Outcome::Separated),
+        separated_degraded: trajectories(Outcome::SeparatedDegraded),
+        interconnected: trajectories(Outcome::Interconnected),
+        degraded_unsplit: trajectories(Outcome::DegradedUnsplit),
         active_at_split: values(&|s| s.active_at_first_split.map(|v| v as f64)),
+        remaining_at_split: values(&|s| s.remaining_at_first_split.map(|v| v as f64)),
         first_split_level: values(&|s| s.first_split_level.map(|v| v as f64)),
         first_degraded_level: values(&|s| s.first_degraded_level.map(|v| v as f64)),
         available_weights: spread(

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use shared::outcome::Outcome;
 
 use crate::stats::{
     format_float, grid_points, AxisValue, GroupStats, LevelStats, PointStats, Proportion, Spread,
@@ -66,15 +67,16 @@ pub fn groups_table(groups: &[GroupStats]) -> String {
         [
             "done",
             "of",
-            "split",
+            "separated",
             "95% ci",
-            "ever_split",
+            "sep>degraded",
             "95% ci",
-            "connected",
+            "interconnected",
             "95% ci",
             "degraded",
             "95% ci",
             "active@split",
+            "remaining@split",
             "split_level",
             "degraded_level",
             "test_accuracy",
@@ -88,15 +90,16 @@ pub fn groups_table(groups: &[GroupStats]) -> String {
             cells.extend([
                 g.tasks_done.to_string(),
                 g.tasks_total.to_string(),
-                frac(&g.split),
-                ci(&g.split),
-                frac(&g.ever_split),
-                ci(&g.ever_split),
-                frac(&g.connected),
-                ci(&g.connected),
-                frac(&g.degraded),
-                ci(&g.degraded),
+                frac(&g.separated),
+                ci(&g.separated),
+                frac(&g.separated_degraded),
+                ci(&g.separated_degraded),
+                frac(&g.interconnected),
+                ci(&g.interconnected),
+                frac(&g.degraded_unsplit),
+                ci(&g.degraded_unsplit),
                 spread_text(g.active_at_split),
+                spread_text(g.remaining_at_split),
                 spread_text(g.first_split_level),
                 spread_text(g.first_degraded_level),
                 accuracy(&g.test_accuracy),
@@ -110,9 +113,11 @@ pub fn groups_table(groups: &[GroupStats]) -> String {
 
 /// Grouped statistics as JSON: one object per group with the axes' values under their names
 /// and `tasks_total`, `tasks_done`, `frac_split` and `frac_split_ci` (`[lo, hi]`), the same
-/// for `frac_ever_split`, `frac_connected`, `frac_degraded` and `frac_ever_degraded`,
-/// `active_at_split_{median,min,max}`, `first_split_level_{median,min,max}`,
-/// `first_degraded_level_{median,min,max}` (null when none) and `test_accuracy`.
+/// for `frac_ever_split`, `frac_connected`, `frac_degraded`, `frac_ever_degraded` and the
+/// four outcomes (`frac_separated`, `frac_separated_degraded`, `frac_interconnected`,
+/// `frac_degraded_unsplit`), the outcomes' counts (`separated`, ...),
+/// `active_at_split_{median,mean,min,max}`, the same for `remaining_at_split`,
+/// `first_split_level` and `first_degraded_level` (null when none) and `test_accuracy`.
 pub fn groups_json(groups: &[GroupStats]) -> Value {
     Value::Array(
         groups
@@ -130,16 +135,25 @@ pub fn groups_json(groups: &[GroupStats]) -> Value {
                     ("frac_connected", &g.connected),
                     ("frac_degraded", &g.degraded),
                     ("frac_ever_degraded", &g.ever_degraded),
+                    ("frac_separated", &g.separated),
+                    ("frac_separated_degraded", &g.separated_degraded),
+                    ("frac_interconnected", &g.interconnected),
+                    ("frac_degraded_unsplit", &g.degraded_unsplit),
                 ] {
                     o.insert(name.into(), json!(p.frac));
                     o.insert(format!("{name}_ci"), json!([p.ci.0, p.ci.1]));
                 }
+                for (outcome, p) in g.outcomes() {
+                    o.insert(outcome.as_str().into(), json!(p.k));
+                }
                 for (name, s) in [
                     ("active_at_split", g.active_at_split),
+                    ("remaining_at_split", g.remaining_at_split),
                     ("first_split_level", g.first_split_level),
                     ("first_degraded_level", g.first_degraded_level),
                 ] {
                     o.insert(format!("{name}_median"), json!(s.map(|s| s.median)));
+                    o.insert(format!("{name}_mean"), json!(s.map(|s| s.mean)));
                     o.insert(format!("{name}_min"), json!(s.map(|s| s.min)));
                     o.insert(format!("{name}_max"), json!(s.map(|s| s.max)));
                 }
@@ -165,17 +179,25 @@ pub fn groups_csv(groups: &[GroupStats]) -> String {
         "frac_connected",
         "frac_degraded",
         "frac_ever_degraded",
+        "frac_separated",
+        "frac_separated_degraded",
+        "frac_interconnected",
+        "frac_degraded_unsplit",
     ] {
         header.push(name.into());
         header.push(format!("{name}_ci_lo"));
         header.push(format!("{name}_ci_hi"));
     }
+    for outcome in Outcome::ALL {
+        header.push(outcome.as_str().into());
+    }
     for name in [
         "active_at_split",
+        "remaining_at_split",
         "first_split_level",
         "first_degraded_level",
     ] {
-        for s in ["median", "min", "max"] {
+        for s in ["median", "mean", "min", "max"] {
             header.push(format!("{name}_{s}"));
         }
     }
@@ -199,17 +221,30 @@ pub fn groups_csv(groups: &[GroupStats]) -> String {
             &g.connected,
             &g.degraded,
             &g.ever_degraded,
+            &g.separated,
+            &g.separated_degraded,
+            &g.interconnected,
+            &g.degraded_unsplit,
         ] {
             row.push(format!("{}", p.frac));
             row.push(format!("{}", p.ci.0));
             row.push(format!("{}", p.ci.1));
         }
+        for (_, p) in g.outcomes() {
+            row.push(p.k.to_string());
+        }
         for s in [
             g.active_at_split,
+            g.remaining_at_split,
             g.first_split_level,
             g.first_degraded_level,
         ] {
-            for v in [s.map(|s| s.median), s.map(|s| s.min), s.map(|s| s.max)] {
+            for v in [
+                s.map(|s| s.median),
+                s.map(|s| s.mean),
+                s.map(|s| s.min),
+                s.map(|s| s.max),
+            ] {
                 row.push(v.map_or_else(String::new, |v| format!("{v}")));
             }
         }
@@ -234,8 +269,10 @@ pub fn task_cells(tasks: &[(String, TaskSummary)]) -> (Vec<&'static str>, Vec<Ve
         "weights",
         "levels",
         "outcome",
+        "trajectory",
         "first split",
         "active at split",
+        "remaining at split",
         "first degraded",
         "test accuracy",
     ];
@@ -250,8 +287,10 @@ pub fn task_cells(tasks: &[(String, TaskSummary)]) -> (Vec<&'static str>, Vec<Ve
                 s.available_weights.to_string(),
                 format!("{}/{}", s.levels_done, s.levels_planned + 1),
                 s.outcome.map_or("-", |o| o.as_str()).to_string(),
+                s.trajectory.map_or("-", |o| o.as_str()).to_string(),
                 opt(s.first_split_level),
                 opt(s.active_at_first_split),
+                opt(s.remaining_at_first_split),
                 opt(s.first_degraded_level),
                 accuracy(&s.test_accuracy),
             ]
@@ -376,6 +415,22 @@ pub struct ResultRow {
     pub test_accuracy: Vec<f64>,
     /// The training engines of the point's levels (more than one: mixed).
     pub engines: Vec<u32>,
+    /// The four outcomes of the trajectories (`shared::outcome`), fractions of the finished
+    /// seeds that sum to 1: split at the last level (the same seeds as `frac_split`).
+    pub frac_separated: f64,
+    /// Split at some level, not at the last (degraded later).
+    pub frac_separated_degraded: f64,
+    /// Never split, never degraded.
+    pub frac_interconnected: f64,
+    /// Degraded without ever having split.
+    pub frac_degraded_unsplit: f64,
+    /// Active weights at the first split level: mean, min and max over the seeds that split
+    /// (the thesis's summary).
+    pub active_at_split_mean: Option<f64>,
+    pub active_at_split_min: Option<f64>,
+    pub active_at_split_max: Option<f64>,
+    /// Median weights remaining (what pruning had left) at the first split level.
+    pub remaining_at_split_median: Option<f64>,
     /// The counts behind the fractions (k of n, with their intervals).
     #[serde(skip)]
     pub counts: Counts,
@@ -388,6 +443,10 @@ pub struct Counts {
     pub ever_split: Proportion,
     pub connected: Proportion,
     pub degraded: Proportion,
+    pub separated: Proportion,
+    pub separated_degraded: Proportion,
+    pub interconnected: Proportion,
+    pub degraded_unsplit: Proportion,
 }
 
 impl ResultRow {
@@ -413,11 +472,23 @@ impl ResultRow {
             first_split_level_median: g.first_split_level.map(|s| s.median),
             test_accuracy: g.test_accuracy.clone(),
             engines: g.engines.clone(),
+            frac_separated: g.separated.frac,
+            frac_separated_degraded: g.separated_degraded.frac,
+            frac_interconnected: g.interconnected.frac,
+            frac_degraded_unsplit: g.degraded_unsplit.frac,
+            active_at_split_mean: g.active_at_split.map(|s| s.mean),
+            active_at_split_min: g.active_at_split.map(|s| s.min),
+            active_at_split_max: g.active_at_split.map(|s| s.max),
+            remaining_at_split_median: g.remaining_at_split.map(|s| s.median),
             counts: Counts {
                 split: g.split,
                 ever_split: g.ever_split,
                 connected: g.connected,
                 degraded: g.degraded,
+                separated: g.separated,
+                separated_degraded: g.separated_degraded,
+                interconnected: g.interconnected,
+                degraded_unsplit: g.degraded_unsplit,
             },
         }
     }
@@ -437,7 +508,7 @@ fn opt(value: Option<f64>) -> String {
     value.map_or_else(String::new, |v| format!("{v}"))
 }
 
-const RESULT_COLUMNS: [&str; 17] = [
+const RESULT_COLUMNS: [&str; 25] = [
     "shape",
     "extension_level",
     "weights",
@@ -455,6 +526,14 @@ const RESULT_COLUMNS: [&str; 17] = [
     "first_split_level_median",
     "test_accuracy",
     "engine",
+    "frac_separated",
+    "frac_separated_degraded",
+    "frac_interconnected",
+    "frac_degraded_unsplit",
+    "active_at_split_mean",
+    "active_at_split_min",
+    "active_at_split_max",
+    "remaining_at_split_median",
 ];
 
 fn result_cells(r: &ResultRow, precision: Option<usize>) -> Vec<String> {
@@ -485,6 +564,14 @@ fn result_cells(r: &ResultRow, precision: Option<usize>) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(" "),
         engines(&r.engines),
+        num(r.frac_separated),
+        num(r.frac_separated_degraded),
+        num(r.frac_interconnected),
+        num(r.frac_degraded_unsplit),
+        opt(r.active_at_split_mean),
+        opt(r.active_at_split_min),
+        opt(r.active_at_split_max),
+        opt(r.remaining_at_split_median),
     ]
 }
 
@@ -497,7 +584,10 @@ fn engines(engines: &[u32]) -> String {
     }
 }
 
-/// Aggregate rows as an aligned table.
+/// Aggregate rows as an aligned table: the settings, the four outcomes (`sep` separated,
+/// `sep>deg` separated then degraded, `inter` interconnected, `deg` degraded without a split)
+/// as fractions of the finished seeds with the separated fraction's 95% interval, active
+/// weights at the split (mean [min-max]) against the weights remaining then (median).
 pub fn results_table(rows: &[ResultRow]) -> String {
     if rows.is_empty() {
         return "no finished tasks yet\n".to_string();
@@ -505,9 +595,29 @@ pub fn results_table(rows: &[ResultRow]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let mut cells = result_cells(r, Some(3));
-            let (lo, hi) = result_intervals(r)[0].1;
-            cells.insert(10, format!("[{lo:.2},{hi:.2}]"));
+            let all = result_cells(r, Some(3));
+            let (lo, hi) = r.counts.separated.ci;
+            let active = match (
+                r.active_at_split_mean,
+                r.active_at_split_min,
+                r.active_at_split_max,
+            ) {
+                (Some(mean), Some(min), Some(max)) => format!("{mean:.0} [{min}-{max}]"),
+                _ => String::new(),
+            };
+            let mut cells = all[..9].to_vec();
+            cells.extend([
+                format!("{:.3}", r.frac_separated),
+                format!("[{lo:.2},{hi:.2}]"),
+                format!("{:.3}", r.frac_separated_degraded),
+                format!("{:.3}", r.frac_interconnected),
+                format!("{:.3}", r.frac_degraded_unsplit),
+                active,
+                opt(r.remaining_at_split_median),
+                opt(r.first_split_level_median),
+                all[15].clone(),
+                all[16].clone(),
+            ]);
             cells
         })
         .collect();
@@ -521,12 +631,13 @@ pub fn results_table(rows: &[ResultRow]) -> String {
         "scope",
         "done",
         "of",
-        "split",
-        "split_95%_ci",
-        "ever_split",
-        "connected",
-        "degraded",
+        "sep",
+        "sep_95%_ci",
+        "sep>deg",
+        "inter",
+        "deg",
         "active@split",
+        "remaining@split",
         "split_level",
         "test_accuracy",
         "engine",
@@ -537,16 +648,16 @@ pub fn results_table(rows: &[ResultRow]) -> String {
 /// Aggregate rows as CSV with a header line (test accuracies space-separated in one field).
 ///
 /// The last columns are the 95% Wilson intervals of the fractions: `frac_split_ci_lo`,
-/// `frac_split_ci_hi`, then the same for ever split, connected and degraded.
+/// `frac_split_ci_hi`, then the same for ever split, connected, degraded and the four
+/// outcomes, then the counts behind the four outcomes (`separated`, `separated_degraded`,
+/// `interconnected`, `degraded_unsplit`: seeds of `seeds_done`).
 pub fn results_csv(rows: &[ResultRow]) -> String {
     let mut out = RESULT_COLUMNS.join(",");
-    for key in [
-        "frac_split",
-        "frac_ever_split",
-        "frac_connected",
-        "frac_degraded",
-    ] {
+    for key in INTERVAL_KEYS {
         out.push_str(&format!(",{key}_ci_lo,{key}_ci_hi"));
+    }
+    for outcome in Outcome::ALL {
+        out.push_str(&format!(",{}", outcome.as_str()));
     }
     out.push('\n');
     for r in rows {
@@ -554,6 +665,9 @@ pub fn results_csv(rows: &[ResultRow]) -> String {
         for (_, (lo, hi)) in result_intervals(r) {
             cells.push(format!("{lo}"));
             cells.push(format!("{hi}"));
+        }
+        for (_, k) in outcome_counts(r) {
+            cells.push(k.to_string());
         }
         out.push_str(&cells.join(","));
         out.push('\n');
@@ -572,7 +686,9 @@ fn csv_field(cell: String) -> String {
 /// Aggregate rows as a JSON array of objects.
 ///
 /// Each row also has the 95% Wilson intervals of its fractions over its finished seeds:
-/// `frac_split_ci`, `frac_ever_split_ci`, `frac_connected_ci`, `frac_degraded_ci` (`[lo, hi]`).
+/// `frac_split_ci`, `frac_ever_split_ci`, `frac_connected_ci`, `frac_degraded_ci`, and the
+/// same for the four outcomes (`frac_separated_ci`, ...; `[lo, hi]`), and the counts behind the
+/// four outcomes (`separated`, `separated_degraded`, `interconnected`, `degraded_unsplit`).
 pub fn results_json(rows: &[ResultRow]) -> Result<String, serde_json::Error> {
     let mut values = Vec::with_capacity(rows.len());
     for r in rows {
@@ -581,6 +697,9 @@ pub fn results_json(rows: &[ResultRow]) -> Result<String, serde_json::Error> {
             for (key, (lo, hi)) in result_intervals(r) {
                 object.insert(format!("{key}_ci"), serde_json::json!([lo, hi]));
             }
+            for (key, k) in outcome_counts(r) {
+                object.insert(key.to_string(), serde_json::json!(k));
+            }
         }
         values.push(value);
     }
@@ -588,12 +707,40 @@ pub fn results_json(rows: &[ResultRow]) -> Result<String, serde_json::Error> {
 }
 
 /// The 95% Wilson intervals of a row's fractions, keyed by the fraction's name.
-fn result_intervals(r: &ResultRow) -> [(&'static str, (f64, f64)); 4] {
+const INTERVAL_KEYS: [&str; 8] = [
+    "frac_split",
+    "frac_ever_split",
+    "frac_connected",
+    "frac_degraded",
+    "frac_separated",
+    "frac_separated_degraded",
+    "frac_interconnected",
+    "frac_degraded_unsplit",
+];
+
+fn result_intervals(r: &ResultRow) -> [(&'static str, (f64, f64)); 8] {
+    let c = &r.counts;
+    let cis = [
+        c.split.ci,
+        c.ever_split.ci,
+        c.connected.ci,
+        c.degraded.ci,
+        c.separated.ci,
+        c.separated_degraded.ci,
+        c.interconnected.ci,
+        c.degraded_unsplit.ci,
+    ];
+    std::array::from_fn(|i| (INTERVAL_KEYS[i], cis[i]))
+}
+
+/// The counts of the four outcomes of a row, keyed by the outcome's name.
+fn outcome_counts(r: &ResultRow) -> [(&'static str, usize); 4] {
+    let c = &r.counts;
     [
-        ("frac_split", r.counts.split.ci),
-        ("frac_ever_split", r.counts.ever_split.ci),
-        ("frac_connected", r.counts.connected.ci),
-        ("frac_degraded", r.counts.degraded.ci),
+        (Outcome::Separated.as_str(), c.separated.k),
+        (Outcome::SeparatedDegraded.as_str(), c.separated_degraded.k),
+        (Outcome::Interconnected.as_str(), c.interconnected.k),
+        (Outcome::DegradedUnsplit.as_str(), c.degraded_unsplit.k),
     ]
 }
 
@@ -646,6 +793,7 @@ mod tests {
         let s = Spread {
             n: 3,
             median: 5.0,
+            mean: 5.5,
             min: 2.0,
             max: 9.5,
         };

@@ -17,6 +17,8 @@
 //!   counts; [`graph::Ticket`] keeps every neuron and weight, for pictures and exports; both
 //!   run the same passes);
 //! - [`metrics`]: the per-level record a worker produces and the coordinator stores;
+//! - [`outcome`]: the four outcomes of a run (separated, separated-degraded,
+//!   interconnected, degraded), classified by its trajectory;
 //! - [`synthetic`]: valid levels without training, for tests and benchmarks.
 //!
 //! Training itself lives in the `worker` crate; storage and gRPC in `coordinator` and `proto`.
@@ -24,6 +26,7 @@
 pub mod data;
 pub mod graph;
 pub mod metrics;
+pub mod outcome;
 pub mod schedule;
 pub mod spec;
 pub mod state;

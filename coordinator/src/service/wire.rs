@@ -287,5 +287,13 @@ pub fn point_to_wire(p: &PointStats) -> pb::AggregateRow {
         ever_split: g.ever_split.k as u64,
         connected: g.connected.k as u64,
         degraded: g.degraded.k as u64,
+        separated: g.separated.k as u64,
+        separated_degraded: g.separated_degraded.k as u64,
+        interconnected: g.interconnected.k as u64,
+        degraded_unsplit: g.degraded_unsplit.k as u64,
+        active_at_split_mean: g.active_at_split.map(|s| s.mean),
+        active_at_split_min: g.active_at_split.map(|s| s.min),
+        active_at_split_max: g.active_at_split.map(|s| s.max),
+        remaining_at_split_median: g.remaining_at_split.map(|s| s.median),
     }
 }
