@@ -12,7 +12,6 @@
 //! to an uninterrupted one.
 
 use std::ops::ControlFlow;
-use std::sync::atomic::AtomicBool;
 
 use dfdx::prelude::Cpu;
 use rand::SeedableRng;
@@ -27,7 +26,7 @@ use shared::spec::TaskSpec;
 use crate::engine::layout::{Plan, SPARSE_BELOW};
 use crate::model::Params;
 use crate::prune::{self, BoolMasks};
-use crate::train::{train_level, Stopped};
+use crate::train::{train_level, Cancel, Stopped};
 
 /// One finished level: its figures and the mask the network was trained with at that level.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +66,7 @@ pub enum ImpError {
 pub fn run_task(
     spec: &TaskSpec,
     resume: Resume,
-    cancel: &AtomicBool,
+    cancel: &dyn Cancel,
     on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
 ) -> Result<(), ImpError> {
     run_task_with(spec, resume, cancel, SPARSE_BELOW, on_level)
@@ -79,7 +78,7 @@ pub fn run_task(
 pub fn run_task_with(
     spec: &TaskSpec,
     resume: Resume,
-    cancel: &AtomicBool,
+    cancel: &dyn Cancel,
     sparse_below: f64,
     mut on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
 ) -> Result<(), ImpError> {
@@ -168,7 +167,7 @@ struct Trainer<'a> {
     theta0: Params,
     spec: &'a TaskSpec,
     sparse_below: f64,
-    cancel: &'a AtomicBool,
+    cancel: &'a dyn Cancel,
 }
 
 impl Trainer<'_> {

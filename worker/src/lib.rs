@@ -9,6 +9,8 @@
 //! - [`imp`]: the IMP trajectory (train, prune, reset, repeat) of one task, level by level,
 //!   with the ticket-graph analysis of every level and resumption from a stored mask;
 //! - [`client`]: the pull loop against a coordinator (lease, heartbeat, report, complete);
+//! - [`shutdown`]: a connected worker's shutdown, one cancellation token with a child per
+//!   lease;
 //! - [`bench`]: seconds per IMP level and peak memory for a few widths.
 
 pub mod bench;
@@ -17,4 +19,5 @@ pub mod engine;
 pub mod imp;
 pub mod model;
 pub mod prune;
+pub mod shutdown;
 pub mod train;

@@ -21,6 +21,20 @@ use crate::engine::network::Network;
 use crate::model::Params;
 use crate::prune::BoolMasks;
 
+/// A request to stop training, checked between epochs: an [`AtomicBool`] set from outside,
+/// or the worker's [`tokio_util::sync::CancellationToken`] of a lease (see
+/// [`crate::shutdown`]).
+pub trait Cancel: Sync {
+    /// True once training should stop.
+    fn is_cancelled(&self) -> bool;
+}
+
+impl Cancel for AtomicBool {
+    fn is_cancelled(&self) -> bool {
+        self.load(Ordering::Relaxed)
+    }
+}
+
 /// Why a level's training did not finish.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stopped {
@@ -42,7 +56,7 @@ pub fn train_level(
     plan: Plan,
     spec: &TrainSpec,
     rng: &mut ChaCha8Rng,
-    cancel: &AtomicBool,
+    cancel: &dyn Cancel,
 ) -> Result<(Params, TrainingFigures), Stopped> {
     let started = Instant::now();
     let mut net = Network::new(dev, theta0, masks, plan, spec);
@@ -53,7 +67,7 @@ pub fn train_level(
     let mut epochs = 0usize;
     let batch_size = spec.batch_size.max(1);
     while epochs < spec.max_epochs {
-        if cancel.load(Ordering::Relaxed) {
+        if cancel.is_cancelled() {
             return Err(Stopped::Cancelled);
         }
         train_epoch(&mut net, data, &mut order, rng, batch_size);

@@ -1,0 +1,243 @@
+//! Joining a coordinator and pulling work: connect, register, then lease while a slot is free,
+//! run every lease as its own task ([`super::lease::run_lease`]), and wait when there is
+//! nothing to do. The loop ends on shutdown, on `--exit-when-idle` once no work is left, or on
+//! an error no retry can fix; it then waits for the running leases to end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tonic::Code;
+use tracing::{info, warn};
+
+use proto::auth::{is_auth_error, AuthClient, ClientOptions};
+use proto::v1::{LeaseTaskRequest, RegisterWorkerRequest};
+
+use super::backoff::{sleep_or_stop, Backoff};
+use super::lease::{run_lease, TaskContext, TaskEnd};
+use super::rpc::{transient, unauthenticated, Fatal};
+use super::{hostname, Config, Summary};
+use crate::shutdown::Shutdown;
+
+/// Connects to the coordinator, retrying while it is unreachable (not when its certificate
+/// does not verify).
+async fn connect(url: &str, auth: &ClientOptions, shutdown: &Shutdown) -> Result<AuthClient> {
+    let endpoint = auth
+        .endpoint(url)?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .tcp_keepalive(Some(Duration::from_secs(30)));
+    let mut backoff = Backoff::new();
+    loop {
+        match endpoint.connect().await {
+            Ok(channel) => return Ok(auth.client(channel)),
+            Err(e) => {
+                let error = error_chain(&e);
+                if error.contains("invalid peer certificate") {
+                    bail!(
+                        "the coordinator's TLS certificate does not verify ({error}): check --tls-ca \
+                         and that the certificate names the host in {url}"
+                    );
+                }
+                warn!(coordinator = url, %error, "coordinator unreachable, retrying");
+                if backoff.wait(shutdown.token()).await {
+                    bail!("stopped before the coordinator could be reached");
+                }
+            }
+        }
+    }
+}
+
+/// An error with its causes: tonic's "transport error" alone does not say which.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Registers this worker: its id and the heartbeat interval the coordinator asks for.
+async fn register(
+    client: &mut AuthClient,
+    config: &Config,
+    shutdown: &Shutdown,
+) -> Result<(u64, Duration)> {
+    let mut backoff = Backoff::new();
+    loop {
+        let request = RegisterWorkerRequest {
+            name: config.name.clone(),
+            hostname: hostname(),
+            api_version: proto::API_VERSION,
+            parallel: config.parallel as u32,
+            engine: crate::engine::ENGINE_VERSION,
+        };
+        match client.register_worker(request).await {
+            Ok(reply) => {
+                let reply = reply.into_inner();
+                let heartbeat = Duration::from_millis(reply.heartbeat_interval_ms.max(100));
+                info!(worker_id = reply.worker_id, name = %config.name, parallel = config.parallel, "registered");
+                return Ok((reply.worker_id, heartbeat));
+            }
+            Err(status) if is_auth_error(&status) => bail!("{}", unauthenticated(&status)),
+            Err(status) if transient(&status) => {
+                warn!(error = %status.message(), "cannot register yet, retrying");
+                if backoff.wait(shutdown.token()).await {
+                    bail!("stopped before registering");
+                }
+            }
+            Err(status) => bail!("the coordinator refused this worker: {}", status.message()),
+        }
+    }
+}
+
+/// Leases and runs tasks, at most `config.parallel` at once, until the shutdown begins or
+/// (with `exit_when_idle`) no work is left; then waits for the running leases.
+pub(super) async fn pull_loop(
+    config: Config,
+    pool: Arc<rayon::ThreadPool>,
+    shutdown: Shutdown,
+    fatal: Fatal,
+) -> Result<Summary> {
+    let mut client = connect(&config.coordinator, &config.auth, &shutdown).await?;
+    let (mut worker_id, mut heartbeat) = register(&mut client, &config, &shutdown).await?;
+    let slots = Arc::new(Semaphore::new(config.parallel));
+    let mut running: JoinSet<TaskEnd> = JoinSet::new();
+    let mut summary = Summary::default();
+    let mut backoff = Backoff::new();
+    loop {
+        while let Some(done) = running.try_join_next() {
+            summary.add(done);
+        }
+        if shutdown.is_stopping() {
+            break;
+        }
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            Some(done) = running.join_next(), if !running.is_empty() => { summary.add(done); continue; }
+        };
+        // A slot freed by a task that stopped for the shutdown: no new lease.
+        if shutdown.is_stopping() {
+            break;
+        }
+        let reply = client.lease_task(LeaseTaskRequest { worker_id }).await;
+        match reply {
+            Ok(reply) => {
+                backoff.reset();
+                let reply = reply.into_inner();
+                if let Some(lease) = reply.lease {
+                    let ctx = TaskContext {
+                        client: client.clone(),
+                        worker_id,
+                        heartbeat,
+                        pool: pool.clone(),
+                        shutdown: shutdown.clone(),
+                        fatal: fatal.clone(),
+                    };
+                    running.spawn(async move {
+                        let end = run_lease(ctx, lease).await;
+                        drop(permit);
+                        end
+                    });
+                    continue;
+                }
+                drop(permit);
+                if config.exit_when_idle && !reply.sweeps_active && running.is_empty() {
+                    info!("no work left, exiting");
+                    break;
+                }
+                let wait = Duration::from_millis(reply.retry_after_ms.clamp(100, 5_000));
+                if sleep_or_stop(wait, shutdown.token()).await {
+                    break;
+                }
+            }
+            Err(status) if fatal.check(&status) => {
+                drop(permit);
+                break;
+            }
+            Err(status) if status.code() == Code::NotFound => {
+                drop(permit);
+                warn!("the coordinator forgot this worker, registering again");
+                (worker_id, heartbeat) = register(&mut client, &config, &shutdown).await?;
+            }
+            Err(status) if transient(&status) => {
+                drop(permit);
+                warn!(error = %status.message(), "cannot lease, retrying");
+                if backoff.wait(shutdown.token()).await {
+                    break;
+                }
+            }
+            Err(status) => bail!("the coordinator refused a lease: {}", status.message()),
+        }
+    }
+    while let Some(done) = running.join_next().await {
+        summary.add(done);
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer {
+        text: &'static str,
+        source: Option<Box<Layer>>,
+    }
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.text)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.source.as_deref().map(|s| s as _)
+        }
+    }
+
+    fn layers(texts: &[&'static str]) -> Layer {
+        let mut error: Option<Box<Layer>> = None;
+        for text in texts.iter().rev() {
+            error = Some(Box::new(Layer {
+                text,
+                source: error,
+            }));
+        }
+        *error.expect("at least one layer")
+    }
+
+    #[test]
+    fn an_error_chain_names_every_cause_once() {
+        assert_eq!(
+            error_chain(&layers(&["transport error"])),
+            "transport error"
+        );
+        assert_eq!(
+            error_chain(&layers(&[
+                "transport error",
+                "tcp connect error",
+                "connection refused"
+            ])),
+            "transport error: tcp connect error: connection refused"
+        );
+        // A cause the text already says is not repeated.
+        assert_eq!(
+            error_chain(&layers(&[
+                "tls: invalid peer certificate: UnknownIssuer",
+                "invalid peer certificate: UnknownIssuer"
+            ])),
+            "tls: invalid peer certificate: UnknownIssuer"
+        );
+    }
+}
