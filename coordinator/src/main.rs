@@ -42,6 +42,8 @@ enum Command {
     Submit(commands::submit::SubmitArgs),
     /// Show sweep progress, live workers, throughput and ETA.
     Status(commands::status::StatusArgs),
+    /// Make a sweep's failed tasks pending again, attempts reset (stored levels are kept).
+    Retry(commands::retry::RetryArgs),
     /// Show the aggregated results of a sweep, one row per grid point.
     Results(commands::results::ResultsArgs),
     /// List the tasks a sweep file expands to, without a coordinator.
@@ -68,6 +70,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::serve(args).await,
         Command::Submit(args) => commands::submit::submit(args).await,
         Command::Status(args) => commands::status::status(args).await,
+        Command::Retry(args) => commands::retry::retry(args).await,
         Command::Results(args) => commands::results::results(args).await,
         Command::Plan(args) => commands::plan::plan(args).await,
         Command::Plot(args) => commands::plot::plot(args).await,

@@ -16,18 +16,20 @@ use support::*;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// One task of 7 levels that takes several seconds, so that it can be interrupted mid-run.
+/// One task of 7 levels that takes several seconds, so that it can be interrupted mid-run: wide
+/// enough, and pruned gently enough (every level stays on the dense path or close to it), that
+/// each level takes a good fraction of a second with training engine 2.
 const SLOW: &str = "\
 name: slow
 data:
-  samples: 600
+  samples: 1000
 model:
-  shape: [4, 48, 48, 2]
+  shape: [4, 160, 160, 2]
 train:
-  max_epochs: 120
+  max_epochs: 150
   patience: 1000
 pruning:
-  rate: 0.5
+  rate: 0.2
   levels: 6
 seeds: [3]
 ";
@@ -297,4 +299,38 @@ async fn a_task_failing_on_every_worker_is_marked_failed_with_its_error() {
     }
     let shown = coordinator_cli(&["status", "diverging", "--db", &db.display().to_string()]);
     assert!(shown.contains("diverged"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_coordinator_on_the_same_database_is_refused() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut rig = rig(&[], "locked", &tiny_sweep("locked", 1, 2));
+    let args: Vec<String> = [
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--db",
+        &rig.db.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut second = Proc::spawn("second", &bin("coordinator"), &args, rig.dir.path());
+    let status = second
+        .wait_for_exit(Duration::from_secs(20))
+        .expect("the second coordinator exits instead of serving");
+    assert!(!status.success());
+    let log = second.log_text();
+    assert!(
+        log.contains("in use by another coordinator")
+            && log.contains(&format!("pid {}", rig.server.pid())),
+        "{log}"
+    );
+    // The first one still serves, and its lock dies with it: after a kill -9 a new
+    // coordinator opens the database at once, with the sweep intact.
+    assert!(sweep_status(&rig.url, "locked").await.is_some());
+    rig.server.kill();
+    let port = free_port();
+    let _again = coordinator(rig.dir.path(), &rig.db, port, &[]);
+    let status = sweep_status(&format!("http://127.0.0.1:{port}"), "locked").await;
+    assert_eq!(status.map(|s| s.total), Some(1));
 }

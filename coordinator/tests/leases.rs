@@ -196,6 +196,61 @@ async fn a_task_fails_after_max_attempts_with_its_last_error() {
             .into_inner(),
     ));
     assert!(text.contains("diverged: loss is NaN"), "{text}");
+
+    // `coordinator retry`: only failed tasks, named ones must exist; the task is pending again
+    // with its attempts reset, and leases as new.
+    let refused = client
+        .retry_tasks(pb::RetryTasksRequest {
+            sweep: "nope".into(),
+            task_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+    let failed_id = s.failures[0].task_id.clone();
+    let refused = client
+        .retry_tasks(pb::RetryTasksRequest {
+            sweep: "flaky".into(),
+            task_id: Some("0000000000000000".into()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+    let retried = client
+        .retry_tasks(pb::RetryTasksRequest {
+            sweep: "flaky".into(),
+            task_id: Some(failed_id.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.task_ids, vec![failed_id.clone()]);
+    let s = status(&mut client, "flaky").await;
+    assert_eq!((s.failed, s.pending, s.leased), (0, 1, 0));
+    assert!(s.failures.is_empty());
+    let lease = worker.lease().await.unwrap().unwrap();
+    assert_eq!(lease.task_id, failed_id);
+    let refused = client
+        .retry_tasks(pb::RetryTasksRequest {
+            sweep: "flaky".into(),
+            task_id: Some(failed_id.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("not failed"), "{refused:?}");
+    // Three fresh attempts, as for a new task.
+    assert!(!worker.fail(&lease, "again").await.unwrap());
+    let lease = worker.lease().await.unwrap().unwrap();
+    worker.return_lease(&lease).await.unwrap();
+    let lease = worker.lease().await.unwrap().unwrap();
+    assert!(!worker.fail(&lease, "again").await.unwrap());
+    let lease = worker.lease().await.unwrap().unwrap();
+    assert!(worker.fail(&lease, "again").await.unwrap());
     let idle = client
         .lease_task(pb::LeaseTaskRequest {
             worker_id: worker.worker_id,

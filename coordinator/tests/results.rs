@@ -580,3 +580,80 @@ async fn report_renders_in_a_headless_browser() {
     pages.shutdown().await.unwrap();
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_four_outcomes_read_back_from_results_and_the_export() {
+    let t = finished().await;
+    let db = t.config.db_path.display().to_string();
+    let outcomes = [
+        "separated",
+        "separated_degraded",
+        "interconnected",
+        "degraded_unsplit",
+    ];
+
+    // The export: one outcome per task, repeated on each of its rows.
+    let export: Vec<Value> = serde_json::from_str(&text(
+        ok(&["export", "looked", "--format", "json", "--db", &db]).await,
+    ))
+    .unwrap();
+    let mut per_point: std::collections::BTreeMap<u64, [u64; 4]> = Default::default();
+    for row in export.iter().filter(|r| r["last_level"] == true) {
+        let outcome = row["outcome"].as_str().expect("an outcome per task");
+        let i = outcomes
+            .iter()
+            .position(|o| *o == outcome)
+            .expect("a known outcome");
+        per_point
+            .entry(row["extension_level"].as_u64().unwrap())
+            .or_default()[i] += 1;
+        assert!(row["remaining_at_first_split"].is_null() == row["first_split_level"].is_null());
+        assert_eq!(row["engine"], shared::synthetic::SYNTHETIC_ENGINE);
+    }
+    let csv = text(ok(&["export", "looked", "--format", "csv", "--db", &db]).await);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    for column in ["outcome", "remaining_at_first_split", "engine"] {
+        assert!(header.contains(&column), "export csv lacks {column}");
+    }
+
+    // results --format json: the four fractions and counts of each grid point agree with the
+    // export's per-task outcomes, partition the finished seeds, and come with intervals.
+    let rows: Vec<Value> = serde_json::from_str(&text(
+        ok(&["results", "looked", "--format", "json", "--db", &db]).await,
+    ))
+    .unwrap();
+    assert_eq!(rows.len(), per_point.len());
+    for r in &rows {
+        let n = r["seeds_done"].as_u64().unwrap();
+        let expected = per_point[&r["extension_level"].as_u64().unwrap()];
+        let mut total = 0.0;
+        for (i, o) in outcomes.iter().enumerate() {
+            assert_eq!(r[*o].as_u64(), Some(expected[i]), "{o} in {r}");
+            let frac = r[format!("frac_{o}")].as_f64().unwrap();
+            assert!(
+                (frac - expected[i] as f64 / n as f64).abs() < 1e-12,
+                "{o} in {r}"
+            );
+            let ci = r[format!("frac_{o}_ci")].as_array().unwrap();
+            assert!(ci[0].as_f64().unwrap() <= frac && frac <= ci[1].as_f64().unwrap());
+            total += frac;
+        }
+        assert!((total - 1.0).abs() < 1e-12, "{r}");
+        assert_eq!(r["frac_separated"], r["frac_split"]);
+        if r["separated"].as_u64().unwrap() + r["separated_degraded"].as_u64().unwrap() > 0 {
+            let (mean, min, max) = (
+                r["active_at_split_mean"].as_f64().unwrap(),
+                r["active_at_split_min"].as_f64().unwrap(),
+                r["active_at_split_max"].as_f64().unwrap(),
+            );
+            assert!(min <= mean && mean <= max, "{r}");
+            assert!(r["remaining_at_split_median"].as_f64().unwrap() >= min);
+        }
+    }
+    let csv = text(ok(&["results", "looked", "--format", "csv", "--db", &db]).await);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    for o in outcomes {
+        assert!(header.contains(&o) && header.contains(&format!("frac_{o}").as_str()));
+    }
+    t.server.shutdown().await.unwrap();
+}

@@ -172,6 +172,51 @@ fn quick_and_thesis_bases() {
 }
 
 #[test]
+fn the_three_hidden_layer_result_as_the_thesis_reported_it() {
+    let (_, literal) = load("thesis-bases.yaml");
+    let literal: Vec<&TaskSpec> = literal.iter().filter(|t| t.shape.len() == 5).collect();
+    let (_, reported) = load("thesis-3-hidden.yaml");
+    assert_eq!(reported.len(), 24 * 4);
+    assert_eq!(reported[0].shape, vec![4, 6, 6, 6, 2]);
+    for t in &reported {
+        // The same networks as the literal run at the same extension level, pruned along the
+        // same trajectory but stopped two levels early, at (4, 6, 6, 6, 2)'s 108 weights.
+        let ext = t.extension_level.unwrap();
+        let same = literal
+            .iter()
+            .find(|l| l.extension_level == Some(ext) && l.seed == t.seed)
+            .unwrap();
+        assert_eq!(t.shape, same.shape);
+        assert_eq!(t.prune.target, 108);
+        assert_eq!(t.prune.levels, ext - 2);
+        assert_eq!(t.prune.remaining[..], same.prune.remaining[..ext - 1]);
+        assert!(t.prune.stop_at_first_degraded);
+    }
+}
+
+#[test]
+fn trajectory_to_is_checked() {
+    let base = "name: bad\nmodel:\n  base: [4, 4, 4, 4, 2]\n  extension_levels: 0..3\n";
+    check(
+        &format!("{base}pruning:\n  trajectory_to: 2\n"),
+        6,
+        "pruning.trajectory_to",
+        &[
+            "extension level 0 is below",
+            "start model.extension_levels at 2",
+        ],
+    );
+    check(
+        &format!(
+            "{base}pruning:\n  schedule: exact\n  levels: 2\n  target: 56\n  trajectory_to: 1\n"
+        ),
+        9,
+        "pruning.trajectory_to",
+        &["trajectory schedule only"],
+    );
+}
+
+#[test]
 fn plan_rows_follow_tasks() {
     let (_, tasks) = load("poster-levels.yaml");
     let rows = plan_rows(&tasks);

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod results;
+pub mod retry;
 pub mod serve;
 pub mod status;
 pub mod submit;

@@ -456,6 +456,20 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(wire::sweep_data_to_wire(&data)))
     }
 
+    async fn retry_tasks(
+        &self,
+        request: Request<pb::RetryTasksRequest>,
+    ) -> Result<Response<pb::RetryTasksResponse>, Status> {
+        let r = request.into_inner();
+        let sweep = r.sweep.clone();
+        let task_ids = self
+            .store
+            .run(move |c| sweeps::retry_failed(c, &r.sweep, r.task_id.as_deref()))
+            .await?;
+        tracing::info!(sweep = %sweep, retried = task_ids.len(), "failed tasks made pending again");
+        Ok(Response::new(pb::RetryTasksResponse { task_ids }))
+    }
+
     async fn ticket_masks(
         &self,
         request: Request<pb::TicketMasksRequest>,

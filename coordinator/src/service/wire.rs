@@ -59,7 +59,6 @@ pub fn status_to_wire(s: StatusReport) -> pb::StatusResponse {
                     .tasks
                     .into_iter()
                     .map(|t| pb::WorkerTask {
-                        lease_id: t.lease_id,
                         task_id: t.task_id,
                         sweep: t.sweep,
                         level: t.level,
@@ -117,7 +116,6 @@ pub fn status_from_wire(s: pb::StatusResponse) -> StatusReport {
                     .tasks
                     .into_iter()
                     .map(|t| WorkerTask {
-                        lease_id: t.lease_id,
                         task_id: t.task_id,
                         sweep: t.sweep,
                         level: t.level,

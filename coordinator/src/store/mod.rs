@@ -4,6 +4,7 @@
 //! - [`sweeps`]: submitted sweep files and their tasks;
 //! - [`leases`]: workers, leases, heartbeats, completion, failure and lease expiry;
 //! - [`levels`]: the per-level reports, stored idempotently;
+//! - [`lock`]: one coordinator per database (an exclusive lock beside the file);
 //! - [`queries`]: the read side: progress, live workers, throughput;
 //! - [`results`]: the data set of a sweep (every task's state and levels) and one level's
 //!   masks, behind statistics, figures, exports and the report;
@@ -19,6 +20,7 @@
 
 pub mod leases;
 pub mod levels;
+pub mod lock;
 pub mod masks;
 pub mod queries;
 pub mod results;
@@ -55,6 +57,16 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "database {db} is in use by another coordinator ({holder}); two coordinators on one \
+         database would hand out the same tasks: stop the other one, or use another --db"
+    )]
+    Locked { db: PathBuf, holder: String },
+    #[error("cannot lock the database with {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -83,6 +95,8 @@ pub enum StoreError {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// The exclusive lock of a serving store (none for read-only opens).
+    _lock: Option<Arc<lock::DbLock>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -92,7 +106,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating when missing, with its folder) a database for serving. Blocking.
+    /// Opens (creating when missing, with its folder) a database for serving, holding its
+    /// exclusive lock ([`lock`]): a second coordinator on the same file is refused. Blocking.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
@@ -100,12 +115,15 @@ impl Store {
                 source,
             })?;
         }
+        let held = lock::DbLock::acquire(path)?;
         let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
         schema::prepare(&mut conn, path)?;
-        Ok(Store::wrap(conn, path))
+        let mut store = Store::wrap(conn, path);
+        store._lock = Some(Arc::new(held));
+        Ok(store)
     }
 
     /// Opens an existing database read-only (`SQLITE_OPEN_READ_ONLY`), e.g. for `status --db`
@@ -126,6 +144,7 @@ impl Store {
         Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
+            _lock: None,
         }
     }
 

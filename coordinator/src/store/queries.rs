@@ -67,10 +67,10 @@ impl WorkerStatus {
     }
 }
 
-/// One open lease of a worker.
+/// One open lease of a worker, as status shows it: which task, not the lease's token (a
+/// token is a credential of the worker that holds it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerTask {
-    pub lease_id: u64,
     pub task_id: String,
     pub sweep: String,
     pub level: u32,
@@ -248,7 +248,7 @@ fn workers(
         .map(|(i, w)| (w.worker_id, i))
         .collect();
     let mut stmt = conn.prepare(
-        "SELECT l.worker, l.id, t.id, t.sweep, l.level, l.deadline_ms
+        "SELECT l.worker, t.id, t.sweep, l.level, l.deadline_ms
          FROM leases l JOIN tasks t ON t.key = l.task
          WHERE l.ended_ms IS NULL AND (?1 IS NULL OR t.sweep = ?1) ORDER BY l.id",
     )?;
@@ -256,11 +256,10 @@ fn workers(
         Ok((
             r.get::<_, i64>(0)? as u64,
             WorkerTask {
-                lease_id: r.get::<_, i64>(1)? as u64,
-                task_id: r.get(2)?,
-                sweep: r.get(3)?,
-                level: r.get(4)?,
-                deadline_ms: r.get(5)?,
+                task_id: r.get(1)?,
+                sweep: r.get(2)?,
+                level: r.get(3)?,
+                deadline_ms: r.get(4)?,
             },
         ))
     })?;

@@ -147,3 +147,54 @@ pub fn task_ids(conn: &Connection, sweep: &str) -> Result<Vec<String>, StoreErro
     let rows = stmt.query_map([sweep], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Makes failed tasks of `sweep` pending again with their attempts and last error cleared:
+/// every failed task, or only `task` (which must exist and be failed). Stored levels are kept,
+/// so a retried task resumes where it stopped. Returns the ids retried, in expansion order.
+pub fn retry_failed(
+    conn: &mut Connection,
+    sweep: &str,
+    task: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !exists(&tx, sweep)? {
+        return Err(StoreError::NotFound(format!("no sweep named {sweep:?}")));
+    }
+    if let Some(id) = task {
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM tasks WHERE sweep = ?1 AND id = ?2",
+                params![sweep, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match state.as_deref() {
+            None => {
+                return Err(StoreError::NotFound(format!(
+                    "sweep {sweep:?} has no task {id:?}"
+                )))
+            }
+            Some("failed") => {}
+            Some(other) => {
+                return Err(StoreError::Conflict(format!(
+                    "task {id:?} is {other}, not failed: only failed tasks are retried"
+                )))
+            }
+        }
+    }
+    let ids: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT id FROM tasks WHERE sweep = ?1 AND state = 'failed' \
+             AND (?2 IS NULL OR id = ?2) ORDER BY idx",
+        )?;
+        let rows = stmt.query_map(params![sweep, task], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    tx.execute(
+        "UPDATE tasks SET state = 'pending', attempts = 0, last_error = NULL, finished_ms = NULL \
+         WHERE sweep = ?1 AND state = 'failed' AND (?2 IS NULL OR id = ?2)",
+        params![sweep, task],
+    )?;
+    tx.commit()?;
+    Ok(ids)
+}

@@ -45,6 +45,7 @@
 //!   levels: 20                      # number, list, or inclusive range "0..20" (grid axis), at most 1000
 //!   target: 112                     # number, list, or "base" (= weight count of the shape's model.base)
 //!   schedule: exact                 # | trajectory (see below)
+//!   trajectory_to: 0                # trajectory only: prune down to the extension at this level
 //!   stop_at_first_degraded: false
 //!   stop_at_first_split: false
 //! seeds: 4                          # a count n (seeds 0..n-1) or a list [0, 7, 11]; default 4
@@ -62,6 +63,9 @@
 //!   so `levels = i`, `target = W(base)`, `rate = extension_rate` (0 at level 0). It is the
 //!   default when `model.base` is used and pruning gives neither `levels` nor `target`
 //!   (poster experiment 1); `pruning.rate` may then be given as the extension rate.
+//!   `pruning.trajectory_to: j` stops the trajectory at extension level `j` instead of the
+//!   base: `levels = i - j`, `target = W(extension level j)`, and extension levels below `j`
+//!   are an error (the thesis's reported three-hidden-layer result, `thesis-3-hidden.yaml`).
 //! - `model.base` with `pruning: { levels: 20, target: base }` is poster experiment 2 (the rate
 //!   differs per shape); `model.shape: [4, 410, 410, 2]` with
 //!   `pruning: { levels: 0..20, target: 112 }` is experiment 3.

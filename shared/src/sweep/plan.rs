@@ -47,8 +47,9 @@ impl ShapePoint {
 /// The pruning settings of every shape.
 #[derive(Debug, Clone)]
 enum Grid {
-    /// The thesis's extension schedule at this extension rate.
-    Trajectory { rate: f64 },
+    /// The thesis's extension schedule at this extension rate, pruning down to the weights of
+    /// the extension at level `to` (0: the base).
+    Trajectory { rate: f64, to: usize },
     /// Exact counts; `None` axes are derived per point.
     Exact {
         rates: Option<Vec<Item<f64>>>,
@@ -194,20 +195,37 @@ impl Plan {
         for (si, sp) in self.shapes.iter().enumerate() {
             let weights = schedule::weight_count(&sp.shape);
             match &self.grid {
-                Grid::Trajectory { rate } => {
+                Grid::Trajectory { rate, to } => {
                     let base = &self.bases[sp.base.unwrap_or(0)];
                     let level = sp.extension_level.unwrap_or(0);
+                    let Some(levels) = level.checked_sub(*to) else {
+                        return Err(ctx.err(
+                            &key(PRUNING, "trajectory_to"),
+                            format!(
+                                "extension level {level} is below pruning.trajectory_to {to}: \
+                                 the trajectory prunes down, never up; start model.extension_levels at {to}"
+                            ),
+                        ));
+                    };
                     let remaining = if materialise {
-                        schedule::trajectory_counts(base, *rate, level)
-                            .map_err(|e| ctx.err(&sp.path, e.to_string()))?
+                        let mut counts = schedule::trajectory_counts(base, *rate, level)
+                            .map_err(|e| ctx.err(&sp.path, e.to_string()))?;
+                        counts.truncate(levels + 1);
+                        counts
                     } else {
                         Vec::new()
                     };
-                    let rate = if level == 0 { 0.0 } else { *rate };
-                    let target = schedule::weight_count(base);
+                    let target = if *to == 0 {
+                        schedule::weight_count(base)
+                    } else {
+                        let shape = schedule::extension_shape(base, *rate, *to)
+                            .map_err(|e| ctx.err(&sp.path, e.to_string()))?;
+                        schedule::weight_count(&shape)
+                    };
+                    let rate = if levels == 0 { 0.0 } else { *rate };
                     points.push(Point {
                         shape: si,
-                        prune: prune(rate, level, target, remaining),
+                        prune: prune(rate, levels, target, remaining),
                     });
                 }
                 Grid::Exact {
@@ -815,7 +833,12 @@ fn build_grid(
         None => ScheduleKind::Exact,
     };
     match kind {
-        ScheduleKind::Trajectory => trajectory_grid(ctx, &axes, extension_rate),
+        ScheduleKind::Trajectory => trajectory_grid(ctx, &axes, extension_rate, p.trajectory_to),
+        ScheduleKind::Exact if p.trajectory_to.is_some() => Err(ctx.err(
+            &key(PRUNING, "trajectory_to"),
+            "trajectory_to applies to the trajectory schedule only; remove it or use schedule: trajectory"
+                .to_string(),
+        )),
         ScheduleKind::Exact => exact_grid(ctx, axes, bases),
     }
 }
@@ -826,6 +849,7 @@ fn trajectory_grid(
     ctx: &Ctx,
     axes: &PruningAxes,
     extension_rate: Option<f64>,
+    to: Option<usize>,
 ) -> Result<Grid, SweepError> {
     let Some(rate) = extension_rate else {
         return Err(ctx.err(
@@ -852,7 +876,10 @@ fn trajectory_grid(
             ));
         }
     }
-    Ok(Grid::Trajectory { rate })
+    Ok(Grid::Trajectory {
+        rate,
+        to: to.unwrap_or(0),
+    })
 }
 
 /// The exact schedule: exactly two of rate, levels and target; targets distinct, and `base`

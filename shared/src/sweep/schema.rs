@@ -156,7 +156,7 @@ pub(super) enum ScheduleKind {
 #[serde(
     deny_unknown_fields,
     default,
-    expecting = "a mapping of pruning settings (scope, rate, levels, target, schedule, stop_at_first_degraded, stop_at_first_split)"
+    expecting = "a mapping of pruning settings (scope, rate, levels, target, schedule, trajectory_to, stop_at_first_degraded, stop_at_first_split)"
 )]
 pub(super) struct PruningFile {
     pub(super) scope: Scope,
@@ -164,6 +164,7 @@ pub(super) struct PruningFile {
     pub(super) levels: Option<Value>,
     pub(super) target: Option<Value>,
     pub(super) schedule: Option<ScheduleKind>,
+    pub(super) trajectory_to: Option<usize>,
     pub(super) stop_at_first_degraded: bool,
     pub(super) stop_at_first_split: bool,
 }
@@ -176,6 +177,7 @@ impl Default for PruningFile {
             levels: None,
             target: None,
             schedule: None,
+            trajectory_to: None,
             stop_at_first_degraded: false,
             stop_at_first_split: false,
         }
