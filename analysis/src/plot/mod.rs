@@ -4,7 +4,14 @@
 //!
 //! - [`fraction`]: fraction of networks split (and degraded) against what the sweep varies
 //!   (extension level, width, weights, pruning levels, rate), with 95% Wilson intervals;
-//! - [`active`]: active weights at the first split against the available weights, per seed;
+//! - [`outcomes`]: the four outcomes (separated, separated then degraded, interconnected,
+//!   degraded without a split) as a stacked bar per value of what the sweep varies, with the
+//!   number of finished seeds above each bar;
+//! - [`active`]: active weights at the first split against the weights remaining at that
+//!   level, per seed, with the mean, range and median per grid point (labelled by its dense
+//!   weight count);
+//! - [`loss`]: held-out loss against active weights through the pruning levels, one line per
+//!   seed coloured by its outcome (the poster's inset);
 //! - [`levels`]: remaining, active, zombie and inactive weights against the pruning level for
 //!   one grid point (median and range over seeds);
 //! - [`ticket`]: one ticket drawn as a layered network, subnetworks in colour.
@@ -16,6 +23,7 @@
 pub mod active;
 pub mod fraction;
 pub mod levels;
+pub mod outcomes;
 pub mod ticket;
 
 use std::sync::Once;
@@ -24,6 +32,7 @@ use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle, RGBColor};
+use shared::outcome::Outcome;
 
 use crate::data::TaskResult;
 use crate::stats::{self, Axis};
@@ -57,6 +66,18 @@ pub const INK: RGBColor = RGBColor(20, 20, 20);
 
 /// Colours of series that are not otherwise named (seeds, subnetworks).
 pub const PALETTE: [RGBColor; 7] = [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, YELLOW];
+
+/// The colour of an outcome in every figure that shows outcomes: blue for a split (as the
+/// fraction figure's "split"), sky for a split that later degraded, green for interconnected,
+/// vermillion for degraded without a split (as the fraction figure's "degraded").
+pub fn outcome_colour(outcome: Outcome) -> RGBColor {
+    match outcome {
+        Outcome::Separated => BLUE,
+        Outcome::SeparatedDegraded => SKY,
+        Outcome::Interconnected => GREEN,
+        Outcome::DegradedUnsplit => VERMILLION,
+    }
+}
 
 /// Registers the embedded font with plotters (once per process).
 pub fn init_fonts() {
@@ -236,8 +257,9 @@ pub fn log_axis(axis: Axis) -> bool {
     matches!(axis, Axis::Width | Axis::Weights)
 }
 
-/// Every figure of a sweep that its results allow: the fractions split and the active
-/// weights at the split (one per facet), and the weights per level of one shape.
+/// Every figure of a sweep that its results allow: the fractions split, the outcomes, the
+/// active weights at the split and the loss against active weights (one per facet), and the
+/// weights per level of one shape.
 pub fn sweep_figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, PlotError> {
     if tasks.iter().all(|t| t.levels.is_empty()) {
         return Err(PlotError::NoData(format!(
@@ -247,6 +269,7 @@ pub fn sweep_figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figu
     }
     let mut figures = Vec::new();
     figures.extend(fraction::figures(tasks, options)?);
+    figures.extend(outcomes::figures(tasks, options)?);
     figures.extend(active::figures(tasks, options)?);
     figures.push(levels::figure(tasks, options)?);
     Ok(figures)
@@ -776,7 +799,7 @@ mod tests {
             .into_iter()
             .map(|f| f.name)
             .collect();
-        assert_eq!(names, vec!["fraction", "active", "levels"]);
+        assert_eq!(names, vec!["fraction", "outcomes", "active", "levels"]);
 
         // The fraction figure's points are the grouped statistics.
         let figure = fraction::FractionFigure::new(String::new(), &tasks, Axis::ExtensionLevel);
