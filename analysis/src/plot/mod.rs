@@ -710,6 +710,132 @@ pub fn discrete_scale(values: &[f64], log: bool, integer: bool) -> Scale {
     scale
 }
 
+/// Hand-built and synthetic tasks for the figures' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use shared::graph::Status;
+    use shared::metrics::LevelMetrics;
+    use shared::spec::{DataSpec, PruneSpec, Scope, TaskSpec, TrainSpec};
+
+    use crate::data::TaskResult;
+
+    /// A network of extension level `extension` (hidden width `8 + 2 * extension`), pruned in
+    /// three levels to 400, 200, 100 and 40 weights.
+    pub fn spec(extension: usize, seed: u64) -> TaskSpec {
+        let width = 8 + 2 * extension;
+        TaskSpec {
+            data: DataSpec::protocol(),
+            shape: vec![4, width, width, 2],
+            extension_level: Some(extension),
+            train: TrainSpec::protocol(),
+            prune: PruneSpec {
+                scope: Scope::Global,
+                rate: 0.32,
+                levels: 3,
+                target: 40,
+                remaining: vec![400, 200, 100, 40],
+                stop_at_first_degraded: false,
+                stop_at_first_split: false,
+            },
+            seed,
+        }
+    }
+
+    /// One level with the given weights and held-out loss.
+    pub fn level(
+        level: usize,
+        status: Status,
+        remaining: usize,
+        active: usize,
+        loss: f64,
+    ) -> LevelMetrics {
+        LevelMetrics {
+            level,
+            remaining_weights: remaining,
+            active_weights: active,
+            zombie_weights: 0,
+            inactive_weights: remaining - active,
+            active_neurons: 0,
+            zombie_neurons: 0,
+            inactive_neurons: 0,
+            components: 1,
+            status,
+            coverage: vec![],
+            test_accuracy: vec![0.9, 0.9],
+            test_loss: loss,
+            train_loss: 0.0,
+            epochs: 1,
+            seconds: 0.0,
+            engine: 2,
+        }
+    }
+
+    /// A task with the given levels `(status, remaining, active, loss)`, numbered from 0.
+    pub fn task_with(
+        idx: usize,
+        spec: TaskSpec,
+        done: bool,
+        levels: &[(Status, usize, usize, f64)],
+    ) -> TaskResult {
+        TaskResult {
+            idx,
+            spec,
+            done,
+            levels: levels
+                .iter()
+                .enumerate()
+                .map(|(l, &(s, remaining, active, loss))| level(l, s, remaining, active, loss))
+                .collect(),
+        }
+    }
+
+    /// A task whose levels have `statuses`, the schedule's remaining weights, half of them
+    /// active, and a loss of 0.1 per level (from 0.1 at the dense network).
+    pub fn task(
+        idx: usize,
+        extension: usize,
+        seed: u64,
+        done: bool,
+        statuses: &[Status],
+    ) -> TaskResult {
+        let spec = spec(extension, seed);
+        let levels: Vec<(Status, usize, usize, f64)> = statuses
+            .iter()
+            .enumerate()
+            .map(|(l, &s)| {
+                let remaining = spec.prune.remaining[l];
+                (s, remaining, remaining / 2, 0.1 * (l + 1) as f64)
+            })
+            .collect();
+        task_with(idx, spec, done, &levels)
+    }
+
+    /// Synthetic finished tasks of a sweep file (every level, masks from the testkit).
+    pub fn synthetic_sweep(yaml: &str) -> Vec<TaskResult> {
+        let sweep = shared::sweep::Sweep::from_yaml(yaml, "t.yaml").unwrap();
+        sweep
+            .expand()
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(idx, spec)| {
+                let levels = (0..=spec.prune.levels)
+                    .map(|l| {
+                        let masks = shared::synthetic::synthetic_masks(&spec, l);
+                        shared::synthetic::synthetic_metrics(&spec, l, &masks)
+                    })
+                    .collect();
+                TaskResult {
+                    idx,
+                    spec,
+                    done: true,
+                    levels,
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,29 +882,8 @@ mod tests {
         assert_eq!(si(1_723_960.0), "1.724M");
     }
 
-    /// Synthetic finished tasks of a sweep file (every level, masks from the testkit).
     fn tasks_of(yaml: &str) -> Vec<TaskResult> {
-        let sweep = shared::sweep::Sweep::from_yaml(yaml, "t.yaml").unwrap();
-        sweep
-            .expand()
-            .unwrap()
-            .into_iter()
-            .enumerate()
-            .map(|(idx, spec)| {
-                let levels = (0..=spec.prune.levels)
-                    .map(|l| {
-                        let masks = shared::synthetic::synthetic_masks(&spec, l);
-                        shared::synthetic::synthetic_metrics(&spec, l, &masks)
-                    })
-                    .collect();
-                TaskResult {
-                    idx,
-                    spec,
-                    done: true,
-                    levels,
-                }
-            })
-            .collect()
+        fixtures::synthetic_sweep(yaml)
     }
 
     #[test]

@@ -223,69 +223,9 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{synthetic_sweep, task};
     use super::*;
-    use shared::graph::Status::{self, Connected as C, Degraded as D, Split as S};
-    use shared::metrics::LevelMetrics;
-    use shared::spec::{DataSpec, PruneSpec, Scope, TaskSpec, TrainSpec};
-
-    pub(crate) fn spec(extension: usize, seed: u64) -> TaskSpec {
-        let width = 8 + 2 * extension;
-        TaskSpec {
-            data: DataSpec::protocol(),
-            shape: vec![4, width, width, 2],
-            extension_level: Some(extension),
-            train: TrainSpec::protocol(),
-            prune: PruneSpec {
-                scope: Scope::Global,
-                rate: 0.32,
-                levels: 3,
-                target: 40,
-                remaining: vec![400, 200, 100, 40],
-                stop_at_first_degraded: false,
-                stop_at_first_split: false,
-            },
-            seed,
-        }
-    }
-
-    pub(crate) fn task(
-        idx: usize,
-        extension: usize,
-        seed: u64,
-        done: bool,
-        statuses: &[Status],
-    ) -> TaskResult {
-        let spec = spec(extension, seed);
-        let levels = statuses
-            .iter()
-            .enumerate()
-            .map(|(l, &status)| LevelMetrics {
-                level: l,
-                remaining_weights: spec.prune.remaining[l],
-                active_weights: spec.prune.remaining[l] / 2,
-                zombie_weights: 0,
-                inactive_weights: spec.prune.remaining[l] / 2,
-                active_neurons: 0,
-                zombie_neurons: 0,
-                inactive_neurons: 0,
-                components: 1,
-                status,
-                coverage: vec![],
-                test_accuracy: vec![0.9, 0.9],
-                test_loss: 0.1 * (l + 1) as f64,
-                train_loss: 0.0,
-                epochs: 1,
-                seconds: 0.0,
-                engine: 2,
-            })
-            .collect();
-        TaskResult {
-            idx,
-            spec,
-            done,
-            levels,
-        }
-    }
+    use shared::graph::Status::{Connected as C, Degraded as D, Split as S};
 
     /// Extension 0: separated, separated then degraded, interconnected, and one unfinished;
     /// extension 2: degraded without a split twice and one separated.
@@ -332,31 +272,9 @@ mod tests {
 
     #[test]
     fn stacked_counts_sum_to_n_over_a_synthetic_sweep() {
-        let sweep = shared::sweep::Sweep::from_yaml(
+        let tasks = synthetic_sweep(
             "name: o\nmodel:\n  base: [4, 8, 8, 2]\n  extension_levels: [0, 1, 3]\nseeds: 3\n",
-            "o.yaml",
-        )
-        .unwrap();
-        let tasks: Vec<TaskResult> = sweep
-            .expand()
-            .unwrap()
-            .into_iter()
-            .enumerate()
-            .map(|(idx, spec)| {
-                let levels = (0..=spec.prune.levels)
-                    .map(|l| {
-                        let masks = shared::synthetic::synthetic_masks(&spec, l);
-                        shared::synthetic::synthetic_metrics(&spec, l, &masks)
-                    })
-                    .collect();
-                TaskResult {
-                    idx,
-                    spec,
-                    done: true,
-                    levels,
-                }
-            })
-            .collect();
+        );
         let figure = OutcomeFigure::new(String::new(), &tasks, super::super::x_axis(&tasks));
         assert_eq!(figure.bars.len(), 3);
         for bar in &figure.bars {
