@@ -23,6 +23,7 @@
 pub mod active;
 pub mod fraction;
 pub mod levels;
+pub mod loss;
 pub mod outcomes;
 pub mod ticket;
 
@@ -271,6 +272,7 @@ pub fn sweep_figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figu
     figures.extend(fraction::figures(tasks, options)?);
     figures.extend(outcomes::figures(tasks, options)?);
     figures.extend(active::figures(tasks, options)?);
+    figures.extend(loss::figures(tasks, options)?);
     figures.push(levels::figure(tasks, options)?);
     Ok(figures)
 }
@@ -904,7 +906,10 @@ mod tests {
             .into_iter()
             .map(|f| f.name)
             .collect();
-        assert_eq!(names, vec!["fraction", "outcomes", "active", "levels"]);
+        assert_eq!(
+            names,
+            vec!["fraction", "outcomes", "active", "loss", "levels"]
+        );
 
         // The fraction figure's points are the grouped statistics.
         let figure = fraction::FractionFigure::new(String::new(), &tasks, Axis::ExtensionLevel);
