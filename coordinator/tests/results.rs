@@ -252,7 +252,9 @@ async fn results_by_axis_plots_exports_and_report() {
     );
     for (file, label) in [
         ("fraction.svg", "fraction of networks"),
+        ("outcomes.svg", "fraction of finished seeds"),
         ("active.svg", "active weights at the first split"),
+        ("loss.svg", "held-out loss"),
         ("levels.svg", "pruning level"),
     ] {
         let svg = std::fs::read_to_string(figures.join(file)).expect(file);
@@ -324,7 +326,9 @@ async fn results_by_axis_plots_exports_and_report() {
         "<table id=\"table-tasks\"",
         "<table id=\"table-levels\"",
         "<figure id=\"fig-fraction\"",
+        "<figure id=\"fig-outcomes\"",
         "<figure id=\"fig-active\"",
+        "<figure id=\"fig-loss\"",
         "<figure id=\"fig-levels\"",
         "<figure id=\"fig-ticket_",
         "6 of 6</b> tasks done",

@@ -1,124 +1,146 @@
-//! Figure 2: active weights at the first split against the available weights (the dense
-//! network), one point per seed: the poster's "splits at a similar number of active weights".
-//! When every network has the same size, the x axis is what the sweep varies instead.
+//! Active weights at the first split against the weights remaining at that split level (what
+//! pruning had left), one point per finished seed that split, both on log scales: the poster's
+//! "splits at a similar number of active weights". Per grid point (every setting but the
+//! seed) the thesis's summary: a marker at the mean with the min-max range over its seeds,
+//! the median as a second marker, and the dense network's weight count beside it.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    describe, house_mesh, log_axis, slug, DrawResult, Figure, LegendEntry, Mark, Options,
-    PlotError, Ticks, GREY, INK, LINE, PALETTE, TITLE,
+    describe, font, house_mesh, si, slug, DrawResult, Figure, LegendEntry, Mark, Options,
+    PlotError, Scale, BLUE, GREY, INK, LIGHT_GREY, PALETTE, TICK, TITLE,
 };
 use crate::data::TaskResult;
-use crate::stats::{self, Axis};
+use crate::stats::{self, Axis, Spread};
 
-/// One network that split.
+/// One finished network that split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SplitPoint {
-    pub x: f64,
     pub seed: u64,
-    pub active: f64,
+    /// Its grid point: an index into [`ActiveFigure::summaries`].
+    pub point: usize,
+    /// The first split level.
     pub level: usize,
+    /// Weights remaining at the split level (x).
+    pub remaining: f64,
+    /// Active weights at the split level (y).
+    pub active: f64,
+}
+
+/// One grid point whose finished seeds split at least once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointSummary {
+    /// [`stats::point_of`] its tasks.
+    pub point: String,
+    /// Weights of its dense network.
+    pub dense: f64,
+    /// Finished seeds.
+    pub seeds: usize,
+    /// Active weights at the first split over the seeds that split.
+    pub active: Spread,
+    /// Weights remaining at the first split level over the same seeds.
+    pub remaining: Spread,
 }
 
 /// The figure of one facet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActiveFigure {
     pub title: String,
+    /// The axis the facet's grid points differ by (see [`x_axis`]).
     pub x_axis: Axis,
     pub points: Vec<SplitPoint>,
-    /// Median over seeds per x.
-    pub medians: Vec<(f64, f64)>,
+    /// In expansion order of the grid points.
+    pub summaries: Vec<PointSummary>,
     /// The pruning target, when all networks share it.
     pub target: Option<f64>,
-    /// Networks with at least one stored level.
+    /// Finished networks (done, with at least one level).
     pub networks: usize,
-    /// Finished networks that never split: (x, seed).
-    pub no_split: Vec<(f64, u64)>,
-    pub seeds: Vec<u64>,
 }
 
 impl ActiveFigure {
+    /// Builds the points from [`stats::summarize`] and the summaries from
+    /// [`stats::grid_points`] over `tasks` (one facet's); only finished tasks count.
     pub fn new(title: String, tasks: &[TaskResult], x_axis: Axis) -> ActiveFigure {
-        let mut points = Vec::new();
-        let mut no_split = Vec::new();
-        let mut networks = 0;
-        for t in tasks.iter().filter(|t| !t.levels.is_empty()) {
-            networks += 1;
-            let Some(x) = x_axis.value(&t.spec).as_f64() else {
-                continue;
-            };
-            if let Some(level) = stats::first_level(&t.levels, shared::graph::Status::Split) {
-                points.push(SplitPoint {
-                    x,
-                    seed: t.spec.seed,
-                    active: level.active_weights as f64,
-                    level: level.level,
-                });
-            } else if t.done {
-                no_split.push((x, t.spec.seed));
-            }
-        }
-        let mut xs: Vec<f64> = points.iter().map(|p| p.x).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        let medians = xs
-            .iter()
-            .filter_map(|&x| {
-                let v: Vec<f64> = points
-                    .iter()
-                    .filter(|p| p.x == x)
-                    .map(|p| p.active)
-                    .collect();
-                Some((x, stats::median(v)?))
+        let summaries: Vec<PointSummary> = stats::grid_points(tasks)
+            .into_iter()
+            .filter_map(|p| {
+                Some(PointSummary {
+                    dense: p.stats.available_weights?.median,
+                    seeds: p.stats.tasks_done,
+                    active: p.stats.active_at_split?,
+                    remaining: p.stats.remaining_at_split?,
+                    point: p.point,
+                })
             })
             .collect();
+        let finished: Vec<&TaskResult> = tasks
+            .iter()
+            .filter(|t| t.done && !t.levels.is_empty())
+            .collect();
+        let mut points = Vec::new();
+        for t in &finished {
+            let s = stats::summarize(t);
+            let (Some(level), Some(active), Some(remaining)) = (
+                s.first_split_level,
+                s.active_at_first_split,
+                s.remaining_at_first_split,
+            ) else {
+                continue;
+            };
+            let point = stats::point_of(&t.spec);
+            let Some(point) = summaries.iter().position(|p| p.point == point) else {
+                continue;
+            };
+            points.push(SplitPoint {
+                seed: s.seed,
+                point,
+                level,
+                remaining: remaining as f64,
+                active: active as f64,
+            });
+        }
         let mut targets: Vec<usize> = tasks.iter().map(|t| t.spec.prune.target).collect();
         targets.sort_unstable();
         targets.dedup();
-        let mut seeds: Vec<u64> = tasks.iter().map(|t| t.spec.seed).collect();
-        seeds.sort_unstable();
-        seeds.dedup();
         ActiveFigure {
             title,
             x_axis,
             points,
-            medians,
+            summaries,
             target: (targets.len() == 1).then(|| targets[0] as f64),
-            networks,
-            no_split,
-            seeds,
+            networks: finished.len(),
         }
     }
 
-    fn colour_of(&self, seed: u64) -> RGBColor {
-        if self.seeds.len() > PALETTE.len() {
-            return PALETTE[0];
+    /// The colour of a grid point's seeds and label (one colour for all when they are many).
+    fn colour_of(&self, point: usize) -> RGBColor {
+        if self.summaries.len() > PALETTE.len() {
+            BLUE
+        } else {
+            PALETTE[point % PALETTE.len()]
         }
-        let i = self.seeds.iter().position(|&s| s == seed).unwrap_or(0);
-        PALETTE[i % PALETTE.len()]
     }
 }
 
 impl super::Draw for ActiveFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let area = super::title(root, &self.title, TITLE, true)?;
-        let mut entries: Vec<LegendEntry> = if self.seeds.len() > PALETTE.len() {
-            vec![LegendEntry::new(
-                "one network (seed)",
-                PALETTE[0],
+        let mut entries = vec![
+            LegendEntry::new(
+                if self.summaries.len() > 1 && self.summaries.len() <= PALETTE.len() {
+                    "one network (seed), coloured by grid point"
+                } else {
+                    "one network (seed)"
+                },
+                self.colour_of(0),
                 &[Mark::Circle],
-            )]
-        } else {
-            self.seeds
-                .iter()
-                .map(|&s| LegendEntry::new(format!("seed {s}"), self.colour_of(s), &[Mark::Circle]))
-                .collect()
-        };
-        entries.push(LegendEntry::new("median", INK, &[Mark::Line]));
-        if !self.no_split.is_empty() {
-            entries.push(LegendEntry::new("never split", GREY, &[Mark::Cross]));
-        }
+            ),
+            LegendEntry::new("mean and range per grid point", INK, &[Mark::Square]),
+            LegendEntry::new("median", INK, &[Mark::Cross]),
+            LegendEntry::new("all remaining weights active", LIGHT_GREY, &[Mark::Dashed]),
+        ];
         if let Some(t) = self.target {
             entries.push(LegendEntry::new(
                 format!("pruning target ({t} weights)"),
@@ -127,33 +149,41 @@ impl super::Draw for ActiveFigure {
             ));
         }
         entries.push(LegendEntry::new(
-            format!("{} of {} networks split", self.points.len(), self.networks),
+            format!(
+                "{} of {} finished networks split; label: dense weights",
+                self.points.len(),
+                self.networks
+            ),
             GREY,
             &[],
         ));
         let plot = super::legend(&area, &entries)?;
 
-        let log = log_axis(self.x_axis);
-        let integer = !matches!(self.x_axis, Axis::Rate);
         let xs: Vec<f64> = self
             .points
             .iter()
-            .map(|p| p.x)
-            .chain(self.no_split.iter().map(|p| p.0))
+            .map(|p| p.remaining)
+            .chain(
+                self.summaries
+                    .iter()
+                    .flat_map(|s| [s.remaining.min, s.remaining.max]),
+            )
             .collect();
-        let scale = super::discrete_scale(&xs, log, integer);
-        let y_max = self
+        let ys: Vec<f64> = self
             .points
             .iter()
             .map(|p| p.active)
+            .chain(
+                self.summaries
+                    .iter()
+                    .flat_map(|s| [s.active.min, s.active.max]),
+            )
             .chain(self.target)
-            .fold(10.0f64, f64::max)
-            * 1.15;
-        let y_step = super::nice_step(y_max / 6.0, true);
-        let y_ticks: Vec<f64> = (0..)
-            .map(|k| k as f64 * y_step)
-            .take_while(|&v| v <= y_max)
             .collect();
+        let mut x = Scale::fit(&xs, true, true);
+        // Room on the right for the dense-weight labels.
+        x.hi += x.nudge(0.12);
+        let y = Scale::fit(&ys, true, true);
 
         let mut chart = ChartBuilder::on(&plot)
             .margin_left(20)
@@ -162,32 +192,38 @@ impl super::Draw for ActiveFigure {
             .margin_bottom(10)
             .x_label_area_size(110)
             .y_label_area_size(150)
-            .build_cartesian_2d(
-                scale.coord(),
-                Ticks {
-                    lo: 0.0,
-                    hi: y_max,
-                    ticks: y_ticks,
-                },
-            )
+            .build_cartesian_2d(x.coord(), y.coord())
             .map_err(PlotError::draw)?;
-        let x_label = |v: &f64| scale.label(*v);
-        let y_label = |v: &f64| format!("{}", v.round() as i64);
+        let x_label = |v: &f64| x.label(*v);
+        let y_label = |v: &f64| y.label(*v);
         house_mesh(
             chart
                 .configure_mesh()
-                .x_desc(self.x_axis.label())
-                .y_desc("active weights at the first split")
+                .x_desc("remaining weights at the split level (log scale)")
+                .y_desc("active weights at the first split (log scale)")
                 .x_label_formatter(&x_label)
                 .y_label_formatter(&y_label),
         )
         .draw()
         .map_err(PlotError::draw)?;
 
-        if let Some(t) = self.target {
+        // Active equals remaining: the diagonal where both scales overlap.
+        let (lo, hi) = (x.lo.max(y.lo), x.hi.min(y.hi));
+        if lo < hi {
             chart
                 .draw_series(DashedLineSeries::new(
-                    [(scale.lo, t), (scale.hi, t)],
+                    [(lo, lo), (hi, hi)],
+                    18,
+                    12,
+                    LIGHT_GREY.stroke_width(4),
+                ))
+                .map_err(PlotError::draw)?;
+        }
+        if let Some(t) = self.target {
+            let t = y.pos(t);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x.lo, t), (x.hi, t)],
                     18,
                     12,
                     GREY.stroke_width(4),
@@ -195,47 +231,80 @@ impl super::Draw for ActiveFigure {
                 .map_err(PlotError::draw)?;
         }
         chart
-            .draw_series(LineSeries::new(
-                self.medians.iter().map(|&(x, m)| (scale.pos(x), m)),
-                INK.stroke_width(LINE),
-            ))
-            .map_err(PlotError::draw)?;
-        // Seeds side by side at one x.
-        let k = self.seeds.len().max(1) as f64;
-        let spread = scale.nudge(0.012);
-        let cross = GREY.stroke_width(4);
-        chart
-            .draw_series(self.no_split.iter().map(|&(x, seed)| {
-                let i = self.seeds.iter().position(|&s| s == seed).unwrap_or(0) as f64;
-                let dx = if k > 1.0 && k <= 12.0 {
-                    (i - (k - 1.0) / 2.0) * spread
-                } else {
-                    0.0
-                };
-                EmptyElement::at((scale.pos(x) + dx, y_max * 0.03))
-                    + PathElement::new(vec![(-10, -10), (10, 10)], cross)
-                    + PathElement::new(vec![(-10, 10), (10, -10)], cross)
-            }))
-            .map_err(PlotError::draw)?;
-        chart
             .draw_series(self.points.iter().map(|p| {
-                let i = self.seeds.iter().position(|&s| s == p.seed).unwrap_or(0) as f64;
-                let dx = if k > 1.0 && k <= 12.0 {
-                    (i - (k - 1.0) / 2.0) * spread
-                } else {
-                    0.0
-                };
-                EmptyElement::at((scale.pos(p.x) + dx, p.active))
-                    + Circle::new((0, 0), 12, self.colour_of(p.seed).mix(0.9).filled())
+                EmptyElement::at((x.pos(p.remaining), y.pos(p.active)))
+                    + Circle::new((0, 0), 12, self.colour_of(p.point).mix(0.6).filled())
                     + Circle::new((0, 0), 12, WHITE.stroke_width(2))
             }))
             .map_err(PlotError::draw)?;
+        let bar = INK.stroke_width(3);
+        for (i, s) in self.summaries.iter().enumerate() {
+            let (mx, my) = (x.pos(s.remaining.mean), y.pos(s.active.mean));
+            // The range of the active weights (vertical) and of the remaining (horizontal).
+            chart
+                .draw_series([
+                    PathElement::new(
+                        vec![(mx, y.pos(s.active.min)), (mx, y.pos(s.active.max))],
+                        bar,
+                    ),
+                    PathElement::new(
+                        vec![(x.pos(s.remaining.min), my), (x.pos(s.remaining.max), my)],
+                        bar,
+                    ),
+                ])
+                .map_err(PlotError::draw)?;
+            for v in [s.active.min, s.active.max] {
+                chart
+                    .draw_series(std::iter::once(
+                        EmptyElement::at((mx, y.pos(v)))
+                            + PathElement::new(vec![(-12, 0), (12, 0)], bar),
+                    ))
+                    .map_err(PlotError::draw)?;
+            }
+            for v in [s.remaining.min, s.remaining.max] {
+                chart
+                    .draw_series(std::iter::once(
+                        EmptyElement::at((x.pos(v), my))
+                            + PathElement::new(vec![(0, -12), (0, 12)], bar),
+                    ))
+                    .map_err(PlotError::draw)?;
+            }
+            let cross = INK.stroke_width(4);
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((x.pos(s.remaining.median), y.pos(s.active.median)))
+                        + PathElement::new(vec![(-11, -11), (11, 11)], cross)
+                        + PathElement::new(vec![(-11, 11), (11, -11)], cross),
+                ))
+                .map_err(PlotError::draw)?;
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((mx, my))
+                        + Rectangle::new([(-11, -11), (11, 11)], INK.filled())
+                        + Rectangle::new([(-11, -11), (11, 11)], WHITE.stroke_width(2)),
+                ))
+                .map_err(PlotError::draw)?;
+            let label_x = x.pos(s.remaining.max).max(mx);
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((label_x, my))
+                        + Text::new(
+                            format!("dense {}", si(s.dense)),
+                            (22, 0),
+                            font(TICK * 0.8)
+                                .color(&self.colour_of(i))
+                                .pos(Pos::new(HPos::Left, VPos::Center)),
+                        ),
+                ))
+                .map_err(PlotError::draw)?;
+        }
         Ok(())
     }
 }
 
-/// The x axis of the active-weights figure: the available weights when networks differ in
-/// size, else what the sweep varies.
+/// The axis that sets the facets of the active-weights figures apart from the grid points
+/// within one: the available weights when networks differ in size, else what the sweep
+/// varies.
 pub fn x_axis(tasks: &[TaskResult]) -> Axis {
     if stats::varying_axes(tasks, &[Axis::Weights]).is_empty() {
         super::x_axis(tasks)
@@ -255,7 +324,7 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
         if !options.sweep.is_empty() {
             title.push_str(&format!("{}: ", options.sweep));
         }
-        title.push_str("active weights when the network first splits");
+        title.push_str("active weights at the first split");
         if !facet.is_empty() {
             title.push_str(&format!(" ({facet})"));
         }
@@ -266,8 +335,9 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
             format!("active_{}", slug(&key))
         };
         let caption = format!(
-            "Active weights at the first split against {}, one point per seed{}",
-            x.label(),
+            "Active weights at the first split against the remaining weights at the split \
+             level, one point per seed; mean, range and median per grid point, labelled by its \
+             dense weights{}",
             if facet.is_empty() {
                 String::new()
             } else {
@@ -277,4 +347,137 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
         out.push(super::render(&figure, &name, &caption, options.png)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{spec, task_with};
+    use super::*;
+    use shared::graph::Status::{Connected as C, Degraded as D, Split as S};
+
+    /// Extension 0 (dense 112): seeds split at level 1 (200 remaining, 60 active), level 2
+    /// (100, 30) and level 1 (200, 90), one never splits, one is not finished. Extension 2
+    /// (dense 264): one seed splits at level 3 (40, 25).
+    fn tasks() -> Vec<TaskResult> {
+        vec![
+            task_with(
+                0,
+                spec(0, 0),
+                true,
+                &[(C, 400, 390, 0.1), (S, 200, 60, 0.2), (S, 100, 50, 0.3)],
+            ),
+            task_with(
+                1,
+                spec(0, 1),
+                true,
+                &[(C, 400, 390, 0.1), (C, 200, 150, 0.2), (S, 100, 30, 0.3)],
+            ),
+            task_with(
+                2,
+                spec(0, 2),
+                true,
+                &[(C, 400, 390, 0.1), (S, 200, 90, 0.2), (D, 100, 20, 0.3)],
+            ),
+            task_with(
+                3,
+                spec(0, 3),
+                true,
+                &[(C, 400, 390, 0.1), (C, 200, 180, 0.2)],
+            ),
+            task_with(
+                4,
+                spec(0, 4),
+                false,
+                &[(C, 400, 390, 0.1), (S, 200, 10, 0.2)],
+            ),
+            task_with(
+                5,
+                spec(2, 0),
+                true,
+                &[
+                    (C, 400, 390, 0.1),
+                    (C, 200, 150, 0.2),
+                    (C, 100, 80, 0.3),
+                    (S, 40, 25, 0.4),
+                ],
+            ),
+        ]
+    }
+
+    #[test]
+    fn points_read_the_remaining_weights_of_the_split_level() {
+        let figure = ActiveFigure::new(String::new(), &tasks(), Axis::ExtensionLevel);
+        let seen: Vec<(usize, u64, usize, f64, f64)> = figure
+            .points
+            .iter()
+            .map(|p| (p.point, p.seed, p.level, p.remaining, p.active))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (0, 0, 1, 200.0, 60.0),
+                (0, 1, 2, 100.0, 30.0),
+                (0, 2, 1, 200.0, 90.0),
+                (1, 0, 3, 40.0, 25.0),
+            ]
+        );
+        // Not the dense network's weights.
+        assert_eq!(figure.summaries[0].dense, spec(0, 0).weights() as f64);
+        assert!(figure
+            .points
+            .iter()
+            .all(|p| p.remaining != figure.summaries[p.point].dense));
+        assert_eq!(figure.networks, 5);
+        assert_eq!(figure.target, Some(40.0));
+    }
+
+    #[test]
+    fn summaries_are_the_mean_range_and_median_per_grid_point() {
+        let figure = ActiveFigure::new(String::new(), &tasks(), Axis::ExtensionLevel);
+        assert_eq!(figure.summaries.len(), 2);
+        let s = &figure.summaries[0];
+        assert_eq!(s.point, stats::point_of(&spec(0, 7)));
+        assert_eq!(s.seeds, 4);
+        assert_eq!(s.active.n, 3);
+        assert!((s.active.mean - (60.0 + 30.0 + 90.0) / 3.0).abs() < 1e-9);
+        assert_eq!(
+            (s.active.min, s.active.median, s.active.max),
+            (30.0, 60.0, 90.0)
+        );
+        assert!((s.remaining.mean - 500.0 / 3.0).abs() < 1e-9);
+        assert_eq!(
+            (s.remaining.min, s.remaining.median, s.remaining.max),
+            (100.0, 200.0, 200.0)
+        );
+        let wide = &figure.summaries[1];
+        assert_eq!((wide.active.mean, wide.remaining.mean), (25.0, 40.0));
+        assert_eq!(wide.dense, spec(2, 0).weights() as f64);
+    }
+
+    #[test]
+    fn svg_says_what_is_on_each_axis_and_labels_the_dense_count() {
+        let options = Options {
+            sweep: "a".into(),
+            shape: None,
+            png: true,
+        };
+        let figures = figures(&tasks(), &options).unwrap();
+        let names: Vec<&str> = figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["active"]);
+        let svg = &figures[0].svg;
+        for label in [
+            "remaining weights at the split level",
+            "active weights at the first split",
+            &format!("dense {}", si(spec(0, 0).weights() as f64)),
+            &format!("dense {}", si(spec(2, 0).weights() as f64)),
+            "4 of 5 finished networks split",
+        ] {
+            assert!(svg.contains(label), "the figure lacks {label:?}");
+        }
+        assert!(figures[0].png.is_some());
+        // No split at all still draws (an empty panel with the counts).
+        let none = vec![task_with(0, spec(0, 0), true, &[(C, 400, 390, 0.1)])];
+        let f = &super::figures(&none, &options).unwrap()[0];
+        assert!(f.svg.contains("0 of 1 finished networks split"));
+    }
 }

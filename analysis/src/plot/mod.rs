@@ -4,7 +4,14 @@
 //!
 //! - [`fraction`]: fraction of networks split (and degraded) against what the sweep varies
 //!   (extension level, width, weights, pruning levels, rate), with 95% Wilson intervals;
-//! - [`active`]: active weights at the first split against the available weights, per seed;
+//! - [`outcomes`]: the four outcomes (separated, separated then degraded, interconnected,
+//!   degraded without a split) as a stacked bar per value of what the sweep varies, with the
+//!   number of finished seeds above each bar;
+//! - [`active`]: active weights at the first split against the weights remaining at that
+//!   level, per seed, with the mean, range and median per grid point (labelled by its dense
+//!   weight count);
+//! - [`loss`]: held-out loss against active weights through the pruning levels, one line per
+//!   seed coloured by its outcome (the poster's inset);
 //! - [`levels`]: remaining, active, zombie and inactive weights against the pruning level for
 //!   one grid point (median and range over seeds);
 //! - [`ticket`]: one ticket drawn as a layered network, subnetworks in colour.
@@ -16,6 +23,8 @@
 pub mod active;
 pub mod fraction;
 pub mod levels;
+pub mod loss;
+pub mod outcomes;
 pub mod ticket;
 
 use std::sync::Once;
@@ -24,6 +33,7 @@ use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle, RGBColor};
+use shared::outcome::Outcome;
 
 use crate::data::TaskResult;
 use crate::stats::{self, Axis};
@@ -57,6 +67,18 @@ pub const INK: RGBColor = RGBColor(20, 20, 20);
 
 /// Colours of series that are not otherwise named (seeds, subnetworks).
 pub const PALETTE: [RGBColor; 7] = [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, YELLOW];
+
+/// The colour of an outcome in every figure that shows outcomes: blue for a split (as the
+/// fraction figure's "split"), sky for a split that later degraded, green for interconnected,
+/// vermillion for degraded without a split (as the fraction figure's "degraded").
+pub fn outcome_colour(outcome: Outcome) -> RGBColor {
+    match outcome {
+        Outcome::Separated => BLUE,
+        Outcome::SeparatedDegraded => SKY,
+        Outcome::Interconnected => GREEN,
+        Outcome::DegradedUnsplit => VERMILLION,
+    }
+}
 
 /// Registers the embedded font with plotters (once per process).
 pub fn init_fonts() {
@@ -236,8 +258,9 @@ pub fn log_axis(axis: Axis) -> bool {
     matches!(axis, Axis::Width | Axis::Weights)
 }
 
-/// Every figure of a sweep that its results allow: the fractions split and the active
-/// weights at the split (one per facet), and the weights per level of one shape.
+/// Every figure of a sweep that its results allow: the fractions split, the outcomes, the
+/// active weights at the split and the loss against active weights (one per facet), and the
+/// weights per level of one shape.
 pub fn sweep_figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, PlotError> {
     if tasks.iter().all(|t| t.levels.is_empty()) {
         return Err(PlotError::NoData(format!(
@@ -247,7 +270,9 @@ pub fn sweep_figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figu
     }
     let mut figures = Vec::new();
     figures.extend(fraction::figures(tasks, options)?);
+    figures.extend(outcomes::figures(tasks, options)?);
     figures.extend(active::figures(tasks, options)?);
+    figures.extend(loss::figures(tasks, options)?);
     figures.push(levels::figure(tasks, options)?);
     Ok(figures)
 }
@@ -687,6 +712,132 @@ pub fn discrete_scale(values: &[f64], log: bool, integer: bool) -> Scale {
     scale
 }
 
+/// Hand-built and synthetic tasks for the figures' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use shared::graph::Status;
+    use shared::metrics::LevelMetrics;
+    use shared::spec::{DataSpec, PruneSpec, Scope, TaskSpec, TrainSpec};
+
+    use crate::data::TaskResult;
+
+    /// A network of extension level `extension` (hidden width `8 + 2 * extension`), pruned in
+    /// three levels to 400, 200, 100 and 40 weights.
+    pub fn spec(extension: usize, seed: u64) -> TaskSpec {
+        let width = 8 + 2 * extension;
+        TaskSpec {
+            data: DataSpec::protocol(),
+            shape: vec![4, width, width, 2],
+            extension_level: Some(extension),
+            train: TrainSpec::protocol(),
+            prune: PruneSpec {
+                scope: Scope::Global,
+                rate: 0.32,
+                levels: 3,
+                target: 40,
+                remaining: vec![400, 200, 100, 40],
+                stop_at_first_degraded: false,
+                stop_at_first_split: false,
+            },
+            seed,
+        }
+    }
+
+    /// One level with the given weights and held-out loss.
+    pub fn level(
+        level: usize,
+        status: Status,
+        remaining: usize,
+        active: usize,
+        loss: f64,
+    ) -> LevelMetrics {
+        LevelMetrics {
+            level,
+            remaining_weights: remaining,
+            active_weights: active,
+            zombie_weights: 0,
+            inactive_weights: remaining - active,
+            active_neurons: 0,
+            zombie_neurons: 0,
+            inactive_neurons: 0,
+            components: 1,
+            status,
+            coverage: vec![],
+            test_accuracy: vec![0.9, 0.9],
+            test_loss: loss,
+            train_loss: 0.0,
+            epochs: 1,
+            seconds: 0.0,
+            engine: 2,
+        }
+    }
+
+    /// A task with the given levels `(status, remaining, active, loss)`, numbered from 0.
+    pub fn task_with(
+        idx: usize,
+        spec: TaskSpec,
+        done: bool,
+        levels: &[(Status, usize, usize, f64)],
+    ) -> TaskResult {
+        TaskResult {
+            idx,
+            spec,
+            done,
+            levels: levels
+                .iter()
+                .enumerate()
+                .map(|(l, &(s, remaining, active, loss))| level(l, s, remaining, active, loss))
+                .collect(),
+        }
+    }
+
+    /// A task whose levels have `statuses`, the schedule's remaining weights, half of them
+    /// active, and a loss of 0.1 per level (from 0.1 at the dense network).
+    pub fn task(
+        idx: usize,
+        extension: usize,
+        seed: u64,
+        done: bool,
+        statuses: &[Status],
+    ) -> TaskResult {
+        let spec = spec(extension, seed);
+        let levels: Vec<(Status, usize, usize, f64)> = statuses
+            .iter()
+            .enumerate()
+            .map(|(l, &s)| {
+                let remaining = spec.prune.remaining[l];
+                (s, remaining, remaining / 2, 0.1 * (l + 1) as f64)
+            })
+            .collect();
+        task_with(idx, spec, done, &levels)
+    }
+
+    /// Synthetic finished tasks of a sweep file (every level, masks from the testkit).
+    pub fn synthetic_sweep(yaml: &str) -> Vec<TaskResult> {
+        let sweep = shared::sweep::Sweep::from_yaml(yaml, "t.yaml").unwrap();
+        sweep
+            .expand()
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(idx, spec)| {
+                let levels = (0..=spec.prune.levels)
+                    .map(|l| {
+                        let masks = shared::synthetic::synthetic_masks(&spec, l);
+                        shared::synthetic::synthetic_metrics(&spec, l, &masks)
+                    })
+                    .collect();
+                TaskResult {
+                    idx,
+                    spec,
+                    done: true,
+                    levels,
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,29 +884,8 @@ mod tests {
         assert_eq!(si(1_723_960.0), "1.724M");
     }
 
-    /// Synthetic finished tasks of a sweep file (every level, masks from the testkit).
     fn tasks_of(yaml: &str) -> Vec<TaskResult> {
-        let sweep = shared::sweep::Sweep::from_yaml(yaml, "t.yaml").unwrap();
-        sweep
-            .expand()
-            .unwrap()
-            .into_iter()
-            .enumerate()
-            .map(|(idx, spec)| {
-                let levels = (0..=spec.prune.levels)
-                    .map(|l| {
-                        let masks = shared::synthetic::synthetic_masks(&spec, l);
-                        shared::synthetic::synthetic_metrics(&spec, l, &masks)
-                    })
-                    .collect();
-                TaskResult {
-                    idx,
-                    spec,
-                    done: true,
-                    levels,
-                }
-            })
-            .collect()
+        fixtures::synthetic_sweep(yaml)
     }
 
     #[test]
@@ -776,7 +906,10 @@ mod tests {
             .into_iter()
             .map(|f| f.name)
             .collect();
-        assert_eq!(names, vec!["fraction", "active", "levels"]);
+        assert_eq!(
+            names,
+            vec!["fraction", "outcomes", "active", "loss", "levels"]
+        );
 
         // The fraction figure's points are the grouped statistics.
         let figure = fraction::FractionFigure::new(String::new(), &tasks, Axis::ExtensionLevel);
