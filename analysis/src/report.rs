@@ -266,9 +266,13 @@ fn progress(data: &SweepData, status: Option<&Progress>) -> String {
 fn statistics(data: &SweepData) -> String {
     let mut out = String::new();
     out.push_str(
-        "<p>A task's outcome is its status at the last level it ran; fractions count finished \
-         tasks, with 95% Wilson score intervals in brackets. Medians with the range over \
-         seeds in brackets.</p>\n<h3>By grid point</h3>\n",
+        "<p>The four outcomes classify a run by its trajectory, as the thesis did: \
+         <b>separated</b> (split at the last level), <b>separated, then degraded</b> (split at \
+         some level, degraded later), <b>interconnected</b> (never split, never degraded) and \
+         <b>degraded</b> (degraded without ever having split). Fractions count finished tasks, \
+         with 95% Wilson score intervals in brackets. Active weights at the first split: mean \
+         [min-max] over seeds, against the weights remaining at that level (median). Other \
+         figures: medians with the range over seeds in brackets.</p>\n<h3>By grid point</h3>\n",
     );
     let groups = stats::group_by(&data.tasks, &Axis::GRID);
     let rows: Vec<Vec<String>> = groups
@@ -295,11 +299,23 @@ fn statistics(data: &SweepData) -> String {
                     .map(ToString::to_string)
                     .unwrap_or_default(),
                 format!("{}/{}", g.tasks_done, g.tasks_total),
-                p(&g.split),
-                p(&g.ever_split),
-                p(&g.connected),
-                p(&g.degraded),
-                tables::spread_text(g.active_at_split),
+                p(&g.separated),
+                p(&g.separated_degraded),
+                p(&g.interconnected),
+                p(&g.degraded_unsplit),
+                g.active_at_split
+                    .map(|s| {
+                        format!(
+                            "{} [{}-{}]",
+                            stats::format_float(s.mean.round()),
+                            stats::format_float(s.min),
+                            stats::format_float(s.max)
+                        )
+                    })
+                    .unwrap_or_default(),
+                g.remaining_at_split
+                    .map(|s| stats::format_float(s.median))
+                    .unwrap_or_default(),
                 tables::spread_text(g.first_split_level),
                 tables::spread_text(g.first_degraded_level),
                 g.test_accuracy
@@ -320,11 +336,12 @@ fn statistics(data: &SweepData) -> String {
             "rate",
             "target",
             "done",
-            "split",
-            "split at some level",
-            "connected",
+            "separated",
+            "separated, then degraded",
+            "interconnected",
             "degraded",
             "active at split",
+            "remaining at split",
             "first split level",
             "first degraded level",
             "test accuracy",

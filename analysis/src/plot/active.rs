@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    describe, font, house_mesh, si, slug, DrawResult, Figure, LegendEntry, Mark, Options,
+    describe, font, house_mesh, si_short, slug, DrawResult, Figure, LegendEntry, Mark, Options,
     PlotError, Scale, BLUE, GREY, INK, LIGHT_GREY, PALETTE, TICK, TITLE,
 };
 use crate::data::TaskResult;
@@ -289,7 +289,7 @@ impl super::Draw for ActiveFigure {
                 .draw_series(std::iter::once(
                     EmptyElement::at((label_x, my))
                         + Text::new(
-                            format!("dense {}", si(s.dense)),
+                            format!("dense {}", si_short(s.dense)),
                             (22, 0),
                             font(TICK * 0.8)
                                 .color(&self.colour_of(i))
@@ -468,8 +468,8 @@ mod tests {
         for label in [
             "remaining weights at the split level",
             "active weights at the first split",
-            &format!("dense {}", si(spec(0, 0).weights() as f64)),
-            &format!("dense {}", si(spec(2, 0).weights() as f64)),
+            &format!("dense {}", si_short(spec(0, 0).weights() as f64)),
+            &format!("dense {}", si_short(spec(2, 0).weights() as f64)),
             "4 of 5 finished networks split",
         ] {
             assert!(svg.contains(label), "the figure lacks {label:?}");

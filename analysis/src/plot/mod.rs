@@ -339,6 +339,28 @@ pub fn si(v: f64) -> String {
     }
 }
 
+/// A count to three significant digits with an SI suffix, for labels beside points: `112`,
+/// `5.83k`, `79k`, `1.72M`.
+pub fn si_short(v: f64) -> String {
+    let (scaled, suffix) = match v.abs() {
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let digits = match scaled.abs() {
+        a if a >= 100.0 => 0,
+        a if a >= 10.0 => 1,
+        _ => 2,
+    };
+    let text = format!("{scaled:.digits$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    format!("{text}{suffix}")
+}
+
 /// A legend entry's sample: a short thick line.
 pub fn legend_line(colour: RGBColor, width: u32) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 40, y)], colour.stroke_width(width))
@@ -835,6 +857,21 @@ pub(crate) mod fixtures {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod si_tests {
+    use super::si_short;
+
+    #[test]
+    fn short_counts_keep_three_digits() {
+        assert_eq!(si_short(112.0), "112");
+        assert_eq!(si_short(5832.0), "5.83k");
+        assert_eq!(si_short(78952.0), "79k");
+        assert_eq!(si_short(170560.0), "171k");
+        assert_eq!(si_short(1_723_960.0), "1.72M");
+        assert_eq!(si_short(2000.0), "2k");
     }
 }
 
