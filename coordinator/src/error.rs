@@ -2,7 +2,9 @@
 //!
 //! Every refusal (`NotFound`, `FailedPrecondition`, `InvalidArgument`, `AlreadyExists`,
 //! `Aborted`) is decided before anything is written, so a refused request changes nothing.
-//! The store's refusals become the refusals of the same meaning; its failures stay failures.
+//! The store's refusals become the refusals of the same meaning; its failures stay failures:
+//! UNAVAILABLE for the transient ones (busy, locked, full, I/O: clients back off and retry),
+//! INTERNAL for the rest.
 
 use crate::store::StoreError;
 
@@ -51,6 +53,12 @@ impl From<ApiError> for tonic::Status {
             ApiError::InvalidArgument(_) => tonic::Status::invalid_argument(message),
             ApiError::AlreadyExists(_) => tonic::Status::already_exists(message),
             ApiError::Aborted(_) => tonic::Status::aborted(message),
+            ApiError::Store(e) if e.is_transient() => {
+                tracing::warn!(error = %message, "store temporarily unavailable");
+                tonic::Status::unavailable(format!(
+                    "the coordinator's database is temporarily unavailable, retry later: {message}"
+                ))
+            }
             ApiError::Store(_) => {
                 tracing::error!(error = %message, "store failure");
                 tonic::Status::internal(message)

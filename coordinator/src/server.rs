@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use proto::v1::coordinator_server::CoordinatorServer;
 use tokio::net::TcpListener;
@@ -129,26 +130,168 @@ pub async fn serve_store(
 }
 
 /// Expires overdue leases every `expiry_interval` until told to stop.
+///
+/// Deadlines are stored in wall-clock milliseconds (they survive a restart), but the loop
+/// judges each tick against the monotonic clock first ([`judge_tick`]): after a gap (the
+/// process stopped or starved, a VM paused, the store failing) every open lease gets one lease
+/// duration of grace before anything expires, since workers could not heartbeat while this
+/// coordinator could not serve; after a wall-clock jump the open deadlines move with the
+/// clock, so a forward jump expires nothing early and a backward one keeps no dead lease alive.
 async fn expiry_loop(store: Store, config: ServerConfig, mut stop: watch::Receiver<bool>) {
     let mut ticks = tokio::time::interval(config.expiry_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Clocks::now();
+    let mut failed = false;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stop.changed() => return,
         }
-        let max_attempts = config.max_attempts;
-        match store
-            .run(move |c| leases::expire(c, now_ms(), max_attempts))
-            .await
-        {
-            Ok(expired) => {
-                for e in expired {
-                    tracing::warn!(lease_id = e.lease_id, task_id = %e.task_id, worker_id = e.worker_id, task_state = e.task_state.as_str(), "lease expired");
-                }
+        let now = Clocks::now();
+        let lease_ms = config.lease.as_millis() as i64;
+        let outcome = match judge_tick(last, now, config.expiry_interval, failed) {
+            Tick::Expire => {
+                let max_attempts = config.max_attempts;
+                store
+                    .run(move |c| leases::expire(c, now_ms(), max_attempts))
+                    .await
+                    .map(|expired| {
+                        for e in expired {
+                            tracing::warn!(lease_id = e.lease_id, task_id = %e.task_id, worker_id = e.worker_id, task_state = e.task_state.as_str(), "lease expired");
+                        }
+                    })
             }
-            Err(error) => tracing::error!(%error, "expiring leases failed"),
+            Tick::Grace { gap_ms } => {
+                let until = now.wall_ms.saturating_add(lease_ms);
+                store
+                    .run(move |c| leases::extend_open(c, until))
+                    .await
+                    .map(|extended| {
+                        tracing::warn!(gap_ms, leases = extended, "the expiry loop resumed after a gap: open leases get one lease duration of grace");
+                    })
+            }
+            Tick::Rebase { jump_ms } => store
+                .run(move |c| leases::shift_open(c, jump_ms))
+                .await
+                .map(|shifted| {
+                    tracing::warn!(
+                        jump_ms,
+                        leases = shifted,
+                        "the wall clock jumped: open lease deadlines moved with it"
+                    );
+                }),
+        };
+        match outcome {
+            Ok(()) => {
+                failed = false;
+                last = now;
+            }
+            Err(error) => {
+                failed = true;
+                tracing::error!(%error, "judging leases failed");
+            }
         }
+    }
+}
+
+/// The two clocks at one instant.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clocks {
+    pub(crate) mono: std::time::Instant,
+    pub(crate) wall_ms: i64,
+}
+
+impl Clocks {
+    fn now() -> Clocks {
+        Clocks {
+            mono: std::time::Instant::now(),
+            wall_ms: now_ms(),
+        }
+    }
+}
+
+/// What one tick of the expiry loop does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tick {
+    /// Expire overdue leases.
+    Expire,
+    /// The loop did not run for `gap_ms` (or its last round failed): extend open leases.
+    Grace { gap_ms: i64 },
+    /// The wall clock moved `jump_ms` more than the monotonic clock: shift open deadlines.
+    Rebase { jump_ms: i64 },
+}
+
+/// Judges a tick from the clocks at the last successful round and now. A gap is more than
+/// twice the interval plus half a second of monotonic time; a jump is a difference of more
+/// than a second between the two clocks' progress.
+pub(crate) fn judge_tick(last: Clocks, now: Clocks, interval: Duration, failed: bool) -> Tick {
+    let mono_ms = now.mono.saturating_duration_since(last.mono).as_millis() as i64;
+    let wall_ms = now.wall_ms.saturating_sub(last.wall_ms);
+    let jump_ms = wall_ms.saturating_sub(mono_ms);
+    if jump_ms.abs() > 1_000 {
+        return Tick::Rebase { jump_ms };
+    }
+    let gap_limit = 2 * interval.as_millis() as i64 + 500;
+    if failed || mono_ms > gap_limit {
+        return Tick::Grace { gap_ms: mono_ms };
+    }
+    Tick::Expire
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::*;
+
+    fn at(start: Clocks, mono_ms: u64, wall_ms: i64) -> Clocks {
+        Clocks {
+            mono: start.mono + Duration::from_millis(mono_ms),
+            wall_ms: start.wall_ms + wall_ms,
+        }
+    }
+
+    #[test]
+    fn a_regular_tick_expires_and_a_gap_or_a_failed_round_gives_grace() {
+        let t0 = Clocks::now();
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            judge_tick(t0, at(t0, 1_000, 1_000), second, false),
+            Tick::Expire
+        );
+        assert_eq!(
+            judge_tick(t0, at(t0, 2_400, 2_390), second, false),
+            Tick::Expire
+        );
+        // Stopped (SIGSTOP, a paused VM) for a minute: both clocks moved on together.
+        assert_eq!(
+            judge_tick(t0, at(t0, 60_000, 60_000), second, false),
+            Tick::Grace { gap_ms: 60_000 }
+        );
+        // The last round could not reach the store.
+        assert_eq!(
+            judge_tick(t0, at(t0, 1_000, 1_000), second, true),
+            Tick::Grace { gap_ms: 1_000 }
+        );
+    }
+
+    #[test]
+    fn wall_clock_jumps_move_the_deadlines() {
+        let t0 = Clocks::now();
+        let second = Duration::from_secs(1);
+        // An hour forward in one second of real time: nothing may expire early.
+        assert_eq!(
+            judge_tick(t0, at(t0, 1_000, 3_601_000), second, false),
+            Tick::Rebase { jump_ms: 3_600_000 }
+        );
+        // Ten minutes back: dead workers' leases must not live ten minutes longer.
+        assert_eq!(
+            judge_tick(t0, at(t0, 1_000, -599_000), second, false),
+            Tick::Rebase { jump_ms: -600_000 }
+        );
+        // NTP slewing by a few milliseconds is no jump.
+        assert_eq!(
+            judge_tick(t0, at(t0, 1_000, 1_050), second, false),
+            Tick::Expire
+        );
     }
 }
 

@@ -334,3 +334,46 @@ async fn a_second_coordinator_on_the_same_database_is_refused() {
     let status = sweep_status(&format!("http://127.0.0.1:{port}"), "locked").await;
     assert_eq!(status.map(|s| s.total), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_stopped_for_longer_than_a_lease_fails_no_task() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Rig {
+        dir,
+        db,
+        port: _,
+        url,
+        server,
+        sweep,
+    } = rig(
+        &["--lease-seconds", "2", "--max-attempts", "1"],
+        "slow",
+        SLOW,
+    );
+    let mut patient = worker(dir.path(), &url, "patient", &[]);
+    wait_until(Duration::from_secs(120), "a stored level", || async {
+        levels_done(&url, "slow").await >= 1
+    })
+    .await;
+    // SIGSTOP for three lease durations: no heartbeat is answered meanwhile. After SIGCONT
+    // the expiry loop sees the gap and gives the open lease grace instead of expiring it,
+    // which with --max-attempts 1 would fail the task.
+    server.signal("STOP");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    server.signal("CONT");
+    let exit = patient.wait_for_exit(Duration::from_secs(180));
+    assert!(exit.is_some_and(|s| s.success()), "{}", patient.log_text());
+    let status = sweep_status(&url, "slow").await.expect("status");
+    assert_eq!(
+        (status.done, status.failed),
+        (1, 0),
+        "{}",
+        server.log_text()
+    );
+    assert!(
+        server.log_text().contains("resumed after a gap"),
+        "{}",
+        server.log_text()
+    );
+    assert_same_as_worker_train(&db, &sweep, "slow", 1);
+}

@@ -45,7 +45,7 @@ pub fn context(
     now_ms: i64,
 ) -> Result<ReportContext, StoreError> {
     let tx = conn.transaction()?;
-    let lease = leases::check_lease(&tx, worker_id, lease_id, now_ms)?;
+    let lease = leases::check_lease(&tx, worker_id, lease_id)?;
     let spec_json: String = tx.query_row(
         "SELECT spec_json FROM tasks WHERE key = ?1",
         [lease.task_key],
@@ -115,7 +115,7 @@ pub fn insert(
         .map_err(|e| StoreError::Invalid(format!("metrics do not serialise: {e}")))?;
     let blob = masks_blob;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let lease = leases::check_lease(&tx, worker_id, lease_id, now_ms)?;
+    let lease = leases::check_lease(&tx, worker_id, lease_id)?;
     let stored = leases::stored_levels(&tx, lease.task_key)?;
     if stored != metrics.level as i64 {
         return Err(StoreError::Raced(format!(

@@ -90,6 +90,68 @@ pub enum StoreError {
     Join(String),
 }
 
+#[cfg(test)]
+mod error_tests {
+    use super::StoreError;
+    use rusqlite::ffi;
+
+    fn sqlite(code: i32) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            ffi::Error::new(code),
+            Some("x".into()),
+        ))
+    }
+
+    #[test]
+    fn busy_full_and_io_errors_are_transient_refusals_and_corruption_are_not() {
+        for code in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_LOCKED,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_NOMEM,
+            ffi::SQLITE_CANTOPEN,
+        ] {
+            assert!(sqlite(code).is_transient(), "{code}");
+        }
+        for code in [
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_CONSTRAINT,
+            ffi::SQLITE_MISMATCH,
+            ffi::SQLITE_READONLY,
+        ] {
+            assert!(!sqlite(code).is_transient(), "{code}");
+        }
+        assert!(StoreError::Join("lost".into()).is_transient());
+        assert!(!StoreError::Conflict("expired".into()).is_transient());
+        assert!(!StoreError::Corrupt("bad json".into()).is_transient());
+    }
+}
+
+impl StoreError {
+    /// Whether the failure may go away by itself (the database busy or locked past the busy
+    /// timeout, a full disk, an I/O error, a blocking task lost): callers should retry later,
+    /// and the service answers UNAVAILABLE so that workers back off and retry instead of
+    /// giving up. Refusals and corrupt or foreign data are not transient.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::OutOfMemory
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::FileLockingProtocolFailed
+            ),
+            StoreError::Join(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// The coordinator's database. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Store {

@@ -175,7 +175,16 @@ pub(super) async fn pull_loop(
                     break;
                 }
             }
-            Err(status) => bail!("the coordinator refused a lease: {}", status.message()),
+            // Any other refusal (a lease limit the coordinator counts differently after a
+            // lost reply, a version or engine mismatch of the moment) never ends the worker:
+            // its other tasks go on, and it asks again after a pause.
+            Err(status) => {
+                drop(permit);
+                warn!(code = ?status.code(), error = %status.message(), "the coordinator refused a lease, asking again later");
+                if backoff.wait(shutdown.token()).await {
+                    break;
+                }
+            }
         }
     }
     while let Some(done) = running.join_next().await {
