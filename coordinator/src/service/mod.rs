@@ -282,7 +282,7 @@ impl Coordinator for CoordinatorService {
         let result = async {
             let ctx = self
                 .store
-                .run(move |c| levels::context(c, worker_id, lease_id, level, now_ms()))
+                .run(move |c| levels::context(c, worker_id, lease_id, level))
                 .await?;
             let task_id = ctx.lease.task_id.clone();
             // Validation and encoding the masks for storage: CPU work, off the async threads.

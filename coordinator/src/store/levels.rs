@@ -42,7 +42,6 @@ pub fn context(
     worker_id: u64,
     lease_id: u64,
     level: u32,
-    now_ms: i64,
 ) -> Result<ReportContext, StoreError> {
     let tx = conn.transaction()?;
     let lease = leases::check_lease(&tx, worker_id, lease_id)?;
