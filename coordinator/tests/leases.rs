@@ -375,3 +375,35 @@ async fn unknown_workers_leases_and_versions_are_refused() {
     assert_eq!(levels_stored(&t.config), 0);
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn lease_tokens_are_unguessable_and_differ_across_databases() {
+    // Two coordinators on fresh databases hand out their first leases: sequential ids would
+    // give both the same token, so a worker of the first could end the lease of the second.
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let t = start().await;
+        let mut client = t.client().await;
+        submit(&mut client, &small_sweep("tok", 1, 3))
+            .await
+            .unwrap();
+        let mut worker = t.worker("w").await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let lease = worker.lease().await.unwrap().unwrap();
+            ids.push(lease.lease_id);
+            worker.finish(&lease).await.unwrap();
+        }
+        assert!(ids.iter().all(|&id| id > 0 && id < (1 << 53)), "{ids:?}");
+        assert!(
+            ids.windows(2).any(|w| w[1] != w[0] + 1),
+            "sequential lease ids: {ids:?}"
+        );
+        tokens.push(ids);
+        t.server.shutdown().await.unwrap();
+    }
+    assert!(
+        tokens[0].iter().all(|id| !tokens[1].contains(id)),
+        "{tokens:?}"
+    );
+}

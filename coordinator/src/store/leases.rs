@@ -152,10 +152,13 @@ pub fn lease(
     };
     let deadline_ms = now_ms.saturating_add(lease_ms);
     tx.execute(
-        "INSERT INTO leases (task, worker, started_ms, deadline_ms, level) VALUES (?1, ?2, ?3, ?4, ?5)",
+        // The id is the lease's token: random (SQLite's randomness is seeded from the OS) in
+        // [1, 2^53), so it cannot be guessed and an old worker's token does not match a lease
+        // of a fresh or restored database (ids stay exact in JSON).
+        "INSERT INTO leases (id, task, worker, started_ms, deadline_ms, level) \
+         VALUES ((abs(random()) % 9007199254740991) + 1, ?1, ?2, ?3, ?4, ?5)",
         params![task_key, worker_id as i64, now_ms, deadline_ms, stored],
-    )
-    ?;
+    )?;
     let lease_id = tx.last_insert_rowid() as u64;
     tx.execute(
         "UPDATE tasks SET state = ?2 WHERE key = ?1",
@@ -454,10 +457,11 @@ pub fn stored_levels(conn: &Connection, task_key: i64) -> Result<i64, StoreError
 fn latest_lease(conn: &Connection, task_key: i64) -> Result<Option<u64>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT MAX(id) FROM leases WHERE task = ?1",
+            "SELECT id FROM leases WHERE task = ?1 ORDER BY ended_ms IS NULL DESC, started_ms DESC LIMIT 1",
             [task_key],
-            |r| r.get::<_, Option<i64>>(0),
-        )?
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
         .map(|id| id as u64))
 }
 

@@ -250,7 +250,7 @@ fn workers(
     let mut stmt = conn.prepare(
         "SELECT l.worker, t.id, t.sweep, l.level, l.deadline_ms
          FROM leases l JOIN tasks t ON t.key = l.task
-         WHERE l.ended_ms IS NULL AND (?1 IS NULL OR t.sweep = ?1) ORDER BY l.id",
+         WHERE l.ended_ms IS NULL AND (?1 IS NULL OR t.sweep = ?1) ORDER BY l.started_ms, t.idx",
     )?;
     let leases = stmt.query_map([sweep], |r| {
         Ok((
