@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    describe, font, house_mesh, si_short, slug, DrawResult, Figure, LegendEntry, Mark, Options,
+    describe, font, house_mesh, si_short, DrawResult, Figure, LegendEntry, Mark, Options,
     PlotError, Scale, BLUE, GREY, INK, LIGHT_GREY, PALETTE, TICK, TITLE,
 };
 use crate::data::TaskResult;
@@ -320,20 +320,9 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
     let mut out = Vec::new();
     for (key, group) in super::split_by(tasks, &facets) {
         let facet = describe(&key);
-        let mut title = String::new();
-        if !options.sweep.is_empty() {
-            title.push_str(&format!("{}: ", options.sweep));
-        }
-        title.push_str("active weights at the first split");
-        if !facet.is_empty() {
-            title.push_str(&format!(" ({facet})"));
-        }
+        let title = super::facet_title(&options.sweep, "active weights at the first split", &facet);
         let figure = ActiveFigure::new(title, &group, x);
-        let name = if key.is_empty() {
-            "active".to_string()
-        } else {
-            format!("active_{}", slug(&key))
-        };
+        let name = super::facet_name("active", &key);
         let caption = format!(
             "Active weights at the first split against the remaining weights at the split \
              level, one point per seed; mean, range and median per grid point, labelled by its \

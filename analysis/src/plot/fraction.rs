@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    describe, font, house_mesh, log_axis, slug, DrawResult, Figure, LegendEntry, Mark, Options,
+    describe, font, house_mesh, log_axis, DrawResult, Figure, LegendEntry, Mark, Options,
     PlotError, Ticks, BLUE, GREY, LINE, SKY, TICK, TITLE, VERMILLION,
 };
 use crate::data::TaskResult;
@@ -217,15 +217,15 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
     let facets = super::facet_axes(tasks, x);
     let mut out = Vec::new();
     for (key, group) in super::split_by(tasks, &facets) {
-        let figure = FractionFigure::new(title(&options.sweep, &describe(&key)), &group, x);
+        let figure = FractionFigure::new(
+            super::facet_title(&options.sweep, "networks that split", &describe(&key)),
+            &group,
+            x,
+        );
         if figure.points.is_empty() {
             continue;
         }
-        let name = if key.is_empty() {
-            "fraction".to_string()
-        } else {
-            format!("fraction_{}", slug(&key))
-        };
+        let name = super::facet_name("fraction", &key);
         let caption = format!(
             "Fraction of networks split and degraded by {}{}",
             x.name().replace('_', " "),
@@ -238,17 +238,4 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
         out.push(super::render(&figure, &name, &caption, options.png)?);
     }
     Ok(out)
-}
-
-fn title(sweep: &str, facet: &str) -> String {
-    let mut t = String::new();
-    if !sweep.is_empty() {
-        t.push_str(sweep);
-        t.push_str(": ");
-    }
-    t.push_str("networks that split");
-    if !facet.is_empty() {
-        t.push_str(&format!(" ({facet})"));
-    }
-    t
 }

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use shared::outcome::Outcome;
 
 use super::{
-    describe, house_mesh, outcome_colour, slug, DrawResult, Figure, LegendEntry, Mark, Options,
+    describe, house_mesh, outcome_colour, DrawResult, Figure, LegendEntry, Mark, Options,
     PlotError, Scale, Ticks, GREY, LIGHT_GREY, TITLE,
 };
 use crate::data::TaskResult;
@@ -186,23 +186,16 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
     let mut out = Vec::new();
     for (key, group) in super::split_by(tasks, &facets) {
         let facet = describe(&key);
-        let mut title = String::new();
-        if !options.sweep.is_empty() {
-            title.push_str(&format!("{}: ", options.sweep));
-        }
-        title.push_str("held-out loss against active weights");
-        if !facet.is_empty() {
-            title.push_str(&format!(" ({facet})"));
-        }
+        let title = super::facet_title(
+            &options.sweep,
+            "held-out loss against active weights",
+            &facet,
+        );
         let figure = LossFigure::new(title, &group);
         if figure.lines.is_empty() {
             continue;
         }
-        let name = if key.is_empty() {
-            "loss".to_string()
-        } else {
-            format!("loss_{}", slug(&key))
-        };
+        let name = super::facet_name("loss", &key);
         let caption = format!(
             "Held-out loss against active weights through the pruning levels, one line per \
              seed coloured by its outcome{}",

@@ -277,6 +277,28 @@ pub fn sweep_figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figu
     Ok(figures)
 }
 
+/// The title of one facet's figure: `SWEEP: what (facet)`, the sweep and the facet when given.
+pub fn facet_title(sweep: &str, what: &str, facet: &str) -> String {
+    let mut title = String::new();
+    if !sweep.is_empty() {
+        title.push_str(&format!("{sweep}: "));
+    }
+    title.push_str(what);
+    if !facet.is_empty() {
+        title.push_str(&format!(" ({facet})"));
+    }
+    title
+}
+
+/// The file name of one facet's figure: `base`, or `base_<slug>` for a facet.
+pub fn facet_name(base: &str, key: &[(Axis, stats::AxisValue)]) -> String {
+    if key.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}_{}", slug(key))
+    }
+}
+
 /// A file-name-safe slug of a facet value, e.g. `depth-2_rate-0.32`.
 pub fn slug(parts: &[(Axis, stats::AxisValue)]) -> String {
     parts

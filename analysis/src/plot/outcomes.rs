@@ -10,8 +10,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use shared::outcome::Outcome;
 
 use super::{
-    describe, font, house_mesh, log_axis, outcome_colour, si, slug, DrawResult, Figure,
-    LegendEntry, Mark, Options, PlotError, Ticks, GREY, TICK, TITLE,
+    describe, font, house_mesh, log_axis, outcome_colour, si, DrawResult, Figure, LegendEntry,
+    Mark, Options, PlotError, Ticks, GREY, TICK, TITLE,
 };
 use crate::data::TaskResult;
 use crate::stats::{self, Axis};
@@ -189,23 +189,12 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
     let mut out = Vec::new();
     for (key, group) in super::split_by(tasks, &facets) {
         let facet = describe(&key);
-        let mut title = String::new();
-        if !options.sweep.is_empty() {
-            title.push_str(&format!("{}: ", options.sweep));
-        }
-        title.push_str("outcomes of the runs");
-        if !facet.is_empty() {
-            title.push_str(&format!(" ({facet})"));
-        }
+        let title = super::facet_title(&options.sweep, "outcomes of the runs", &facet);
         let figure = OutcomeFigure::new(title, &group, x);
         if figure.bars.is_empty() {
             continue;
         }
-        let name = if key.is_empty() {
-            "outcomes".to_string()
-        } else {
-            format!("outcomes_{}", slug(&key))
-        };
+        let name = super::facet_name("outcomes", &key);
         let caption = format!(
             "Outcomes (separated, separated then degraded, interconnected, degraded without a \
              split) of the finished seeds by {}{}",
