@@ -21,6 +21,15 @@ impl std::fmt::Debug for TlsIdentity {
     }
 }
 
+/// The default stall watchdog: a lease storing no level for ten times the longest level so
+/// far, and at least half an hour, expires. Levels of one task differ by up to a few times in
+/// epochs (early stopping) and sparse levels are faster than the dense first one, so ten is
+/// far from what a working worker needs.
+pub const DEFAULT_WATCHDOG: crate::store::leases::Watchdog = crate::store::leases::Watchdog {
+    factor: 10.0,
+    floor_ms: 30 * 60 * 1000,
+};
+
 /// How a coordinator serves: where it stores results and how it treats leases.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -34,6 +43,8 @@ pub struct ServerConfig {
     pub max_attempts: u32,
     /// How often overdue leases are looked for.
     pub expiry_interval: Duration,
+    /// When a lease that heartbeats but stores no level expires.
+    pub watchdog: crate::store::leases::Watchdog,
     /// The window over which throughput is measured.
     pub throughput_window: Duration,
     /// When set, every call of the coordinator service must carry this bearer token
@@ -52,6 +63,7 @@ impl ServerConfig {
             heartbeat_interval: Duration::from_secs(10),
             max_attempts: 3,
             expiry_interval: Duration::from_secs(1),
+            watchdog: DEFAULT_WATCHDOG,
             throughput_window: Duration::from_secs(15 * 60),
             token: None,
             tls: None,

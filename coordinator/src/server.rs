@@ -87,9 +87,10 @@ pub async fn serve_store(
     let (stop_tx, stop_rx) = watch::channel(false);
     // Workers could not heartbeat while this coordinator was down: give their open leases
     // one lease duration to reconnect before the expiry loop judges them.
-    let grace_until = now_ms().saturating_add(config.lease.as_millis() as i64);
+    let started_ms = now_ms();
+    let grace_until = started_ms.saturating_add(config.lease.as_millis() as i64);
     let extended = store
-        .run(move |c| leases::extend_open(c, grace_until))
+        .run(move |c| leases::extend_open(c, started_ms, grace_until))
         .await?;
     if extended > 0 {
         tracing::info!(leases = extended, "open leases extended after a restart");
@@ -151,20 +152,20 @@ async fn expiry_loop(store: Store, config: ServerConfig, mut stop: watch::Receiv
         let lease_ms = config.lease.as_millis() as i64;
         let outcome = match judge_tick(last, now, config.expiry_interval, failed) {
             Tick::Expire => {
-                let max_attempts = config.max_attempts;
+                let (max_attempts, watchdog) = (config.max_attempts, config.watchdog);
                 store
-                    .run(move |c| leases::expire(c, now_ms(), max_attempts))
+                    .run(move |c| leases::expire(c, now_ms(), max_attempts, watchdog))
                     .await
                     .map(|expired| {
                         for e in expired {
-                            tracing::warn!(lease_id = e.lease_id, task_id = %e.task_id, worker_id = e.worker_id, task_state = e.task_state.as_str(), "lease expired");
+                            tracing::warn!(lease_id = e.lease_id, task_id = %e.task_id, worker_id = e.worker_id, task_state = e.task_state.as_str(), reason = %e.reason, "lease expired");
                         }
                     })
             }
             Tick::Grace { gap_ms } => {
-                let until = now.wall_ms.saturating_add(lease_ms);
+                let (from, until) = (now.wall_ms, now.wall_ms.saturating_add(lease_ms));
                 store
-                    .run(move |c| leases::extend_open(c, until))
+                    .run(move |c| leases::extend_open(c, from, until))
                     .await
                     .map(|extended| {
                         tracing::warn!(gap_ms, leases = extended, "the expiry loop resumed after a gap: open leases get one lease duration of grace");

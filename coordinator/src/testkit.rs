@@ -76,6 +76,7 @@ impl FakeWorker {
             .client
             .lease_task(pb::LeaseTaskRequest {
                 worker_id: self.worker_id,
+                request_id: 0,
             })
             .await?
             .into_inner()

@@ -9,30 +9,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::*;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// One task of 7 levels that takes several seconds, so that it can be interrupted mid-run: wide
-/// enough, and pruned gently enough (every level stays on the dense path or close to it), that
-/// each level takes a good fraction of a second with training engine 2.
-const SLOW: &str = "\
-name: slow
-data:
-  samples: 1000
-model:
-  shape: [4, 160, 160, 2]
-train:
-  max_epochs: 150
-  patience: 1000
-pruning:
-  rate: 0.2
-  levels: 6
-seeds: [3]
-";
 
 /// A `coordinator serve` process on a fresh database, with one sweep file submitted.
 struct Rig {
@@ -50,12 +32,7 @@ fn rig(serve_args: &[&str], name: &str, text: &str) -> Rig {
     let url = format!("http://127.0.0.1:{port}");
     let server = coordinator(dir.path(), &db, port, serve_args);
     let sweep = write_sweep(dir.path(), name, text);
-    coordinator_cli(&[
-        "submit",
-        &sweep.display().to_string(),
-        "--coordinator",
-        &url,
-    ]);
+    submit_file(&sweep, &url);
     Rig {
         dir,
         db,
@@ -64,23 +41,6 @@ fn rig(serve_args: &[&str], name: &str, text: &str) -> Rig {
         server,
         sweep,
     }
-}
-
-fn assert_same_as_worker_train(db: &Path, sweep_file: &Path, sweep: &str, tasks: usize) {
-    let stored = stored_levels(db, sweep);
-    let local = worker_train_levels(sweep_file, tasks);
-    assert_eq!(stored.len(), tasks);
-    for (i, (s, l)) in stored.iter().zip(&local).enumerate() {
-        assert_eq!(s.len(), l.len(), "task {i}: level count");
-        for (level, (a, b)) in s.iter().zip(l).enumerate() {
-            assert_eq!(a.0, b.0, "task {i} level {level}: metrics");
-            assert!(a.1 == b.1, "task {i} level {level}: masks differ");
-        }
-    }
-}
-
-async fn levels_done(url: &str, sweep: &str) -> u64 {
-    sweep_status(url, sweep).await.map_or(0, |s| s.levels_done)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +53,7 @@ async fn a_worker_killed_mid_task_is_resumed_from_the_stored_mask() {
         url,
         server: _server,
         sweep,
-    } = rig(&["--lease-seconds", "2"], "slow", SLOW);
+    } = rig(&["--lease-seconds", "2"], "slow", SLOW_SWEEP);
 
     let mut victim = worker(dir.path(), &url, "victim", &[]);
     wait_until(Duration::from_secs(120), "two stored levels", || async {
@@ -129,7 +89,7 @@ async fn a_worker_sent_sigterm_returns_its_lease_and_exits_promptly() {
         url,
         server: _server,
         sweep,
-    } = rig(&["--lease-seconds", "600"], "slow", SLOW);
+    } = rig(&["--lease-seconds", "600"], "slow", SLOW_SWEEP);
 
     let mut preempted = worker(dir.path(), &url, "preempted", &[]);
     wait_until(Duration::from_secs(120), "a stored level", || async {
@@ -169,7 +129,7 @@ async fn the_coordinator_killed_and_restarted_loses_no_acknowledged_level() {
         url,
         mut server,
         sweep,
-    } = rig(&["--lease-seconds", "4"], "slow", SLOW);
+    } = rig(&["--lease-seconds", "4"], "slow", SLOW_SWEEP);
 
     let mut survivor = worker(dir.path(), &url, "survivor", &[]);
     wait_until(Duration::from_secs(120), "two stored levels", || async {
@@ -212,7 +172,7 @@ async fn an_unreachable_coordinator_is_waited_out_without_double_counting() {
         url,
         server,
         sweep,
-    } = rig(&["--lease-seconds", "2"], "slow", SLOW);
+    } = rig(&["--lease-seconds", "2"], "slow", SLOW_SWEEP);
 
     let mut cut_off = worker(dir.path(), &url, "cut-off", &[]);
     wait_until(Duration::from_secs(120), "a stored level", || async {
@@ -348,7 +308,7 @@ async fn a_coordinator_stopped_for_longer_than_a_lease_fails_no_task() {
     } = rig(
         &["--lease-seconds", "2", "--max-attempts", "1"],
         "slow",
-        SLOW,
+        SLOW_SWEEP,
     );
     let mut patient = worker(dir.path(), &url, "patient", &[]);
     wait_until(Duration::from_secs(120), "a stored level", || async {

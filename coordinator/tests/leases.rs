@@ -254,6 +254,7 @@ async fn a_task_fails_after_max_attempts_with_its_last_error() {
     let idle = client
         .lease_task(pb::LeaseTaskRequest {
             worker_id: worker.worker_id,
+            request_id: 0,
         })
         .await
         .unwrap()
@@ -342,7 +343,10 @@ async fn unknown_workers_leases_and_versions_are_refused() {
     );
 
     let err = client
-        .lease_task(pb::LeaseTaskRequest { worker_id: 4242 })
+        .lease_task(pb::LeaseTaskRequest {
+            worker_id: 4242,
+            request_id: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);

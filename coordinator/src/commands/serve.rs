@@ -25,6 +25,14 @@ pub struct ServeArgs {
     /// Failed or expired attempts after which a task is marked failed.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
+    /// Stall watchdog: a lease whose heartbeats go on but whose worker stores no level for this
+    /// many times the longest level so far (of its task, or of its sweep before the task has
+    /// one) expires, as a hung training thread would otherwise hold it forever. 0 turns it off.
+    #[arg(long, value_name = "X", default_value_t = coordinator::config::DEFAULT_WATCHDOG.factor, value_parser = non_negative)]
+    pub stall_factor: f64,
+    /// The stall watchdog never ends a lease sooner than this many seconds without progress.
+    #[arg(long, value_name = "N", default_value_t = (coordinator::config::DEFAULT_WATCHDOG.floor_ms / 1000) as u64)]
+    pub stall_min_seconds: u64,
     /// Log JSON lines instead of human-readable text.
     #[arg(long)]
     pub log_json: bool,
@@ -54,11 +62,23 @@ pub struct ServeArgs {
     pub http: Option<String>,
 }
 
+/// A finite number of zero or more.
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{text:?} is not a number of zero or more")),
+    }
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     super::init_logging(args.log_json, "info");
     let mut config =
         ServerConfig::new(&args.db).with_lease(Duration::from_secs(args.lease_seconds));
     config.max_attempts = args.max_attempts;
+    config.watchdog = coordinator::store::leases::Watchdog {
+        factor: args.stall_factor,
+        floor_ms: (args.stall_min_seconds as i64).saturating_mul(1000),
+    };
     let (token, warning) = proto::auth::load_token(args.token_file.as_deref())?;
     if let Some(warning) = warning {
         tracing::warn!("{warning}");

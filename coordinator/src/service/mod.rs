@@ -214,11 +214,14 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::LeaseTaskRequest>,
     ) -> Result<Response<pb::LeaseTaskResponse>, Status> {
-        let worker_id = request.into_inner().worker_id;
+        let pb::LeaseTaskRequest {
+            worker_id,
+            request_id,
+        } = request.into_inner();
         let lease_ms = self.lease_ms();
         let answer = self
             .store
-            .run(move |c| leases::lease(c, worker_id, now_ms(), lease_ms))
+            .run(move |c| leases::lease(c, worker_id, request_id, now_ms(), lease_ms))
             .await?;
         let response = match answer {
             leases::LeaseAnswer::Idle { sweeps_active } => pb::LeaseTaskResponse {
@@ -232,7 +235,11 @@ impl Coordinator for CoordinatorService {
                         .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))?,
                     None => Vec::new(),
                 };
-                tracing::info!(worker_id, lease_id = g.lease_id, task_id = %g.task_id, sweep = %g.sweep, resume_level = g.resume_level, "task leased");
+                if g.replayed {
+                    tracing::info!(worker_id, request_id, lease_id = g.lease_id, task_id = %g.task_id, "lease request repeated: the same lease again");
+                } else {
+                    tracing::info!(worker_id, lease_id = g.lease_id, task_id = %g.task_id, sweep = %g.sweep, resume_level = g.resume_level, "task leased");
+                }
                 pb::LeaseTaskResponse {
                     lease: Some(pb::Lease {
                         lease_id: g.lease_id,

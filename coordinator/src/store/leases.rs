@@ -33,6 +33,8 @@ pub struct Granted {
     pub resume_level: u32,
     /// The stored (encoded) masks of level `resume_level - 1`.
     pub previous_masks: Option<Vec<u8>>,
+    /// The lease had been granted for the same request before (its reply was lost).
+    pub replayed: bool,
 }
 
 /// The answer to a lease request.
@@ -53,6 +55,8 @@ pub struct Expired {
     pub worker_id: u64,
     /// The task's new state: pending, failed, or done when all its levels were stored.
     pub task_state: TaskState,
+    /// Why: missed heartbeats, or no progress (the watchdog).
+    pub reason: String,
 }
 
 /// An open, valid lease.
@@ -89,17 +93,30 @@ pub fn register(conn: &mut Connection, w: &NewWorker, now_ms: i64) -> Result<u64
 
 /// Leases the next pending task (oldest sweep first, in expansion order) to a worker that
 /// holds fewer leases than its `parallel`.
+///
+/// `request_id` (non-zero) makes the request idempotent: a worker that lost the reply asks
+/// again with the same id and gets the lease it was granted, with a fresh deadline, instead
+/// of a refusal (its limit already counts that lease) and an orphan lease that would expire
+/// and charge the task an attempt. Zero means the worker sent no id.
 pub fn lease(
     conn: &mut Connection,
     worker_id: u64,
+    request_id: u64,
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<LeaseAnswer, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let parallel = worker_parallel(&tx, worker_id)?;
+    let deadline_ms = now_ms.saturating_add(lease_ms);
+    if request_id != 0 {
+        if let Some(granted) = replay(&tx, worker_id, request_id, now_ms, deadline_ms)? {
+            tx.commit()?;
+            return Ok(LeaseAnswer::Granted(granted));
+        }
+    }
     let held: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM leases WHERE worker = ?1 AND ended_ms IS NULL AND deadline_ms >= ?2",
-        params![worker_id as i64, now_ms],
+        "SELECT COUNT(*) FROM leases WHERE worker = ?1 AND ended_ms IS NULL",
+        params![worker_id as i64],
         |r| r.get(0),
     )?;
     if held >= parallel {
@@ -140,24 +157,14 @@ pub fn lease(
         });
     };
 
-    let stored = stored_levels(&tx, task_key)?;
-    let previous_masks: Option<Vec<u8>> = if stored > 0 {
-        Some(tx.query_row(
-            "SELECT masks FROM levels WHERE task = ?1 AND level = ?2",
-            params![task_key, stored - 1],
-            |r| r.get(0),
-        )?)
-    } else {
-        None
-    };
-    let deadline_ms = now_ms.saturating_add(lease_ms);
+    let (stored, previous_masks) = resume_point(&tx, task_key)?;
     tx.execute(
         // The id is the lease's token: random (SQLite's randomness is seeded from the OS) in
         // [1, 2^53), so it cannot be guessed and an old worker's token does not match a lease
         // of a fresh or restored database (ids stay exact in JSON).
-        "INSERT INTO leases (id, task, worker, started_ms, deadline_ms, level) \
-         VALUES ((abs(random()) % 9007199254740991) + 1, ?1, ?2, ?3, ?4, ?5)",
-        params![task_key, worker_id as i64, now_ms, deadline_ms, stored],
+        "INSERT INTO leases (id, task, worker, started_ms, deadline_ms, level, request, progress_ms) \
+         VALUES ((abs(random()) % 9007199254740991) + 1, ?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0), ?3)",
+        params![task_key, worker_id as i64, now_ms, deadline_ms, stored, request_id as i64],
     )?;
     let lease_id = tx.last_insert_rowid() as u64;
     tx.execute(
@@ -177,7 +184,76 @@ pub fn lease(
         deadline_ms,
         resume_level: u32::try_from(stored).unwrap_or(u32::MAX),
         previous_masks,
+        replayed: false,
     }))
+}
+
+/// The open lease granted to `worker_id` for `request_id`, again, with its deadline moved to
+/// `deadline_ms`; `None` when that request got no lease still open.
+fn replay(
+    tx: &Connection,
+    worker_id: u64,
+    request_id: u64,
+    now_ms: i64,
+    deadline_ms: i64,
+) -> Result<Option<Granted>, StoreError> {
+    let open = tx
+        .query_row(
+            "SELECT l.id, l.task, t.id, t.sweep, t.spec_json
+             FROM leases l JOIN tasks t ON t.key = l.task
+             WHERE l.worker = ?1 AND l.request = ?2 AND l.ended_ms IS NULL",
+            params![worker_id as i64, request_id as i64],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((lease_id, task_key, task_id, sweep, spec_json)) = open else {
+        return Ok(None);
+    };
+    let (stored, previous_masks) = resume_point(tx, task_key)?;
+    tx.execute(
+        "UPDATE leases SET deadline_ms = MAX(deadline_ms, ?2) WHERE id = ?1",
+        params![lease_id, deadline_ms],
+    )?;
+    touch_worker(tx, worker_id, now_ms)?;
+    let deadline_ms: i64 = tx.query_row(
+        "SELECT deadline_ms FROM leases WHERE id = ?1",
+        [lease_id],
+        |r| r.get(0),
+    )?;
+    Ok(Some(Granted {
+        lease_id: lease_id as u64,
+        task_id,
+        sweep,
+        spec_json,
+        deadline_ms,
+        resume_level: u32::try_from(stored).unwrap_or(u32::MAX),
+        previous_masks,
+        replayed: true,
+    }))
+}
+
+/// Where a lease of `task_key` starts: the levels stored so far and the stored masks of the
+/// last of them.
+fn resume_point(tx: &Connection, task_key: i64) -> Result<(i64, Option<Vec<u8>>), StoreError> {
+    let stored = stored_levels(tx, task_key)?;
+    let previous_masks: Option<Vec<u8>> = if stored > 0 {
+        Some(tx.query_row(
+            "SELECT masks FROM levels WHERE task = ?1 AND level = ?2",
+            params![task_key, stored - 1],
+            |r| r.get(0),
+        )?)
+    } else {
+        None
+    };
+    Ok((stored, previous_masks))
 }
 
 /// Extends a valid lease to `now + lease` and records the level being trained.
@@ -292,56 +368,187 @@ pub fn return_lease(
     })
 }
 
-/// Ends every open lease whose deadline passed before `now`: its task goes back to pending
-/// (an attempt counted), becomes failed after `max_attempts`, or is done when all its levels
-/// were already stored.
+/// The stall watchdog: a lease whose heartbeats go on but whose worker stores no level (a hung
+/// training thread, a report retried forever) expires once it has made no progress for
+/// `factor` times the longest level stored so far (of its task; of its sweep while the task
+/// has none), and never sooner than `floor_ms`. A `factor` of 0 turns it off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Watchdog {
+    pub factor: f64,
+    pub floor_ms: i64,
+}
+
+impl Watchdog {
+    /// No watchdog: only missed heartbeats end a lease.
+    pub const OFF: Watchdog = Watchdog {
+        factor: 0.0,
+        floor_ms: 0,
+    };
+
+    /// How long a lease may go without progress, given the longest level so far (seconds).
+    pub fn limit_ms(&self, longest_level_s: Option<f64>) -> Option<i64> {
+        if self.factor <= 0.0 {
+            return None;
+        }
+        let longest = longest_level_s?;
+        Some(((longest * self.factor * 1000.0) as i64).max(self.floor_ms))
+    }
+}
+
+/// An open lease as the expiry judges it.
+#[derive(Debug, Clone)]
+struct OpenRow {
+    lease_id: i64,
+    task_key: i64,
+    worker_id: i64,
+    task_id: String,
+    worker_name: String,
+    deadline_ms: i64,
+    progress_ms: i64,
+    longest_level_s: Option<f64>,
+}
+
+/// Why an open lease ends now, or `None` when it stays.
+fn overdue(row: &OpenRow, now_ms: i64, watchdog: Watchdog) -> Option<String> {
+    let who = format!(
+        "lease {} of worker {} ({})",
+        row.lease_id, row.worker_id, row.worker_name
+    );
+    if row.deadline_ms < now_ms {
+        return Some(format!(
+            "{who} expired: no heartbeat for {} ms",
+            now_ms - row.deadline_ms
+        ));
+    }
+    let limit_ms = watchdog.limit_ms(row.longest_level_s)?;
+    let idle_ms = now_ms - row.progress_ms;
+    (idle_ms > limit_ms).then(|| {
+        format!(
+            "{who} stalled: no level stored for {:.1} s while its heartbeats went on (the \
+             watchdog allows {:.1} s: {} x the longest level so far, {:.1} s)",
+            idle_ms as f64 / 1000.0,
+            limit_ms as f64 / 1000.0,
+            watchdog.factor,
+            row.longest_level_s.unwrap_or(0.0)
+        )
+    })
+}
+
+/// Ends every open lease whose deadline passed before `now`, or that the watchdog finds
+/// stalled: its task goes back to pending (an attempt counted), becomes failed after
+/// `max_attempts`, or is done when all its levels were already stored.
+///
+/// Each lease is judged on its own (a savepoint each): a task whose stored rows cannot be read
+/// (a corrupt spec) is marked failed with that error and the other leases still expire. A
+/// transient error (the database busy or full) ends the round, changing nothing, for the
+/// next tick to try again.
 pub fn expire(
     conn: &mut Connection,
     now_ms: i64,
     max_attempts: u32,
+    watchdog: Watchdog,
 ) -> Result<Vec<Expired>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let overdue: Vec<(i64, i64, i64, String, String, i64)> = {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let open: Vec<OpenRow> = {
         let mut stmt = tx.prepare(
-            "SELECT l.id, l.task, l.worker, t.id, w.name, l.deadline_ms
+            "SELECT l.id, l.task, l.worker, t.id, w.name, l.deadline_ms,
+                    COALESCE(l.progress_ms, l.started_ms),
+                    CASE WHEN ?1 THEN COALESCE(
+                        (SELECT MAX(seconds) FROM levels WHERE task = l.task),
+                        (SELECT MAX(v.seconds) FROM tasks u JOIN levels v ON v.task = u.key
+                         WHERE u.sweep = t.sweep)) END
              FROM leases l JOIN tasks t ON t.key = l.task JOIN workers w ON w.id = l.worker
-             WHERE l.ended_ms IS NULL AND l.deadline_ms < ?1",
+             WHERE l.ended_ms IS NULL",
         )?;
-        let rows = stmt.query_map([now_ms], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
+        let rows = stmt.query_map([watchdog.factor > 0.0], |r| {
+            Ok(OpenRow {
+                lease_id: r.get(0)?,
+                task_key: r.get(1)?,
+                worker_id: r.get(2)?,
+                task_id: r.get(3)?,
+                worker_name: r.get(4)?,
+                deadline_ms: r.get(5)?,
+                progress_ms: r.get(6)?,
+                longest_level_s: r.get(7)?,
+            })
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut expired = Vec::with_capacity(overdue.len());
-    for (lease_id, task_key, worker_id, task_id, worker_name, deadline_ms) in overdue {
-        let error = format!(
-            "lease {lease_id} of worker {worker_id} ({worker_name}) expired: no heartbeat for {} ms",
-            now_ms - deadline_ms
-        );
-        end_lease(&tx, lease_id as u64, now_ms, "expired", Some(&error))?;
-        let task_state = if progress(&tx, task_key)?.finished() {
-            finish_task(&tx, task_key, now_ms)?;
-            TaskState::Done
-        } else {
-            count_attempt(&tx, task_key, &error, now_ms, max_attempts)?
+    let mut expired = Vec::new();
+    for row in open {
+        let Some(reason) = overdue(&row, now_ms, watchdog) else {
+            continue;
         };
-        release_worker(&tx, worker_id as u64, &task_id, None, Failures::Add)?;
+        let one = tx.savepoint()?;
+        let task_state = match expire_one(&one, &row, &reason, now_ms, max_attempts) {
+            Ok(state) => {
+                one.commit()?;
+                state
+            }
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                drop(one);
+                let broken = tx.savepoint()?;
+                let error = format!("{reason}; the task cannot be judged, so it is failed: {e}");
+                end_lease(
+                    &broken,
+                    row.lease_id as u64,
+                    now_ms,
+                    "expired",
+                    Some(&error),
+                )?;
+                broken.execute(
+                    "UPDATE tasks SET state = ?2, attempts = attempts + 1, last_error = ?3,
+                                      finished_ms = ?4 WHERE key = ?1",
+                    params![row.task_key, TaskState::Failed.as_str(), error, now_ms],
+                )?;
+                release_worker(
+                    &broken,
+                    row.worker_id as u64,
+                    &row.task_id,
+                    None,
+                    Failures::Add,
+                )?;
+                broken.commit()?;
+                tracing::error!(lease_id = row.lease_id, task_id = %row.task_id, error = %e, "a task's stored rows cannot be read: marked failed");
+                TaskState::Failed
+            }
+        };
         expired.push(Expired {
-            lease_id: lease_id as u64,
-            task_id,
-            worker_id: worker_id as u64,
+            lease_id: row.lease_id as u64,
+            task_id: row.task_id,
+            worker_id: row.worker_id as u64,
             task_state,
+            reason,
         });
     }
     tx.commit()?;
     Ok(expired)
+}
+
+/// Ends one overdue lease: the task's new state.
+fn expire_one(
+    conn: &Connection,
+    row: &OpenRow,
+    reason: &str,
+    now_ms: i64,
+    max_attempts: u32,
+) -> Result<TaskState, StoreError> {
+    end_lease(conn, row.lease_id as u64, now_ms, "expired", Some(reason))?;
+    let task_state = if progress(conn, row.task_key)?.finished() {
+        finish_task(conn, row.task_key, now_ms)?;
+        TaskState::Done
+    } else {
+        count_attempt(conn, row.task_key, reason, now_ms, max_attempts)?
+    };
+    release_worker(
+        conn,
+        row.worker_id as u64,
+        &row.task_id,
+        None,
+        Failures::Add,
+    )?;
+    Ok(task_state)
 }
 
 /// Checks that `lease_id` is an open lease of `worker_id` (not ended by the expiry loop,
@@ -575,7 +782,15 @@ fn finish_task(conn: &Connection, task_key: i64, now_ms: i64) -> Result<(), Stor
 ///
 /// Called when a coordinator starts: its workers could not heartbeat while it was down, and
 /// expiring their leases at once would throw away the levels they are waiting to report.
-pub fn extend_open(conn: &Connection, deadline_ms: i64) -> Result<usize, StoreError> {
+///
+/// Their workers could not store levels either: the stall watchdog's clock of each open lease
+/// starts again at `now_ms`.
+pub fn extend_open(conn: &Connection, now_ms: i64, deadline_ms: i64) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE leases SET progress_ms = MAX(COALESCE(progress_ms, started_ms), ?1)
+         WHERE ended_ms IS NULL",
+        [now_ms],
+    )?;
     Ok(conn.execute(
         "UPDATE leases SET deadline_ms = ?1 WHERE ended_ms IS NULL AND deadline_ms < ?1",
         [deadline_ms],
@@ -586,7 +801,9 @@ pub fn extend_open(conn: &Connection, deadline_ms: i64) -> Result<usize, StoreEr
 /// relative to real time), so that each keeps the real time it had left. Returns how many.
 pub fn shift_open(conn: &Connection, delta_ms: i64) -> Result<usize, StoreError> {
     Ok(conn.execute(
-        "UPDATE leases SET deadline_ms = deadline_ms + ?1 WHERE ended_ms IS NULL",
+        "UPDATE leases SET deadline_ms = deadline_ms + ?1,
+                           progress_ms = COALESCE(progress_ms, started_ms) + ?1
+         WHERE ended_ms IS NULL",
         [delta_ms],
     )?)
 }
@@ -624,19 +841,27 @@ mod tests {
         let worker = store
             .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
-        let granted = match store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap() {
+        let granted = match store
+            .run_blocking(|c| lease(c, worker, 0, 10, 100))
+            .unwrap()
+        {
             LeaseAnswer::Granted(g) => g,
             other => panic!("{other:?}"),
         };
         assert_eq!((granted.resume_level, granted.deadline_ms), (0, 110));
-        let expired = store.run_blocking(|c| expire(c, 111, 2)).unwrap();
+        let expired = store
+            .run_blocking(|c| expire(c, 111, 2, Watchdog::OFF))
+            .unwrap();
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].task_state, TaskState::Pending);
         let err = store
             .run_blocking(|c| heartbeat(c, worker, granted.lease_id, 0, 112, 100))
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        let again = match store.run_blocking(|c| lease(c, worker, 120, 100)).unwrap() {
+        let again = match store
+            .run_blocking(|c| lease(c, worker, 0, 120, 100))
+            .unwrap()
+        {
             LeaseAnswer::Granted(g) => g,
             other => panic!("{other:?}"),
         };
@@ -650,14 +875,67 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_lease_request_gets_the_same_lease_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let worker = store
+            .run_blocking(|c| register(c, &test_worker(), 0))
+            .unwrap();
+        let LeaseAnswer::Granted(first) = store
+            .run_blocking(|c| lease(c, worker, 7, 10, 100))
+            .unwrap()
+        else {
+            panic!("no lease");
+        };
+        assert!(!first.replayed);
+        // The reply was lost: the same request again gets the same lease, deadline renewed.
+        let LeaseAnswer::Granted(again) = store
+            .run_blocking(|c| lease(c, worker, 7, 50, 100))
+            .unwrap()
+        else {
+            panic!("no lease");
+        };
+        assert!(again.replayed);
+        assert_eq!(
+            (again.lease_id, &again.task_id, again.deadline_ms),
+            (first.lease_id, &first.task_id, 150)
+        );
+        let open: i64 = store
+            .run_blocking(|c| {
+                c.query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(open, 1, "no second lease was made");
+        // A new request of a worker at its limit is still refused, changing nothing.
+        let err = store
+            .run_blocking(|c| lease(c, worker, 8, 60, 100))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        // Once the lease ended, the old request id leases the next task.
+        store
+            .run_blocking(|c| fail(c, worker, first.lease_id, "boom", 70, 5))
+            .unwrap();
+        let LeaseAnswer::Granted(next) = store
+            .run_blocking(|c| lease(c, worker, 7, 80, 100))
+            .unwrap()
+        else {
+            panic!("no lease");
+        };
+        assert!(!next.replayed);
+        assert_ne!(next.lease_id, first.lease_id);
+    }
+
+    #[test]
     fn a_returned_lease_counts_no_attempt_and_keeps_its_levels() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_sweep(dir.path());
         let worker = store
             .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
-        let LeaseAnswer::Granted(granted) =
-            store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap()
+        let LeaseAnswer::Granted(granted) = store
+            .run_blocking(|c| lease(c, worker, 0, 10, 100))
+            .unwrap()
         else {
             panic!("no lease");
         };
@@ -706,7 +984,9 @@ mod tests {
             .run_blocking(|c| return_lease(c, worker, granted.lease_id, 32))
             .is_err());
         // The next lease resumes at level 1.
-        let LeaseAnswer::Granted(next) = store.run_blocking(|c| lease(c, worker, 40, 100)).unwrap()
+        let LeaseAnswer::Granted(next) = store
+            .run_blocking(|c| lease(c, worker, 0, 40, 100))
+            .unwrap()
         else {
             panic!("no lease");
         };
@@ -721,8 +1001,9 @@ mod tests {
         let worker = store
             .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
-        let LeaseAnswer::Granted(granted) =
-            store.run_blocking(|c| lease(c, worker, 10, 100)).unwrap()
+        let LeaseAnswer::Granted(granted) = store
+            .run_blocking(|c| lease(c, worker, 0, 10, 100))
+            .unwrap()
         else {
             panic!("no lease");
         };
@@ -744,13 +1025,137 @@ mod tests {
                 .unwrap();
         }
         // The worker dies between its last report and completing.
-        let expired = store.run_blocking(|c| expire(c, 200, 3)).unwrap();
+        let expired = store
+            .run_blocking(|c| expire(c, 200, 3, Watchdog::OFF))
+            .unwrap();
         assert_eq!(expired[0].task_state, TaskState::Done);
-        let LeaseAnswer::Granted(next) =
-            store.run_blocking(|c| lease(c, worker, 210, 100)).unwrap()
+        let LeaseAnswer::Granted(next) = store
+            .run_blocking(|c| lease(c, worker, 0, 210, 100))
+            .unwrap()
         else {
             panic!("no lease");
         };
         assert_ne!(next.task_id, granted.task_id);
+    }
+
+    /// Leases the next task to `worker` at `now` and stores its level 0, which took `seconds`.
+    fn lease_and_store_level_0(store: &Store, worker: u64, now: i64, seconds: f64) -> Granted {
+        let LeaseAnswer::Granted(granted) = store
+            .run_blocking(|c| lease(c, worker, 0, now, 1_000))
+            .unwrap()
+        else {
+            panic!("no lease");
+        };
+        let spec: TaskSpec = serde_json::from_str(&granted.spec_json).unwrap();
+        let masks = crate::testkit::synthetic_masks(&spec, 0);
+        let mut metrics = crate::testkit::synthetic_metrics(&spec, 0, &masks);
+        metrics.seconds = seconds;
+        store
+            .run_blocking(|c| {
+                crate::store::levels::insert(c, worker, granted.lease_id, &metrics, b"m", now)
+            })
+            .unwrap();
+        granted
+    }
+
+    #[test]
+    fn the_watchdog_ends_a_lease_that_heartbeats_but_stores_no_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let worker = store
+            .run_blocking(|c| register(c, &test_worker(), 0))
+            .unwrap();
+        // Level 0 took 0.5 s and was stored at t = 20; heartbeats go on, nothing else comes.
+        let granted = lease_and_store_level_0(&store, worker, 20, 0.5);
+        let watchdog = Watchdog {
+            factor: 2.0,
+            floor_ms: 100,
+        };
+        for now in [900, 1_400] {
+            store
+                .run_blocking(|c| heartbeat(c, worker, granted.lease_id, 1, now, 1_000))
+                .unwrap();
+        }
+        // 1 s without progress is allowed (2 x 0.5 s); the deadline is far.
+        let kept = store
+            .run_blocking(|c| expire(c, 1_019, 3, watchdog))
+            .unwrap();
+        assert!(kept.is_empty(), "{kept:?}");
+        let none = store
+            .run_blocking(|c| expire(c, 1_500, 3, Watchdog::OFF))
+            .unwrap();
+        assert!(none.is_empty(), "the watchdog is off: {none:?}");
+        let ended = store
+            .run_blocking(|c| expire(c, 1_500, 3, watchdog))
+            .unwrap();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].task_state, TaskState::Pending);
+        assert!(ended[0].reason.contains("stalled"), "{}", ended[0].reason);
+        let err = store
+            .run_blocking(|c| heartbeat(c, worker, granted.lease_id, 1, 1_501, 1_000))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        // The floor holds when the longest level is short.
+        let floor = Watchdog {
+            factor: 2.0,
+            floor_ms: 10_000,
+        };
+        assert_eq!(floor.limit_ms(Some(0.5)), Some(10_000));
+        assert_eq!(floor.limit_ms(None), None, "nothing to compare with yet");
+        assert_eq!(Watchdog::OFF.limit_ms(Some(100.0)), None);
+    }
+
+    #[test]
+    fn a_task_whose_spec_is_corrupt_is_failed_and_the_other_leases_still_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let mut two = test_worker();
+        two.parallel = 2;
+        let worker = store.run_blocking(|c| register(c, &two, 0)).unwrap();
+        let a = lease_and_store_level_0(&store, worker, 10, 0.1);
+        let b = lease_and_store_level_0(&store, worker, 10, 0.1);
+        store
+            .run_blocking(|c| {
+                c.execute(
+                    "UPDATE tasks SET spec_json = '{not json' WHERE id = ?1",
+                    [&a.task_id],
+                )
+                .map_err(StoreError::from)
+            })
+            .unwrap();
+        let expired = store
+            .run_blocking(|c| expire(c, 5_000, 3, Watchdog::OFF))
+            .unwrap();
+        let state = |id: &str| {
+            expired
+                .iter()
+                .find(|e| e.task_id == id)
+                .map(|e| e.task_state)
+        };
+        assert_eq!(state(&a.task_id), Some(TaskState::Failed));
+        assert_eq!(state(&b.task_id), Some(TaskState::Pending));
+        let (a_state, a_error): (String, String) = store
+            .run_blocking(|c| {
+                c.query_row(
+                    "SELECT state, last_error FROM tasks WHERE id = ?1",
+                    [&a.task_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(a_state, "failed");
+        assert!(a_error.contains("task spec"), "{a_error}");
+        let open: i64 = store
+            .run_blocking(|c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM leases WHERE ended_ms IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(open, 0);
     }
 }

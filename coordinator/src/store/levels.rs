@@ -166,8 +166,8 @@ pub fn insert(
         ],
     )?;
     tx.execute(
-        "UPDATE leases SET level = ?2 WHERE id = ?1",
-        params![lease_id as i64, metrics.level as i64],
+        "UPDATE leases SET level = ?2, progress_ms = ?3 WHERE id = ?1",
+        params![lease_id as i64, metrics.level as i64, now_ms],
     )?;
     tx.execute(
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",

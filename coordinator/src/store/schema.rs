@@ -1,10 +1,12 @@
 //! The tables, pragmas and schema version (`PRAGMA user_version`) of the store.
 //!
 //! Version 1 was the first; version 2 lets a lease end as `returned` (a worker shutting down
-//! gave it back); version 3 records training engine versions of tasks and workers. A new database is created at version 1 and migrated, so the one migration
-//! path is the one every database takes. A database of an unknown (newer) version is refused
-//! with a clear error rather than misread. Read-only connections accept every version whose
-//! tables they can read (1 to 3).
+//! gave it back); version 3 records training engine versions of tasks and workers; version 4
+//! gives a lease the worker's request id (a retried lease request gets the same lease back)
+//! and the time of its last progress (the stall watchdog). A new database is created at
+//! version 1 and migrated, so the one migration path is the one every database takes. A
+//! database of an unknown (newer) version is refused with a clear error rather than misread.
+//! Read-only connections accept every version whose tables they can read (1 to 4).
 
 use std::path::Path;
 
@@ -13,7 +15,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this coordinator reads and writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The oldest version a read-only connection still reads.
 const OLDEST_READABLE: i64 = 1;
@@ -122,6 +124,18 @@ UPDATE tasks SET engine = 1 WHERE key IN (SELECT task FROM levels);
 ALTER TABLE workers ADD COLUMN engine INTEGER NOT NULL DEFAULT 1;
 "#;
 
+/// Version 4: the request id a lease was granted for (a worker that lost the reply asks again
+/// with the same id and gets the same lease), and the last time its worker made progress (the
+/// lease began or a level was stored), which the stall watchdog reads.
+const MIGRATE_V3_TO_V4: &str = r#"
+ALTER TABLE leases ADD COLUMN request INTEGER;
+ALTER TABLE leases ADD COLUMN progress_ms INTEGER;
+UPDATE leases SET progress_ms = MAX(started_ms, COALESCE(
+    (SELECT MAX(reported_at_ms) FROM levels WHERE levels.reported_by = leases.id), started_ms))
+    WHERE ended_ms IS NULL;
+CREATE INDEX leases_by_request ON leases(worker, request) WHERE ended_ms IS NULL;
+"#;
+
 /// Sets the pragmas of a serving connection and creates, migrates or checks the schema.
 pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -161,6 +175,10 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if version == 2 {
         tx.execute_batch(MIGRATE_V2_TO_V3)?;
         version = 3;
+    }
+    if version == 3 {
+        tx.execute_batch(MIGRATE_V3_TO_V4)?;
+        version = 4;
     }
     if version != from {
         let broken: i64 =
@@ -278,7 +296,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(indexes, 3);
+        assert_eq!(indexes, 4);
         // Opening again is a no-op.
         drop(conn);
         let mut conn = Connection::open(&path).unwrap();

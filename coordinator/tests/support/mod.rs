@@ -84,16 +84,23 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, program: &Path, args: &[String], dir: &Path) -> Proc {
+        let mut command = Command::new(program);
+        command.args(args);
+        Proc::spawn_command(name, command, dir)
+    }
+
+    /// Starts `command` (its program, arguments and any environment already set) with its
+    /// stderr in `dir/NAME.log`.
+    pub fn spawn_command(name: &str, mut command: Command, dir: &Path) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("create the log file");
-        let child = Command::new(program)
-            .args(args)
+        let child = command
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
         Proc {
             name: name.to_string(),
             child,
@@ -148,6 +155,17 @@ impl Drop for Proc {
 
 /// Starts `coordinator serve` on `port` with `db`, and waits until it answers.
 pub fn coordinator(dir: &Path, db: &Path, port: u16, extra: &[&str]) -> Proc {
+    coordinator_with(dir, db, port, extra, |_| {})
+}
+
+/// [`coordinator`], with the command adjusted by `configure` first (environment, limits).
+pub fn coordinator_with(
+    dir: &Path,
+    db: &Path,
+    port: u16,
+    extra: &[&str],
+    configure: impl FnOnce(&mut Command),
+) -> Proc {
     let mut args = vec![
         "serve".to_string(),
         "--listen".into(),
@@ -156,7 +174,10 @@ pub fn coordinator(dir: &Path, db: &Path, port: u16, extra: &[&str]) -> Proc {
         db.display().to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut proc = Proc::spawn("coordinator", &bin("coordinator"), &args, dir);
+    let mut command = Command::new(bin("coordinator"));
+    command.args(&args);
+    configure(&mut command);
+    let mut proc = Proc::spawn_command("coordinator", command, dir);
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = proc.child.try_wait().expect("poll the coordinator") {
@@ -330,3 +351,46 @@ pub fn tiny_sweep(name: &str, seeds: usize, epochs: usize) -> String {
         "name: {name}\ndata:\n  samples: 200\nmodel:\n  shape: [4, 6, 6, 2]\ntrain:\n  max_epochs: {epochs}\n  learning_rate: 0.01\npruning:\n  rate: 0.4\n  levels: 3\nseeds: {seeds}\n"
     )
 }
+
+/// Asserts that the stored levels of `sweep` equal, metric for metric (but seconds) and mask
+/// for mask, what `worker train` computes for its `tasks` tasks without interruption.
+pub fn assert_same_as_worker_train(db: &Path, sweep_file: &Path, sweep: &str, tasks: usize) {
+    let stored = stored_levels(db, sweep);
+    let local = worker_train_levels(sweep_file, tasks);
+    assert_eq!(stored.len(), tasks);
+    for (i, (s, l)) in stored.iter().zip(&local).enumerate() {
+        assert_eq!(s.len(), l.len(), "task {i}: level count");
+        for (level, (a, b)) in s.iter().zip(l).enumerate() {
+            assert_eq!(a.0, b.0, "task {i} level {level}: metrics");
+            assert!(a.1 == b.1, "task {i} level {level}: masks differ");
+        }
+    }
+}
+
+/// Levels stored in total by a running coordinator for `sweep`.
+pub async fn levels_done(url: &str, sweep: &str) -> u64 {
+    sweep_status(url, sweep).await.map_or(0, |s| s.levels_done)
+}
+
+/// Submits the sweep file `path` to the coordinator at `url`.
+pub fn submit_file(path: &Path, url: &str) {
+    coordinator_cli(&["submit", &path.display().to_string(), "--coordinator", url]);
+}
+
+/// One task of 7 levels that takes several seconds, so that it can be interrupted mid-run: wide
+/// enough, and pruned gently enough (every level stays on the dense path or close to it), that
+/// each level takes a good fraction of a second with training engine 2.
+pub const SLOW_SWEEP: &str = "\
+name: slow
+data:
+  samples: 1000
+model:
+  shape: [4, 160, 160, 2]
+train:
+  max_epochs: 150
+  patience: 1000
+pruning:
+  rate: 0.2
+  levels: 6
+seeds: [3]
+";

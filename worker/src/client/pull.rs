@@ -113,6 +113,7 @@ pub(super) async fn pull_loop(
     let mut running: JoinSet<TaskEnd> = JoinSet::new();
     let mut summary = Summary::default();
     let mut backoff = Backoff::new();
+    let mut requests = RequestIds::default();
     loop {
         while let Some(done) = running.try_join_next() {
             summary.add(done);
@@ -128,10 +129,17 @@ pub(super) async fn pull_loop(
         if shutdown.is_stopping() {
             break;
         }
-        let reply = client.lease_task(LeaseTaskRequest { worker_id }).await;
+        let request_id = requests.current();
+        let reply = client
+            .lease_task(LeaseTaskRequest {
+                worker_id,
+                request_id,
+            })
+            .await;
         match reply {
             Ok(reply) => {
                 backoff.reset();
+                requests.answered();
                 let reply = reply.into_inner();
                 if let Some(lease) = reply.lease {
                     let ctx = TaskContext {
@@ -167,6 +175,7 @@ pub(super) async fn pull_loop(
                 drop(permit);
                 warn!("the coordinator forgot this worker, registering again");
                 (worker_id, heartbeat) = register(&mut client, &config, &shutdown).await?;
+                requests.answered();
             }
             Err(status) if transient(&status) => {
                 drop(permit);
@@ -193,9 +202,46 @@ pub(super) async fn pull_loop(
     Ok(summary)
 }
 
+/// Request ids of lease requests: the same id until a request is answered, so that a request
+/// whose reply was lost and is sent again gets the lease granted the first time (the
+/// coordinator hands it back) instead of a second one.
+#[derive(Debug, Default)]
+struct RequestIds {
+    last: u64,
+    pending: Option<u64>,
+}
+
+impl RequestIds {
+    /// The id of the request to send now: the unanswered one, or a new one.
+    fn current(&mut self) -> u64 {
+        *self.pending.get_or_insert_with(|| {
+            self.last += 1;
+            self.last
+        })
+    }
+
+    /// The request was answered (with a lease or with nothing to do): the next one is new.
+    fn answered(&mut self) {
+        self.pending = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_keeps_its_id_until_it_is_answered() {
+        let mut ids = RequestIds::default();
+        let first = ids.current();
+        assert_ne!(first, 0, "0 means no id");
+        assert_eq!(ids.current(), first, "a retry sends the same id");
+        ids.answered();
+        let second = ids.current();
+        assert_ne!(second, first);
+        ids.answered();
+        assert_ne!(ids.current(), second);
+    }
 
     #[derive(Debug)]
     struct Layer {

@@ -1,0 +1,370 @@
+//! Faults of the fleet beyond kills and network cuts, each injected for real: a LeaseTask reply
+//! lost on the wire (a TCP proxy that cuts the connection as the reply starts), a second
+//! process holding the database's write lock for longer than the busy timeout, a database
+//! whose files cannot grow (a file-size limit on the coordinator process, as a full disk
+//! does), a forward jump of the coordinator's wall clock (libfaketime), and a worker whose
+//! heartbeats go on while it stores nothing (the stall watchdog).
+//!
+//! After each, no attempt was charged that was not the task's, nothing acknowledged was lost,
+//! and the stored results equal an uninterrupted `worker train` where a real worker trained.
+//! The scenarios run one at a time (a lock below), as they time faults against training.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::*;
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A fresh database, its folder, and a free port.
+fn place() -> (tempfile::TempDir, PathBuf, u16) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = dir.path().join("c.db");
+    (dir, db, free_port())
+}
+
+fn url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// One value from the database, read by a connection of the test's own.
+fn query_i64(db: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    conn.busy_timeout(Duration::from_secs(20)).unwrap();
+    conn.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Attempts charged to the tasks, and leases that ended other than completed or returned.
+fn charged(db: &Path) -> (i64, i64) {
+    (
+        query_i64(db, "SELECT COALESCE(SUM(attempts), 0) FROM tasks"),
+        query_i64(
+            db,
+            "SELECT COUNT(*) FROM leases WHERE outcome IN ('failed', 'expired')",
+        ),
+    )
+}
+
+/// A TCP proxy in front of a coordinator that cuts its first connection as soon as the
+/// coordinator starts answering the HTTP/2 stream `stream`: the request has been served (the
+/// reply's headers are sent once the handler returned), but the client never sees the reply.
+/// Later connections pass unchanged.
+struct ReplyCutter {
+    port: u16,
+    cuts: Arc<AtomicUsize>,
+}
+
+impl ReplyCutter {
+    fn start(upstream: u16, stream: u32) -> ReplyCutter {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().unwrap().port();
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let counted = cuts.clone();
+        std::thread::spawn(move || {
+            for (n, client) in listener.incoming().enumerate() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                let cut = (n == 0).then_some(stream);
+                let counted = counted.clone();
+                std::thread::spawn(move || relay(client, server, cut, &counted));
+            }
+        });
+        ReplyCutter { port, cuts }
+    }
+}
+
+/// Relays one connection: client to server byte for byte, server to client frame by frame
+/// (a 9-byte header: 24-bit length, type, flags, 31-bit stream id), cutting both directions at
+/// the first HEADERS frame of stream `cut`.
+fn relay(client: TcpStream, server: TcpStream, cut: Option<u32>, cuts: &AtomicUsize) {
+    let (mut from_client, mut to_server) =
+        (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut to_server);
+        let _ = to_server.shutdown(Shutdown::Write);
+    });
+    let (mut from_server, mut to_client) = (server, client);
+    let mut header = [0u8; 9];
+    while from_server.read_exact(&mut header).is_ok() {
+        let len = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+        let kind = header[3];
+        let stream = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0; len];
+        if from_server.read_exact(&mut payload).is_err() {
+            break;
+        }
+        const HEADERS: u8 = 0x1;
+        if Some(stream) == cut && kind == HEADERS {
+            cuts.fetch_add(1, Ordering::SeqCst);
+            let _ = to_client.shutdown(Shutdown::Both);
+            let _ = from_server.shutdown(Shutdown::Both);
+            return;
+        }
+        if to_client.write_all(&header).is_err() || to_client.write_all(&payload).is_err() {
+            break;
+        }
+    }
+    let _ = to_client.shutdown(Shutdown::Both);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_reply_gets_the_same_lease_again_and_charges_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, db, port) = place();
+    // One attempt: an orphan lease expiring would fail the task outright.
+    let server = coordinator(
+        dir.path(),
+        &db,
+        port,
+        &["--lease-seconds", "3", "--max-attempts", "1"],
+    );
+    let sweep = write_sweep(dir.path(), "lost", &tiny_sweep("lost", 1, 5));
+    submit_file(&sweep, &url(port));
+    // A worker's first call on its connection registers (stream 1); its second, stream 3,
+    // is its first LeaseTask.
+    let proxy = ReplyCutter::start(port, 3);
+    let mut w = worker(dir.path(), &url(proxy.port), "w", &[]);
+    let exit = w.wait_for_exit(Duration::from_secs(120));
+    assert!(exit.is_some_and(|s| s.success()), "{}", w.log_text());
+    assert_eq!(
+        proxy.cuts.load(Ordering::SeqCst),
+        1,
+        "the reply was not cut"
+    );
+    let log = server.log_text();
+    assert!(log.contains("lease request repeated"), "{log}");
+    let status = sweep_status(&url(port), "lost").await.expect("status");
+    assert_eq!((status.done, status.failed), (1, 0), "{log}");
+    assert_eq!(charged(&db), (0, 0), "an attempt was charged: {log}");
+    assert_eq!(
+        query_i64(&db, "SELECT COUNT(*) FROM leases"),
+        1,
+        "a second lease was made: {log}"
+    );
+    assert_same_as_worker_train(&db, &sweep, "lost", 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_holding_the_write_lock_past_the_busy_timeout_costs_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, db, port) = place();
+    let server = coordinator(
+        dir.path(),
+        &db,
+        port,
+        &["--lease-seconds", "3", "--max-attempts", "1"],
+    );
+    let sweep = write_sweep(dir.path(), "slow", SLOW_SWEEP);
+    submit_file(&sweep, &url(port));
+    let mut w = worker(dir.path(), &url(port), "w", &[]);
+    wait_until(Duration::from_secs(120), "a stored level", || async {
+        levels_done(&url(port), "slow").await >= 1
+    })
+    .await;
+    // A BEGIN IMMEDIATE held for longer than the coordinator's 10 s busy timeout (and four
+    // lease durations): every write of the coordinator fails with "database is locked".
+    let db_held = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(&db_held).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        std::thread::sleep(Duration::from_secs(12));
+        conn.execute_batch("ROLLBACK").unwrap();
+    })
+    .await
+    .unwrap();
+    let exit = w.wait_for_exit(Duration::from_secs(180));
+    let log = server.log_text();
+    assert!(exit.is_some_and(|s| s.success()), "{}", w.log_text());
+    assert!(log.contains("locked"), "the lock was never met: {log}");
+    let status = sweep_status(&url(port), "slow").await.expect("status");
+    assert_eq!((status.done, status.failed), (1, 0), "{log}");
+    assert_eq!(charged(&db), (0, 0), "an attempt was charged: {log}");
+    assert_same_as_worker_train(&db, &sweep, "slow", 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_grow_stops_nothing_and_loses_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, db, port) = place();
+    // SIGXFSZ ignored, as a disk that is full raises no signal: writes past the limit fail
+    // with EFBIG, which SQLite reports as a disk I/O error.
+    let server = coordinator_with(
+        dir.path(),
+        &db,
+        port,
+        &["--lease-seconds", "3", "--max-attempts", "1"],
+        |command| unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        },
+    );
+    let sweep = write_sweep(dir.path(), "slow", SLOW_SWEEP);
+    submit_file(&sweep, &url(port));
+    let mut w = worker(dir.path(), &url(port), "w", &[]);
+    wait_until(Duration::from_secs(120), "a stored level", || async {
+        levels_done(&url(port), "slow").await >= 1
+    })
+    .await;
+    let stored_before = stored_levels(&db, "slow");
+    // No file of the coordinator may grow past 4 KiB for eight seconds: every commit fails.
+    set_file_size_limit(server.pid(), 4096);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let refused = w.log_text();
+    set_file_size_limit(server.pid(), libc::RLIM_INFINITY);
+    let exit = w.wait_for_exit(Duration::from_secs(180));
+    let log = server.log_text();
+    assert!(exit.is_some_and(|s| s.success()), "{}", w.log_text());
+    assert!(
+        refused.contains("retrying"),
+        "the worker met no refusal while the database could not grow: {refused}"
+    );
+    let status = sweep_status(&url(port), "slow").await.expect("status");
+    assert_eq!((status.done, status.failed), (1, 0), "{log}");
+    assert_eq!(charged(&db), (0, 0), "an attempt was charged: {log}");
+    let after = stored_levels(&db, "slow");
+    assert_eq!(&after[0][..stored_before[0].len()], &stored_before[0][..]);
+    assert_same_as_worker_train(&db, &sweep, "slow", 1);
+}
+
+/// Sets the soft and hard RLIMIT_FSIZE of process `pid` (a child of this test).
+fn set_file_size_limit(pid: u32, bytes: libc::rlim_t) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit reads `limit` and writes nothing (null old limit).
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// Debian's libfaketime (package `faketime`, which `.ci/test` installs).
+fn libfaketime() -> PathBuf {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+        "/usr/local/lib/faketime/libfaketime.so.1",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("libfaketime is missing: install Debian's faketime package (.ci/test does)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_jump_of_the_wall_clock_expires_no_lease() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, db, port) = place();
+    // The coordinator's wall clock reads its offset from a file on every call; its monotonic
+    // clock stays real, as on a machine whose time is stepped.
+    let offset = dir.path().join("faketime.rc");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let preload = libfaketime();
+    let server = coordinator_with(
+        dir.path(),
+        &db,
+        port,
+        &["--lease-seconds", "3", "--max-attempts", "1"],
+        |command| {
+            command
+                .env("LD_PRELOAD", &preload)
+                .env("FAKETIME_TIMESTAMP_FILE", &offset)
+                .env("FAKETIME_NO_CACHE", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        },
+    );
+    let sweep = write_sweep(dir.path(), "slow", SLOW_SWEEP);
+    submit_file(&sweep, &url(port));
+    let mut w = worker(dir.path(), &url(port), "w", &[]);
+    wait_until(Duration::from_secs(120), "a stored level", || async {
+        levels_done(&url(port), "slow").await >= 1
+    })
+    .await;
+    // Two hours forward at once: on the wall clock every deadline has long passed.
+    std::fs::write(&offset, "+7200\n").unwrap();
+    let exit = w.wait_for_exit(Duration::from_secs(180));
+    let log = server.log_text();
+    assert!(exit.is_some_and(|s| s.success()), "{}", w.log_text());
+    assert!(log.contains("wall clock jumped"), "no jump was seen: {log}");
+    let status = sweep_status(&url(port), "slow").await.expect("status");
+    assert_eq!((status.done, status.failed), (1, 0), "{log}");
+    assert_eq!(charged(&db), (0, 0), "a lease expired early: {log}");
+    assert_same_as_worker_train(&db, &sweep, "slow", 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_that_heartbeats_but_stores_nothing_is_ended_by_the_watchdog() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, db, port) = place();
+    // Leases of a minute, heartbeated: only the watchdog can end this one. Its level 0 took
+    // 0.01 s, so the watchdog allows the floor, one second, without a new level.
+    let server = coordinator(
+        dir.path(),
+        &db,
+        port,
+        &[
+            "--lease-seconds",
+            "60",
+            "--stall-factor",
+            "3",
+            "--stall-min-seconds",
+            "1",
+        ],
+    );
+    let sweep = write_sweep(dir.path(), "hung", &tiny_sweep("hung", 1, 5));
+    submit_file(&sweep, &url(port));
+    let mut hung = coordinator::testkit::FakeWorker::register(&url(port), "hung")
+        .await
+        .expect("register");
+    let lease = hung.lease().await.unwrap().expect("a lease");
+    assert!(hung.report(&lease, 0).await.unwrap());
+    // A hung training thread: heartbeats go on, no level comes.
+    let started = std::time::Instant::now();
+    let refused = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match hung.heartbeat(&lease, 1).await {
+            Ok(_) => assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the watchdog never ended the lease: {}",
+                server.log_text()
+            ),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "ended before the floor"
+    );
+    let log = server.log_text();
+    assert!(log.contains("stalled"), "{log}");
+    // One attempt charged (the task's lease stalled), and the task is leased again.
+    assert_eq!(charged(&db), (1, 1));
+    let again = hung.lease().await.unwrap().expect("the task again");
+    assert_eq!(again.task_id, lease.task_id);
+    assert_eq!(again.resume_level, 1, "its stored level is kept");
+}
