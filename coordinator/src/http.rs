@@ -20,7 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use analysis::export;
@@ -61,10 +61,56 @@ impl HttpConfig {
     }
 }
 
+/// Connections served at once.
+pub const MAX_HTTP_CONNECTIONS: usize = 64;
+/// A connection that sends nothing for this long is closed.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request whose headers take longer than this is dropped (slow clients).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a connection is served, rendering included.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+/// Threads of the blocking pool the page server uses at once.
+pub const RENDER_SLOTS: usize = 2;
+
 struct AppState {
     config: HttpConfig,
     store: Mutex<Option<Store>>,
-    cache: Mutex<HashMap<String, (Instant, String)>>,
+    /// Rendered pages and exports by path, with when they were made.
+    cache: Mutex<HashMap<String, (Instant, Cached)>>,
+    render_slots: Semaphore,
+}
+
+/// A rendered answer.
+#[derive(Clone)]
+enum Cached {
+    Page(String),
+    File(&'static str, Vec<u8>),
+}
+
+impl Cached {
+    fn into_response(self) -> Response {
+        match self {
+            Cached::Page(page) => Html(page).into_response(),
+            Cached::File(kind, bytes) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
+        }
+    }
+}
+
+impl AppState {
+    fn cached(&self, key: &str) -> Option<Cached> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.config.cache_for)
+            .map(|(_, answer)| answer.clone())
+    }
+
+    fn remember(&self, key: String, answer: Cached) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let keep = self.config.cache_for;
+        cache.retain(|_, (at, _)| at.elapsed() < keep);
+        cache.insert(key, (Instant::now(), answer));
+    }
 }
 
 impl AppState {
@@ -95,11 +141,16 @@ fn error_response(error: ApiError) -> Response {
         .into_response()
 }
 
-/// Runs blocking work with the store on the blocking pool.
+/// Runs blocking work with the store on the blocking pool, in one of the render slots.
 async fn with_store<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let _slot = state
+        .render_slots
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let state = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
         let store = state.store()?;
@@ -169,31 +220,20 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn sweep_page(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    if let Some((at, page)) = state
-        .cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&name)
-        .cloned()
-    {
-        if at.elapsed() < state.config.cache_for {
-            return Html(page).into_response();
-        }
+    let key = format!("/sweeps/{name}");
+    if let Some(answer) = state.cached(&key) {
+        return answer.into_response();
     }
     let (windows, refresh) = (state.config.windows, state.config.refresh_seconds);
-    let sweep = name.clone();
     match with_store(&state, move |s| {
-        render_page(s, &sweep, windows, Some(refresh))
+        render_page(s, &name, windows, Some(refresh))
     })
     .await
     {
         Ok(page) => {
-            state
-                .cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(name, (Instant::now(), page.clone()));
-            Html(page).into_response()
+            let answer = Cached::Page(page);
+            state.remember(key, answer.clone());
+            answer.into_response()
         }
         Err(e) => error_response(e),
     }
@@ -208,7 +248,11 @@ async fn export_file(
         "export.json" => true,
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    let sweep = name.clone();
+    let key = format!("/sweeps/{name}/{file}");
+    if let Some(answer) = state.cached(&key) {
+        return answer.into_response();
+    }
+    let sweep = name;
     let result = with_store(&state, move |s| {
         let data = s.run_blocking(|c| sweep_data::load(c, &sweep))?;
         let table = export::long_table(&data.sweep, &data.tasks);
@@ -229,28 +273,77 @@ async fn export_file(
             } else {
                 "text/csv; charset=utf-8"
             };
-            ([(header::CONTENT_TYPE, kind)], bytes).into_response()
+            let answer = Cached::File(kind, bytes);
+            state.remember(key, answer.clone());
+            answer.into_response()
         }
         Err(e) => error_response(e),
     }
 }
 
-/// The page server's routes.
-pub fn router(config: HttpConfig) -> Router {
+/// Hosts a loopback page answers to: `localhost`, `127.0.0.1` or `[::1]`, with or without
+/// the port it listens on.
+fn loopback_host(host: &str, port: u16) -> bool {
+    let (name, given) = match host.rsplit_once(':') {
+        Some((name, p)) if !name.ends_with(':') && !p.contains(']') => (name, Some(p)),
+        _ => (host, None),
+    };
+    let port_ok = given.is_none_or(|p| p.parse::<u16>() == Ok(port));
+    port_ok && matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Refuses a request to a loopback page whose `Host` names another host (421).
+async fn check_host(
+    State(port): State<u16>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if loopback_host(host, port) {
+        return next.run(request).await;
+    }
+    tracing::warn!(host, "report page request refused: not a loopback host");
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        format!(
+            "this page answers to loopback hosts only (the request named {host:?}); open \
+             http://127.0.0.1:{port}/\n"
+        ),
+    )
+        .into_response()
+}
+
+/// The page server's routes for a server listening on `addr` (on a loopback address, only
+/// loopback `Host`s are answered).
+pub fn router(config: HttpConfig, addr: SocketAddr) -> Router {
     let state = Arc::new(AppState {
         config,
         store: Mutex::new(None),
         cache: Mutex::new(HashMap::new()),
+        render_slots: Semaphore::new(RENDER_SLOTS),
     });
-    Router::new()
+    let routes = Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok" }))
         .route("/sweeps/{name}", get(sweep_page))
         .route("/sweeps/{name}/{file}", get(export_file))
-        .with_state(state)
+        .with_state(state);
+    if addr.ip().is_loopback() {
+        routes.layer(axum::middleware::from_fn_with_state(
+            addr.port(),
+            check_host,
+        ))
+    } else {
+        routes
+    }
 }
 
-/// Serves the pages on `listener` until `shutdown` resolves.
+/// Serves the pages on `listener` until `shutdown` resolves, with the limits of the module
+/// documentation.
 pub async fn serve_http(
     config: HttpConfig,
     listener: TcpListener,
@@ -258,9 +351,54 @@ pub async fn serve_http(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "report pages served at http://{addr}/");
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(config, addr);
+    let slots = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        // A slot before accepting: past the cap, connections wait in the kernel's backlog
+        // and cost this process nothing.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, most likely: wait rather than spin.
+                    tracing::warn!(%error, "report pages: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            if !matches!(
+                tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.readable()).await,
+                Ok(Ok(()))
+            ) {
+                tracing::debug!(%peer, "report pages: idle connection closed");
+                return;
+            }
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper_util::service::TowerToHyperService::new(app),
+                );
+            match tokio::time::timeout(CONNECTION_TIMEOUT, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "report pages: connection ended"),
+                Err(_) => tracing::debug!(%peer, "report pages: connection took too long, closed"),
+            }
+        });
+    }
+    Ok(())
 }
 
 /// A page server running in the background (tests, embedding).
@@ -293,5 +431,33 @@ impl RunningHttp {
         self.task
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loopback_page_answers_to_loopback_hosts_only() {
+        for host in [
+            "localhost",
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "[::1]:8080",
+            "[::1]",
+        ] {
+            assert!(loopback_host(host, 8080), "{host}");
+        }
+        for host in [
+            "",
+            "evil.example",
+            "evil.example:8080",
+            "127.0.0.1:9090",
+            "127.0.0.2:8080",
+            "localhost.evil.example",
+        ] {
+            assert!(!loopback_host(host, 8080), "{host}");
+        }
     }
 }

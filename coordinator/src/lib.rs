@@ -43,6 +43,7 @@
 //! `pending`; a task that failed `max_attempts` times is `failed`. Any call made with an
 //! ended, expired or reassigned lease is refused and changes nothing.
 
+pub mod admission;
 pub mod auth;
 pub mod bench;
 pub mod client;

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use crate::admission::Admission;
 use crate::auth::RequireToken;
 use crate::clock::now_ms;
 use crate::config::ServerConfig;
@@ -43,8 +44,15 @@ pub enum ServeError {
 
 /// The transport of `config`: TLS when it has a certificate (checked here, so a bad
 /// certificate or key is an error at start).
+///
+/// Dead peers are found by HTTP/2 pings (every 30 s, 20 s to answer) and TCP keepalive, so a
+/// half-open connection does not hold its streams forever; each connection may run 64 streams
+/// at once (the coordinator's global limit is [`crate::admission`]'s).
 fn server_builder(config: &ServerConfig) -> Result<Server, ServeError> {
-    let builder = Server::builder();
+    let builder = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .max_concurrent_streams(Some(64));
     match &config.tls {
         None => Ok(builder),
         Some(tls) => builder
@@ -104,8 +112,10 @@ pub async fn serve_store(
     let service = CoordinatorServer::new(CoordinatorService::new(store.clone(), config.clone()))
         .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(proto::MAX_MESSAGE_BYTES);
-    let service = RequireToken::new(service, config.token.clone());
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let service = Admission::new(RequireToken::new(service, config.token.clone()));
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
 
     tracing::info!(%addr, db = %config.db_path.display(), lease_seconds = config.lease.as_secs_f64(), max_attempts = config.max_attempts, tls = config.tls.is_some(), token = config.token.is_some(), "coordinator serving");
     let signal = async move {

@@ -65,11 +65,25 @@ pub fn expand(yaml: &str, source: &str, expected_name: &str) -> Result<ExpandedS
     })
 }
 
-/// Ids and JSON of expanded tasks; refuses an expansion that produces the same task twice.
+/// The most weights a task of this coordinator may have: every report is validated in memory
+/// (its masks decoded and their graph analysed), so this bounds a report's memory. Ten times
+/// the widest network of the poster (1,723,960 weights).
+pub const MAX_TASK_WEIGHTS: usize = 1 << 24;
+
+/// Ids and JSON of expanded tasks; refuses an expansion that produces the same task twice, or
+/// a task over [`MAX_TASK_WEIGHTS`].
 pub fn new_tasks(specs: &[TaskSpec]) -> Result<Vec<NewTask>, StoreError> {
     let mut seen: HashMap<String, usize> = HashMap::with_capacity(specs.len());
     let mut tasks = Vec::with_capacity(specs.len());
     for (idx, spec) in specs.iter().enumerate() {
+        let weights = spec.weights();
+        if weights > MAX_TASK_WEIGHTS {
+            return Err(StoreError::Invalid(format!(
+                "task {idx} (shape {:?}) has {weights} weights, more than this coordinator's \
+                 limit of {MAX_TASK_WEIGHTS} per task (each report is checked in memory)",
+                spec.shape
+            )));
+        }
         let id = spec.id();
         if let Some(first) = seen.insert(id.clone(), idx) {
             return Err(StoreError::Invalid(format!(

@@ -368,3 +368,169 @@ async fn a_lease_that_heartbeats_but_stores_nothing_is_ended_by_the_watchdog() {
     assert_eq!(again.task_id, lease.task_id);
     assert_eq!(again.resume_level, 1, "its stored level is kept");
 }
+
+/// The peak resident memory of process `pid` (VmHWM), in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read the status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("a VmHWM line");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM in kB");
+    kib * 1024
+}
+
+/// Lets this test process open many sockets (the soft limit up to the hard one).
+fn raise_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit of this process, with a valid struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+    limit.rlim_cur
+}
+
+/// The coordinator's Kubernetes memory limit (deploy/kubernetes/coordinator.yaml).
+const KUBERNETES_LIMIT: u64 = 2 << 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_leave_the_coordinator_up_within_its_memory_and_serving_workers() {
+    use proto::v1 as pb;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, db, port) = place();
+    let http_port = free_port();
+    let http = format!("127.0.0.1:{http_port}");
+    // Long leases: the fake worker's lease of the huge task must outlive the test.
+    let server = coordinator(
+        dir.path(),
+        &db,
+        port,
+        &["--lease-seconds", "600", "--http", &http],
+    );
+    let mut client = coordinator::client::connect(&url(port)).await.unwrap();
+
+    // A task too large for this coordinator to check in memory is refused at submission.
+    let too_large = "name: huge\nmodel:\n  shape: [4, 20000, 20000, 2]\npruning:\n  levels: 2\n  rate: 0.5\nseeds: 1\n";
+    let refused = client
+        .submit_sweep(pb::SubmitSweepRequest {
+            name: String::new(),
+            yaml: too_large.to_string(),
+            source: "huge.yaml".to_string(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("limit of"), "{refused:?}");
+
+    // The largest task it accepts (16 M weights), leased by a fake worker first.
+    let largest = "name: largest\nmodel:\n  shape: [4, 4000, 4000, 2]\npruning:\n  levels: 2\n  rate: 0.5\nseeds: 1\n";
+    write_sweep(dir.path(), "largest", largest);
+    submit_file(&dir.path().join("largest.yaml"), &url(port));
+    let mut fake = coordinator::testkit::FakeWorker::register(&url(port), "flooder")
+        .await
+        .unwrap();
+    let lease = fake.lease().await.unwrap().expect("the largest task");
+    let sweep = write_sweep(dir.path(), "small", &tiny_sweep("small", 4, 5));
+    submit_file(&sweep, &url(port));
+
+    // 1. A 60 MiB sweep file of newlines.
+    let flood = client
+        .submit_sweep(pb::SubmitSweepRequest {
+            name: String::new(),
+            yaml: "\n".repeat(60 << 20),
+            source: "flood.yaml".to_string(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        flood
+            .message()
+            .contains("SubmitSweep request is larger than its limit"),
+        "{flood:?}"
+    );
+
+    // 2. A report of millions of empty masks, over and just under the report limit.
+    for (count, refusal) in [
+        (6_000_000, "ReportLevel request is larger than its limit"),
+        (4_000_000, "refused"),
+    ] {
+        let report = pb::ReportLevelRequest {
+            worker_id: fake.worker_id,
+            lease_id: lease.lease_id,
+            level: 0,
+            metrics: None,
+            masks: vec![pb::LayerMask::default(); count],
+        };
+        let refused = fake.client.report_level(report).await.unwrap_err();
+        assert!(
+            refused.message().contains(refusal),
+            "{count} masks: {refused:?}"
+        );
+    }
+
+    // 3. A dense report of the largest shape: every weight kept (run-length encoded on the
+    //    wire, 16 M indices once decoded), with made-up metrics.
+    let dense: Vec<shared::graph::LayerMask> = [(4, 4000), (4000, 4000), (4000, 2)]
+        .map(|(i, o)| shared::graph::LayerMask::dense(i, o))
+        .to_vec();
+    let report = pb::ReportLevelRequest {
+        worker_id: fake.worker_id,
+        lease_id: lease.lease_id,
+        level: 0,
+        metrics: coordinator::testkit::synthetic_report(fake.worker_id, &lease, 0)
+            .unwrap()
+            .metrics,
+        masks: proto::convert::masks_to_wire(&dense),
+    };
+    let stored = fake
+        .client
+        .report_level(report)
+        .await
+        .expect("a legal dense report");
+    assert!(stored.into_inner().stored);
+
+    // 4. A thousand idle sockets on the page server while a real worker runs the small sweep.
+    let allowed = raise_file_limit();
+    assert!(
+        allowed >= 1_100,
+        "this machine allows only {allowed} open files"
+    );
+    let idle: Vec<TcpStream> = (0..1_000)
+        .map(|_| TcpStream::connect(("127.0.0.1", http_port)).expect("connect to the page"))
+        .collect();
+    let mut w = worker(dir.path(), &url(port), "w", &[]);
+    wait_until(Duration::from_secs(120), "the small sweep done", || async {
+        sweep_status(&url(port), "small")
+            .await
+            .is_some_and(|s| s.done == 4)
+    })
+    .await;
+    w.kill();
+    drop(idle);
+
+    let peak = peak_memory(server.pid());
+    eprintln!("coordinator peak memory: {} MiB", peak >> 20);
+    assert!(
+        peak < KUBERNETES_LIMIT / 4,
+        "the coordinator peaked at {} MiB",
+        peak >> 20
+    );
+    // Still up, still answering, its page too.
+    assert!(sweep_status(&url(port), "small").await.is_some());
+    let mut page = TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+    page.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {http}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    page.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(server.log_text().contains("coordinator serving"));
+}

@@ -109,6 +109,29 @@ use std::path::Path;
 /// Most tasks one sweep may expand to (the full grid product, before merging duplicates).
 pub const MAX_TASKS: usize = 100_000;
 
+/// The largest sweep file read, in bytes (the thesis's sweeps are a few hundred).
+pub const MAX_SWEEP_FILE_BYTES: usize = 1 << 20;
+
+/// Refuses a text over [`MAX_SWEEP_FILE_BYTES`] before anything reads it (a huge file is
+/// never indexed or parsed).
+pub(crate) fn check_size(text: &str, source: &str) -> Result<(), SweepError> {
+    if text.len() <= MAX_SWEEP_FILE_BYTES {
+        return Ok(());
+    }
+    Err(SweepError {
+        source_name: source.to_string(),
+        line: None,
+        column: None,
+        field: None,
+        message: format!(
+            "the file is {} bytes, more than the limit of {MAX_SWEEP_FILE_BYTES} bytes for a \
+             sweep file (a grid expands from a few lines: write values as ranges rather than \
+             listing them)",
+            text.len()
+        ),
+    })
+}
+
 /// Most levels (each task's `levels + 1`, summed over the full grid) one sweep may plan:
 /// 100 000 tasks of 49 levels, or 5 000 of 999.
 pub const MAX_PLANNED_LEVELS: usize = 5_000_000;
@@ -180,6 +203,7 @@ impl Sweep {
     ///
     /// Every grid point is resolved here, so [`Sweep::expand`] of a returned sweep succeeds.
     pub fn from_yaml(text: &str, source: &str) -> Result<Sweep, SweepError> {
+        check_size(text, source)?;
         let ctx = Ctx::new(text, source);
         if text.trim().is_empty() || ctx.locator.root().is_none() {
             return Err(ctx.err_at(
@@ -281,5 +305,15 @@ mod tests {
         assert_eq!(tasks.last().unwrap().prune.levels, 25);
         assert_eq!(tasks.last().unwrap().prune.target, 112);
         assert_eq!(tasks[0].train.max_epochs, 3000);
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_before_it_is_read() {
+        let huge = format!("name: x\n{}", "\n".repeat(MAX_SWEEP_FILE_BYTES));
+        let err = Sweep::from_yaml(&huge, "huge.yaml").unwrap_err();
+        assert_eq!(err.source_name, "huge.yaml");
+        assert!(err.message.contains("more than the limit"), "{err}");
+        let at_limit = format!("name: x\n{}", " ".repeat(MAX_SWEEP_FILE_BYTES - 8));
+        assert!(Sweep::from_yaml(&at_limit, "big.yaml").is_ok());
     }
 }

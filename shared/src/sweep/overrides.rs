@@ -71,6 +71,7 @@ impl Sweep {
         if overrides.is_empty() {
             return Sweep::from_yaml(text, source);
         }
+        super::check_size(text, source)?;
         // Parse errors of the file itself are the file's, located as usual.
         let mut document: Value = match serde_yaml::from_str(text) {
             Ok(Value::Null) => Value::Mapping(Mapping::new()),

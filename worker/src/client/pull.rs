@@ -28,7 +28,11 @@ async fn connect(url: &str, auth: &ClientOptions, shutdown: &Shutdown) -> Result
         .endpoint(url)?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
-        .tcp_keepalive(Some(Duration::from_secs(30)));
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        // A coordinator gone silent (half-open connection) is noticed by unanswered pings.
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
     let mut backoff = Backoff::new();
     loop {
         match endpoint.connect().await {
