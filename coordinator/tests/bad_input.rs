@@ -302,7 +302,14 @@ async fn oversized_names_are_refused_and_long_errors_cut() {
         .unwrap();
     let mut w = t.worker("w").await;
     let lease = w.lease().await.unwrap().unwrap();
-    w.fail(&lease, &"e".repeat(1_000_000)).await.unwrap();
+    // Over the request limit of FailTask: refused before it is decoded, changing nothing.
+    let refused = w.fail(&lease, &"e".repeat(1_000_000)).await.unwrap_err();
+    assert!(
+        refused.message().contains("larger than its limit"),
+        "{refused:?}"
+    );
+    // Under it: stored, cut to a few KiB.
+    w.fail(&lease, &"e".repeat(200_000)).await.unwrap();
     let error: String = read_only(&t.config)
         .run_blocking(|c| c.query_row("SELECT last_error FROM tasks", [], |r| r.get(0)))
         .unwrap();

@@ -71,6 +71,22 @@ pub(super) fn unauthenticated(status: &Status) -> String {
     )
 }
 
+/// The most bytes of an error message sent with `FailTask` (the coordinator keeps 4 KiB and
+/// refuses requests over 256 KiB).
+pub(super) const MAX_ERROR_BYTES: usize = 16 * 1024;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub(super) fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Errors that go away by themselves: the coordinator is down, restarting or overloaded.
 pub(super) fn transient(status: &Status) -> bool {
     matches!(
@@ -187,7 +203,7 @@ pub(super) async fn fail(
         let request = FailTaskRequest {
             worker_id,
             lease_id,
-            error: message.to_string(),
+            error: clip(message, MAX_ERROR_BYTES).to_string(),
         };
         match client.fail_task(request).await {
             Err(status) if fatal.check(&status) => return,
@@ -283,6 +299,14 @@ mod tests {
                 "{code:?}"
             );
         }
+    }
+
+    #[test]
+    fn long_errors_are_clipped_at_a_character_boundary() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("ééé", 3), "é");
+        let long = "e".repeat(1_000_000);
+        assert_eq!(clip(&long, MAX_ERROR_BYTES).len(), MAX_ERROR_BYTES);
     }
 
     #[test]
