@@ -381,6 +381,61 @@ async fn start_pages(db: &Path) -> coordinator::http::RunningHttp {
     coordinator::http::RunningHttp::start(config, listener).unwrap()
 }
 
+/// Sends `request` as is to the page server at `addr`; what comes back before it closes (or
+/// `None` when it stays open longer than `limit`).
+fn raw_exchange(addr: &str, request: &[u8], limit: Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(limit)).unwrap();
+    socket.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    match socket.read_to_end(&mut answer) {
+        Ok(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_refuses_foreign_hosts_and_closes_idle_and_slow_connections() {
+    let t = start().await;
+    let pages = start_pages(&t.config.db_path).await;
+    let addr = pages.url().trim_start_matches("http://").to_string();
+    let limit = coordinator::http::FIRST_BYTE_TIMEOUT + Duration::from_secs(5);
+    let exchanges = [
+        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+        // DNS rebinding: a page of another site that resolved its name to 127.0.0.1.
+        "GET /healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n".to_string(),
+        // Connected, sends nothing.
+        String::new(),
+        // Starts its headers and never finishes them.
+        "GET /healthz HTTP/1.1\r\nHost: localh".to_string(),
+    ]
+    .map(|request| {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || raw_exchange(&addr, request.as_bytes(), limit))
+    });
+    let mut answers = Vec::new();
+    for exchange in exchanges {
+        answers.push(exchange.await.unwrap());
+    }
+    let answer = |i: usize| answers[i].as_deref().unwrap_or("<still open>");
+    assert!(answer(0).starts_with("HTTP/1.1 200"), "{}", answer(0));
+    assert!(answer(1).starts_with("HTTP/1.1 421"), "{}", answer(1));
+    assert!(answer(1).contains("loopback hosts only"), "{}", answer(1));
+    assert_eq!(
+        answers[2].as_deref(),
+        Some(""),
+        "the idle connection stayed open"
+    );
+    assert!(
+        answers[3].as_ref().is_some_and(|a| !a.contains(" 200 ")),
+        "the slow client was served or kept: {}",
+        answer(3)
+    );
+    pages.shutdown().await.unwrap();
+    t.server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn live_page_follows_the_results() {
     let t = start().await;
