@@ -26,8 +26,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
     /// Stall watchdog: a lease whose heartbeats go on but whose worker stores no level for this
-    /// many times the longest level so far (of its task, or of its sweep before the task has
-    /// one) expires, as a hung training thread would otherwise hold it forever. 0 turns it off.
+    /// many times the longest level its task has stored so far expires, as a hung training
+    /// thread would otherwise hold it forever (a task's first level is judged by heartbeats
+    /// only). 0 turns it off.
     #[arg(long, value_name = "X", default_value_t = coordinator::config::DEFAULT_WATCHDOG.factor, value_parser = non_negative)]
     pub stall_factor: f64,
     /// The stall watchdog never ends a lease sooner than this many seconds without progress.

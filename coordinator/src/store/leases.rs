@@ -370,8 +370,10 @@ pub fn return_lease(
 
 /// The stall watchdog: a lease whose heartbeats go on but whose worker stores no level (a hung
 /// training thread, a report retried forever) expires once it has made no progress for
-/// `factor` times the longest level stored so far (of its task; of its sweep while the task
-/// has none), and never sooner than `floor_ms`. A `factor` of 0 turns it off.
+/// `factor` times the longest level its task has stored so far, and never sooner than
+/// `floor_ms`. A `factor` of 0 turns it off. Before a task's first level is stored there is
+/// nothing to compare with (the dense first level of the widest network may take an hour,
+/// other tasks of its sweep seconds), so only missed heartbeats end such a lease.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Watchdog {
     pub factor: f64,
@@ -453,10 +455,7 @@ pub fn expire(
         let mut stmt = tx.prepare(
             "SELECT l.id, l.task, l.worker, t.id, w.name, l.deadline_ms,
                     COALESCE(l.progress_ms, l.started_ms),
-                    CASE WHEN ?1 THEN COALESCE(
-                        (SELECT MAX(seconds) FROM levels WHERE task = l.task),
-                        (SELECT MAX(v.seconds) FROM tasks u JOIN levels v ON v.task = u.key
-                         WHERE u.sweep = t.sweep)) END
+                    CASE WHEN ?1 THEN (SELECT MAX(seconds) FROM levels WHERE task = l.task) END
              FROM leases l JOIN tasks t ON t.key = l.task JOIN workers w ON w.id = l.worker
              WHERE l.ended_ms IS NULL",
         )?;
@@ -1103,6 +1102,34 @@ mod tests {
         assert_eq!(floor.limit_ms(Some(0.5)), Some(10_000));
         assert_eq!(floor.limit_ms(None), None, "nothing to compare with yet");
         assert_eq!(Watchdog::OFF.limit_ms(Some(100.0)), None);
+    }
+
+    #[test]
+    fn the_watchdog_leaves_a_first_level_to_the_heartbeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let mut two = test_worker();
+        two.parallel = 2;
+        let worker = store.run_blocking(|c| register(c, &two, 0)).unwrap();
+        // One task has a quick level stored; the other is still on its first level.
+        lease_and_store_level_0(&store, worker, 10, 0.01);
+        let LeaseAnswer::Granted(first) = store
+            .run_blocking(|c| lease(c, worker, 0, 10, 1_000_000))
+            .unwrap()
+        else {
+            panic!("no lease");
+        };
+        let watchdog = Watchdog {
+            factor: 2.0,
+            floor_ms: 100,
+        };
+        let ended = store
+            .run_blocking(|c| expire(c, 500_000, 3, watchdog))
+            .unwrap();
+        assert!(
+            ended.iter().all(|e| e.lease_id != first.lease_id),
+            "the first level was judged by another task's levels: {ended:?}"
+        );
     }
 
     #[test]
