@@ -2,8 +2,9 @@
 //! lost on the wire (a TCP proxy that cuts the connection as the reply starts), a second
 //! process holding the database's write lock for longer than the busy timeout, a database
 //! whose files cannot grow (a file-size limit on the coordinator process, as a full disk
-//! does), a forward jump of the coordinator's wall clock (libfaketime), and a worker whose
-//! heartbeats go on while it stores nothing (the stall watchdog).
+//! does), a forward jump of the coordinator's wall clock (libfaketime), a worker whose
+//! heartbeats go on while it stores nothing (the stall watchdog), a task whose stored spec is
+//! damaged while leases are open, and floods of requests and sockets under a memory bound.
 //!
 //! After each, no attempt was charged that was not the task's, nothing acknowledged was lost,
 //! and the stored results equal an uninterrupted `worker train` where a real worker trained.
@@ -533,4 +534,51 @@ async fn floods_leave_the_coordinator_up_within_its_memory_and_serving_workers()
     page.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(server.log_text().contains("coordinator serving"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_with_a_corrupt_stored_spec_does_not_stop_the_other_leases_expiring() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, db, port) = place();
+    let server = coordinator(dir.path(), &db, port, &["--lease-seconds", "2"]);
+    let sweep = write_sweep(dir.path(), "two", &tiny_sweep("two", 2, 5));
+    submit_file(&sweep, &url(port));
+    // Two workers lease a task each, store its level 0, then die (no more heartbeats).
+    let mut leases = Vec::new();
+    for name in ["a", "b"] {
+        let mut fake = coordinator::testkit::FakeWorker::register(&url(port), name)
+            .await
+            .unwrap();
+        let lease = fake.lease().await.unwrap().expect("a lease");
+        assert!(fake.report(&lease, 0).await.unwrap());
+        leases.push(lease);
+    }
+    // The stored spec of the first task is damaged behind the coordinator's back.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.busy_timeout(Duration::from_secs(20)).unwrap();
+    conn.execute(
+        "UPDATE tasks SET spec_json = '{damaged' WHERE id = ?1",
+        [&leases[0].task_id],
+    )
+    .unwrap();
+    drop(conn);
+    wait_until(Duration::from_secs(30), "both leases ended", || async {
+        query_i64(&db, "SELECT COUNT(*) FROM leases WHERE ended_ms IS NULL") == 0
+    })
+    .await;
+    let state = |id: &str| -> (String, String) {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(
+            "SELECT state, COALESCE(last_error, '') FROM tasks WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let (damaged, error) = state(&leases[0].task_id);
+    assert_eq!(damaged, "failed", "{}", server.log_text());
+    assert!(error.contains("cannot be judged"), "{error}");
+    let (healthy, _) = state(&leases[1].task_id);
+    assert_eq!(healthy, "pending", "{}", server.log_text());
+    assert!(server.log_text().contains("marked failed"));
 }
