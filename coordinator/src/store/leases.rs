@@ -218,16 +218,12 @@ fn replay(
         return Ok(None);
     };
     let (stored, previous_masks) = resume_point(tx, task_key)?;
-    tx.execute(
-        "UPDATE leases SET deadline_ms = MAX(deadline_ms, ?2) WHERE id = ?1",
-        params![lease_id, deadline_ms],
-    )?;
-    touch_worker(tx, worker_id, now_ms)?;
     let deadline_ms: i64 = tx.query_row(
-        "SELECT deadline_ms FROM leases WHERE id = ?1",
-        [lease_id],
+        "UPDATE leases SET deadline_ms = MAX(deadline_ms, ?2) WHERE id = ?1 RETURNING deadline_ms",
+        params![lease_id, deadline_ms],
         |r| r.get(0),
     )?;
+    touch_worker(tx, worker_id, now_ms)?;
     Ok(Some(Granted {
         lease_id: lease_id as u64,
         task_id,
@@ -496,11 +492,8 @@ pub fn expire(
                     "expired",
                     Some(&error),
                 )?;
-                broken.execute(
-                    "UPDATE tasks SET state = ?2, attempts = attempts + 1, last_error = ?3,
-                                      finished_ms = ?4 WHERE key = ?1",
-                    params![row.task_key, TaskState::Failed.as_str(), error, now_ms],
-                )?;
+                // This attempt is its last, whatever max_attempts says.
+                count_attempt(&broken, row.task_key, &error, now_ms, 1)?;
                 release_worker(
                     &broken,
                     row.worker_id as u64,
