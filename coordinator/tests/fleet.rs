@@ -54,6 +54,62 @@ fn charged(db: &Path) -> (i64, i64) {
     )
 }
 
+/// A coordinator (its command adjusted by `configure`) with 3 s leases and one attempt per
+/// task, the slow sweep submitted, and a worker that has stored the first level.
+struct SlowRun {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    port: u16,
+    sweep: PathBuf,
+    server: Proc,
+    worker: Proc,
+}
+
+async fn slow_run(configure: impl FnOnce(&mut std::process::Command)) -> SlowRun {
+    let (dir, db, port) = place();
+    let server = coordinator_with(
+        dir.path(),
+        &db,
+        port,
+        &["--lease-seconds", "3", "--max-attempts", "1"],
+        configure,
+    );
+    let sweep = write_sweep(dir.path(), "slow", SLOW_SWEEP);
+    submit_file(&sweep, &url(port));
+    let worker = worker(dir.path(), &url(port), "w", &[]);
+    wait_until(Duration::from_secs(120), "a stored level", || async {
+        levels_done(&url(port), "slow").await >= 1
+    })
+    .await;
+    SlowRun {
+        _dir: dir,
+        db,
+        port,
+        sweep,
+        server,
+        worker,
+    }
+}
+
+impl SlowRun {
+    /// After the fault: the worker exits cleanly, the task is done, no attempt was charged and
+    /// the results equal an uninterrupted `worker train`. Returns the coordinator's log.
+    async fn assert_unharmed(&mut self) -> String {
+        let exit = self.worker.wait_for_exit(Duration::from_secs(180));
+        let log = self.server.log_text();
+        assert!(
+            exit.is_some_and(|s| s.success()),
+            "{}",
+            self.worker.log_text()
+        );
+        let status = sweep_status(&url(self.port), "slow").await.expect("status");
+        assert_eq!((status.done, status.failed), (1, 0), "{log}");
+        assert_eq!(charged(&self.db), (0, 0), "an attempt was charged: {log}");
+        assert_same_as_worker_train(&self.db, &self.sweep, "slow", 1);
+        log
+    }
+}
+
 /// A TCP proxy in front of a coordinator that cuts its first connection as soon as the
 /// coordinator starts answering the HTTP/2 stream `stream`: the request has been served (the
 /// reply's headers are sent once the handler returned), but the client never sees the reply.
@@ -158,23 +214,10 @@ async fn a_lost_lease_reply_gets_the_same_lease_again_and_charges_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_holding_the_write_lock_past_the_busy_timeout_costs_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let (dir, db, port) = place();
-    let server = coordinator(
-        dir.path(),
-        &db,
-        port,
-        &["--lease-seconds", "3", "--max-attempts", "1"],
-    );
-    let sweep = write_sweep(dir.path(), "slow", SLOW_SWEEP);
-    submit_file(&sweep, &url(port));
-    let mut w = worker(dir.path(), &url(port), "w", &[]);
-    wait_until(Duration::from_secs(120), "a stored level", || async {
-        levels_done(&url(port), "slow").await >= 1
-    })
-    .await;
+    let mut run = slow_run(|_| {}).await;
     // A BEGIN IMMEDIATE held for longer than the coordinator's 10 s busy timeout (and four
     // lease durations): every write of the coordinator fails with "database is locked".
-    let db_held = db.clone();
+    let db_held = run.db.clone();
     tokio::task::spawn_blocking(move || {
         let conn = rusqlite::Connection::open(&db_held).unwrap();
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -183,60 +226,35 @@ async fn a_second_process_holding_the_write_lock_past_the_busy_timeout_costs_not
     })
     .await
     .unwrap();
-    let exit = w.wait_for_exit(Duration::from_secs(180));
-    let log = server.log_text();
-    assert!(exit.is_some_and(|s| s.success()), "{}", w.log_text());
+    let log = run.assert_unharmed().await;
     assert!(log.contains("locked"), "the lock was never met: {log}");
-    let status = sweep_status(&url(port), "slow").await.expect("status");
-    assert_eq!((status.done, status.failed), (1, 0), "{log}");
-    assert_eq!(charged(&db), (0, 0), "an attempt was charged: {log}");
-    assert_same_as_worker_train(&db, &sweep, "slow", 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_cannot_grow_stops_nothing_and_loses_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let (dir, db, port) = place();
     // SIGXFSZ ignored, as a disk that is full raises no signal: writes past the limit fail
     // with EFBIG, which SQLite reports as a disk I/O error.
-    let server = coordinator_with(
-        dir.path(),
-        &db,
-        port,
-        &["--lease-seconds", "3", "--max-attempts", "1"],
-        |command| unsafe {
-            command.pre_exec(|| {
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                Ok(())
-            });
-        },
-    );
-    let sweep = write_sweep(dir.path(), "slow", SLOW_SWEEP);
-    submit_file(&sweep, &url(port));
-    let mut w = worker(dir.path(), &url(port), "w", &[]);
-    wait_until(Duration::from_secs(120), "a stored level", || async {
-        levels_done(&url(port), "slow").await >= 1
+    let mut run = slow_run(|command| unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
     })
     .await;
-    let stored_before = stored_levels(&db, "slow");
+    let stored_before = stored_levels(&run.db, "slow");
     // No file of the coordinator may grow past 4 KiB for eight seconds: every commit fails.
-    set_file_size_limit(server.pid(), 4096);
+    set_file_size_limit(run.server.pid(), 4096);
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let refused = w.log_text();
-    set_file_size_limit(server.pid(), libc::RLIM_INFINITY);
-    let exit = w.wait_for_exit(Duration::from_secs(180));
-    let log = server.log_text();
-    assert!(exit.is_some_and(|s| s.success()), "{}", w.log_text());
+    let refused = run.worker.log_text();
+    set_file_size_limit(run.server.pid(), libc::RLIM_INFINITY);
+    run.assert_unharmed().await;
     assert!(
         refused.contains("retrying"),
         "the worker met no refusal while the database could not grow: {refused}"
     );
-    let status = sweep_status(&url(port), "slow").await.expect("status");
-    assert_eq!((status.done, status.failed), (1, 0), "{log}");
-    assert_eq!(charged(&db), (0, 0), "an attempt was charged: {log}");
-    let after = stored_levels(&db, "slow");
+    let after = stored_levels(&run.db, "slow");
     assert_eq!(&after[0][..stored_before[0].len()], &stored_before[0][..]);
-    assert_same_as_worker_train(&db, &sweep, "slow", 1);
 }
 
 /// Sets the soft and hard RLIMIT_FSIZE of process `pid` (a child of this test).
@@ -275,42 +293,24 @@ fn libfaketime() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forward_jump_of_the_wall_clock_expires_no_lease() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let (dir, db, port) = place();
     // The coordinator's wall clock reads its offset from a file on every call; its monotonic
     // clock stays real, as on a machine whose time is stepped.
-    let offset = dir.path().join("faketime.rc");
+    let clock = tempfile::tempdir().expect("a temp dir");
+    let offset = clock.path().join("faketime.rc");
     std::fs::write(&offset, "+0\n").unwrap();
     let preload = libfaketime();
-    let server = coordinator_with(
-        dir.path(),
-        &db,
-        port,
-        &["--lease-seconds", "3", "--max-attempts", "1"],
-        |command| {
-            command
-                .env("LD_PRELOAD", &preload)
-                .env("FAKETIME_TIMESTAMP_FILE", &offset)
-                .env("FAKETIME_NO_CACHE", "1")
-                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-        },
-    );
-    let sweep = write_sweep(dir.path(), "slow", SLOW_SWEEP);
-    submit_file(&sweep, &url(port));
-    let mut w = worker(dir.path(), &url(port), "w", &[]);
-    wait_until(Duration::from_secs(120), "a stored level", || async {
-        levels_done(&url(port), "slow").await >= 1
+    let mut run = slow_run(|command| {
+        command
+            .env("LD_PRELOAD", &preload)
+            .env("FAKETIME_TIMESTAMP_FILE", &offset)
+            .env("FAKETIME_NO_CACHE", "1")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     })
     .await;
     // Two hours forward at once: on the wall clock every deadline has long passed.
     std::fs::write(&offset, "+7200\n").unwrap();
-    let exit = w.wait_for_exit(Duration::from_secs(180));
-    let log = server.log_text();
-    assert!(exit.is_some_and(|s| s.success()), "{}", w.log_text());
+    let log = run.assert_unharmed().await;
     assert!(log.contains("wall clock jumped"), "no jump was seen: {log}");
-    let status = sweep_status(&url(port), "slow").await.expect("status");
-    assert_eq!((status.done, status.failed), (1, 0), "{log}");
-    assert_eq!(charged(&db), (0, 0), "a lease expired early: {log}");
-    assert_same_as_worker_train(&db, &sweep, "slow", 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
