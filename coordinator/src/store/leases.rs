@@ -816,6 +816,17 @@ mod tests {
     use crate::store::{sweeps, Store};
     use crate::submit;
 
+    /// Leases the next task for `request` at `now`; panics when nothing is granted.
+    fn grant(store: &Store, worker: u64, request: u64, now: i64, lease_ms: i64) -> Granted {
+        match store
+            .run_blocking(|c| lease(c, worker, request, now, lease_ms))
+            .unwrap()
+        {
+            LeaseAnswer::Granted(granted) => granted,
+            other => panic!("no lease: {other:?}"),
+        }
+    }
+
     fn store_with_sweep(dir: &std::path::Path) -> Store {
         let store = Store::open(&dir.join("t.db")).unwrap();
         let yaml = "name: t\nmodel:\n  shape: [4, 8, 8, 2]\npruning:\n  levels: 2\n  target: 40\nseeds: 2\n";
@@ -833,13 +844,7 @@ mod tests {
         let worker = store
             .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
-        let granted = match store
-            .run_blocking(|c| lease(c, worker, 0, 10, 100))
-            .unwrap()
-        {
-            LeaseAnswer::Granted(g) => g,
-            other => panic!("{other:?}"),
-        };
+        let granted = grant(&store, worker, 0, 10, 100);
         assert_eq!((granted.resume_level, granted.deadline_ms), (0, 110));
         let expired = store
             .run_blocking(|c| expire(c, 111, 2, Watchdog::OFF))
@@ -850,13 +855,7 @@ mod tests {
             .run_blocking(|c| heartbeat(c, worker, granted.lease_id, 0, 112, 100))
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        let again = match store
-            .run_blocking(|c| lease(c, worker, 0, 120, 100))
-            .unwrap()
-        {
-            LeaseAnswer::Granted(g) => g,
-            other => panic!("{other:?}"),
-        };
+        let again = grant(&store, worker, 0, 120, 100);
         assert_eq!(
             again.task_id, granted.task_id,
             "the same task comes back first"
@@ -873,20 +872,10 @@ mod tests {
         let worker = store
             .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
-        let LeaseAnswer::Granted(first) = store
-            .run_blocking(|c| lease(c, worker, 7, 10, 100))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let first = grant(&store, worker, 7, 10, 100);
         assert!(!first.replayed);
         // The reply was lost: the same request again gets the same lease, deadline renewed.
-        let LeaseAnswer::Granted(again) = store
-            .run_blocking(|c| lease(c, worker, 7, 50, 100))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let again = grant(&store, worker, 7, 50, 100);
         assert!(again.replayed);
         assert_eq!(
             (again.lease_id, &again.task_id, again.deadline_ms),
@@ -908,12 +897,7 @@ mod tests {
         store
             .run_blocking(|c| fail(c, worker, first.lease_id, "boom", 70, 5))
             .unwrap();
-        let LeaseAnswer::Granted(next) = store
-            .run_blocking(|c| lease(c, worker, 7, 80, 100))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let next = grant(&store, worker, 7, 80, 100);
         assert!(!next.replayed);
         assert_ne!(next.lease_id, first.lease_id);
     }
@@ -925,12 +909,7 @@ mod tests {
         let worker = store
             .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
-        let LeaseAnswer::Granted(granted) = store
-            .run_blocking(|c| lease(c, worker, 0, 10, 100))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let granted = grant(&store, worker, 0, 10, 100);
         let spec: TaskSpec = serde_json::from_str(&granted.spec_json).unwrap();
         let masks = crate::testkit::synthetic_masks(&spec, 0);
         let metrics = crate::testkit::synthetic_metrics(&spec, 0, &masks);
@@ -976,12 +955,7 @@ mod tests {
             .run_blocking(|c| return_lease(c, worker, granted.lease_id, 32))
             .is_err());
         // The next lease resumes at level 1.
-        let LeaseAnswer::Granted(next) = store
-            .run_blocking(|c| lease(c, worker, 0, 40, 100))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let next = grant(&store, worker, 0, 40, 100);
         assert_eq!((next.task_id, next.resume_level), (granted.task_id, 1));
         assert!(next.previous_masks.is_some());
     }
@@ -993,12 +967,7 @@ mod tests {
         let worker = store
             .run_blocking(|c| register(c, &test_worker(), 0))
             .unwrap();
-        let LeaseAnswer::Granted(granted) = store
-            .run_blocking(|c| lease(c, worker, 0, 10, 100))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let granted = grant(&store, worker, 0, 10, 100);
         let spec: TaskSpec = serde_json::from_str(&granted.spec_json).unwrap();
         for level in 0..=spec.prune.levels {
             let masks = crate::testkit::synthetic_masks(&spec, level);
@@ -1021,23 +990,13 @@ mod tests {
             .run_blocking(|c| expire(c, 200, 3, Watchdog::OFF))
             .unwrap();
         assert_eq!(expired[0].task_state, TaskState::Done);
-        let LeaseAnswer::Granted(next) = store
-            .run_blocking(|c| lease(c, worker, 0, 210, 100))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let next = grant(&store, worker, 0, 210, 100);
         assert_ne!(next.task_id, granted.task_id);
     }
 
     /// Leases the next task to `worker` at `now` and stores its level 0, which took `seconds`.
     fn lease_and_store_level_0(store: &Store, worker: u64, now: i64, seconds: f64) -> Granted {
-        let LeaseAnswer::Granted(granted) = store
-            .run_blocking(|c| lease(c, worker, 0, now, 1_000))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let granted = grant(store, worker, 0, now, 1_000);
         let spec: TaskSpec = serde_json::from_str(&granted.spec_json).unwrap();
         let masks = crate::testkit::synthetic_masks(&spec, 0);
         let mut metrics = crate::testkit::synthetic_metrics(&spec, 0, &masks);
@@ -1106,12 +1065,7 @@ mod tests {
         let worker = store.run_blocking(|c| register(c, &two, 0)).unwrap();
         // One task has a quick level stored; the other is still on its first level.
         lease_and_store_level_0(&store, worker, 10, 0.01);
-        let LeaseAnswer::Granted(first) = store
-            .run_blocking(|c| lease(c, worker, 0, 10, 1_000_000))
-            .unwrap()
-        else {
-            panic!("no lease");
-        };
+        let first = grant(&store, worker, 0, 10, 1_000_000);
         let watchdog = Watchdog {
             factor: 2.0,
             floor_ms: 100,
