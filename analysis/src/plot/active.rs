@@ -327,11 +327,7 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
             "Active weights at the first split against the remaining weights at the split \
              level, one point per seed; mean, range and median per grid point, labelled by its \
              dense weights{}",
-            if facet.is_empty() {
-                String::new()
-            } else {
-                format!(" ({facet})")
-            }
+            super::facet_suffix(&facet)
         );
         out.push(super::render(&figure, &name, &caption, options.png)?);
     }

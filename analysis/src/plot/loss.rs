@@ -199,11 +199,7 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
         let caption = format!(
             "Held-out loss against active weights through the pruning levels, one line per \
              seed coloured by its outcome{}",
-            if facet.is_empty() {
-                String::new()
-            } else {
-                format!(" ({facet})")
-            }
+            super::facet_suffix(&facet)
         );
         out.push(super::render(&figure, &name, &caption, options.png)?);
     }

@@ -284,10 +284,17 @@ pub fn facet_title(sweep: &str, what: &str, facet: &str) -> String {
         title.push_str(&format!("{sweep}: "));
     }
     title.push_str(what);
-    if !facet.is_empty() {
-        title.push_str(&format!(" ({facet})"));
-    }
+    title.push_str(&facet_suffix(facet));
     title
+}
+
+/// ` (facet)` to append to a title or caption, or nothing for the whole sweep.
+pub fn facet_suffix(facet: &str) -> String {
+    if facet.is_empty() {
+        String::new()
+    } else {
+        format!(" ({facet})")
+    }
 }
 
 /// The file name of one facet's figure: `base`, or `base_<slug>` for a facet.

@@ -199,11 +199,7 @@ pub fn figures(tasks: &[TaskResult], options: &Options) -> Result<Vec<Figure>, P
             "Outcomes (separated, separated then degraded, interconnected, degraded without a \
              split) of the finished seeds by {}{}",
             x.name().replace('_', " "),
-            if facet.is_empty() {
-                String::new()
-            } else {
-                format!(" ({facet})")
-            }
+            super::facet_suffix(&facet)
         );
         out.push(super::render(&figure, &name, &caption, options.png)?);
     }
