@@ -163,12 +163,29 @@ async fn expiry_loop(store: Store, config: ServerConfig, mut stop: watch::Receiv
         let outcome = match judge_tick(last, now, config.expiry_interval, failed) {
             Tick::Expire => {
                 let (max_attempts, watchdog) = (config.max_attempts, config.watchdog);
+                let (judged, interval) = (now.mono, config.expiry_interval);
                 store
-                    .run(move |c| leases::expire(c, now_ms(), max_attempts, watchdog))
+                    .run(move |c| {
+                        // Waiting this long for the store's connection (held by calls that
+                        // were themselves waiting on a busy database) is a gap too: no
+                        // heartbeat could be stored meanwhile, so grace, not expiry.
+                        let waited = judged.elapsed();
+                        if waited > interval {
+                            let from = now_ms();
+                            return leases::extend_open(c, from, from.saturating_add(lease_ms))
+                                .map(|leases| Round::Graced { waited, leases });
+                        }
+                        leases::expire(c, now_ms(), max_attempts, watchdog).map(Round::Expired)
+                    })
                     .await
-                    .map(|expired| {
-                        for e in expired {
-                            tracing::warn!(lease_id = e.lease_id, task_id = %e.task_id, worker_id = e.worker_id, task_state = e.task_state.as_str(), reason = %e.reason, "lease expired");
+                    .map(|round| match round {
+                        Round::Expired(expired) => {
+                            for e in expired {
+                                tracing::warn!(lease_id = e.lease_id, task_id = %e.task_id, worker_id = e.worker_id, task_state = e.task_state.as_str(), reason = %e.reason, "lease expired");
+                            }
+                        }
+                        Round::Graced { waited, leases } => {
+                            tracing::warn!(waited_ms = waited.as_millis() as u64, leases, "the expiry loop waited for the store: open leases get one lease duration of grace");
                         }
                     })
             }
@@ -203,6 +220,13 @@ async fn expiry_loop(store: Store, config: ServerConfig, mut stop: watch::Receiv
             }
         }
     }
+}
+
+/// What an expiry round did: expired what was overdue, or (having waited too long for the
+/// store) gave every open lease grace instead.
+enum Round {
+    Expired(Vec<leases::Expired>),
+    Graced { waited: Duration, leases: usize },
 }
 
 /// The two clocks at one instant.
