@@ -127,9 +127,10 @@ impl ReplyCutter {
         let counted = cuts.clone();
         std::thread::spawn(move || {
             for (n, client) in listener.incoming().enumerate() {
-                let Ok(client) = client else { return };
+                // A failed accept or connect drops that connection only: the proxy stays up.
+                let Ok(client) = client else { continue };
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    return;
+                    continue;
                 };
                 let cut = (n == 0).then_some(stream);
                 let counted = counted.clone();
