@@ -64,7 +64,6 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => commands::serve::serve(args).await,
@@ -82,20 +81,11 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout stopped reading (`| head`): the output ends there, quietly.
+        Err(error) if error.is::<commands::output::StdoutClosed>() => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Dies quietly on a closed stdout (`coordinator results ... | head`), like other Unix tools,
-/// instead of panicking in `println!`: Rust ignores SIGPIPE by default.
-fn restore_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: signal(2) with SIG_DFL touches no Rust-visible memory; a disposition is
-    // process-wide, so setting it while the runtime's threads exist is fine.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

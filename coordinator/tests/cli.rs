@@ -136,3 +136,20 @@ async fn errors_are_one_line_and_fail() {
     assert!(!ok && err.contains("no sweep named \"nope\""), "{err}");
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_closed_stdout_ends_the_output_quietly() {
+    // The reader is gone before the first byte: the write meets EPIPE.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let sweep = format!("{}/../sweeps/quick.yaml", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_coordinator"))
+        .args(["plan", &sweep])
+        .stdout(writer)
+        .output()
+        .await
+        .expect("run coordinator");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}

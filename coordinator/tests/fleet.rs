@@ -4,7 +4,8 @@
 //! whose files cannot grow (a file-size limit on the coordinator process, as a full disk
 //! does), a forward jump of the coordinator's wall clock (libfaketime), a worker whose
 //! heartbeats go on while it stores nothing (the stall watchdog), a task whose stored spec is
-//! damaged while leases are open, and floods of requests and sockets under a memory bound.
+//! damaged while leases are open, floods of requests and sockets under a memory bound, and
+//! SIGPIPE (a peer gone while a process writes to it).
 //!
 //! After each, no attempt was charged that was not the task's, nothing acknowledged was lost,
 //! and the stored results equal an uninterrupted `worker train` where a real worker trained.
@@ -210,6 +211,38 @@ async fn a_lost_lease_reply_gets_the_same_lease_again_and_charges_nothing() {
         "a second lease was made: {log}"
     );
     assert_same_as_worker_train(&db, &sweep, "lost", 1);
+}
+
+/// Whether process `pid` ignores SIGPIPE (its `SigIgn` mask in /proc).
+fn ignores_sigpipe(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .expect("a SigIgn line");
+    let mask = u64::from_str_radix(mask.trim(), 16).expect("a hex mask");
+    mask & (1 << (libc::SIGPIPE - 1)) != 0
+}
+
+/// A write to a socket whose peer has gone raises SIGPIPE (hyper writes HTTP/2 with `writev`):
+/// with the signal's default action, the lost-reply test above saw the worker killed by it,
+/// one run in five. Both binaries must ignore it once running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_gone_mid_write_kills_neither_coordinator_nor_worker() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, db, port) = place();
+    let server = coordinator(dir.path(), &db, port, &[]);
+    // Nothing listens on port 9: the worker is running, retrying its connection.
+    let worker = worker(dir.path(), "http://127.0.0.1:9", "w", &[]);
+    wait_until(Duration::from_secs(120), "the worker retrying", || async {
+        worker.log_text().contains("unreachable")
+    })
+    .await;
+    assert!(
+        ignores_sigpipe(server.pid()),
+        "the coordinator dies of SIGPIPE"
+    );
+    assert!(ignores_sigpipe(worker.pid()), "the worker dies of SIGPIPE");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

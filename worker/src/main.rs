@@ -14,6 +14,7 @@
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
@@ -87,9 +88,18 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
-    restore_sigpipe();
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<StdoutClosed>() => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     worker::client::init_tracing(cli.log_json);
     match cli.command {
         Some(Command::Train {
@@ -144,7 +154,6 @@ fn train(
     };
     let id = spec.id();
     tracing::info!(task = index, id = %id, shape = ?spec.shape, levels = spec.prune.levels, "training");
-    let stdout = std::io::stdout();
     let mut failure = None;
     run_task(
         spec,
@@ -160,8 +169,7 @@ fn train(
                     map.insert("masks".into(), json!(masks));
                 }
             }
-            let mut out = stdout.lock();
-            match writeln!(out, "{line}").and_then(|_| out.flush()) {
+            match print_line(&line.to_string()) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
                     failure = Some(e);
@@ -170,10 +178,7 @@ fn train(
             }
         },
     )?;
-    if let Some(e) = failure {
-        return Err(e).context("writing results to stdout");
-    }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 fn bench(config: &worker::bench::BenchConfig, threads: usize, json: bool) -> Result<()> {
@@ -188,7 +193,7 @@ fn bench(config: &worker::bench::BenchConfig, threads: usize, json: bool) -> Res
         .build()
         .context("starting the benchmark's threads")?;
     if !json {
-        println!(
+        print_line(&format!(
             "{:>6} {:>8} {:>10} {:>10} {:>10} {:>22} {:>8} {:>11} {:>11} {:>8} {:>9}",
             "width",
             "density",
@@ -201,7 +206,7 @@ fn bench(config: &worker::bench::BenchConfig, threads: usize, json: bool) -> Res
             "min s/ep",
             "GFLOP/s",
             "peak MiB"
-        );
+        ))?;
     }
     let mut failure = None;
     pool.install(|| {
@@ -224,25 +229,31 @@ fn bench(config: &worker::bench::BenchConfig, threads: usize, json: bool) -> Res
                     row.peak_rss_mib
                 )
             };
-            let mut out = std::io::stdout().lock();
-            if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
-                failure.get_or_insert(e);
+            if failure.is_none() {
+                failure = print_line(&line).err();
             }
         });
     });
     match failure {
-        Some(e) => Err(e).context("writing results to stdout"),
+        Some(e) => Err(e),
         None => Ok(()),
     }
 }
 
-/// Dies quietly on a closed stdout (`worker train ... | head`), like other Unix tools,
-/// instead of panicking in `println!`: Rust ignores SIGPIPE by default.
-fn restore_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any thread is spawned; SIG_DFL is a valid
-    // disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+/// Stdout was closed by its reader (`worker train ... | head`): the end of the output, which
+/// `main` ends quietly, as Unix tools do. SIGPIPE stays ignored, as Rust leaves it: with its
+/// default disposition a write to a socket whose peer has gone (hyper writes HTTP/2 with
+/// `writev`, which raises the signal) would kill a worker and every task it runs.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed by its reader")]
+struct StdoutClosed;
+
+/// Writes `line` and a newline to stdout, flushed.
+fn print_line(line: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write results to stdout")),
     }
 }

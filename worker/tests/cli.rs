@@ -167,3 +167,23 @@ fn a_bad_sweep_file_names_the_file_and_line() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_closed_stdout_ends_train_quietly() {
+    // The reader is gone before the first line: every write meets EPIPE.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let sweep = write_sweep(dir.path(), SWEEP);
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args(["train", sweep.to_str().unwrap(), "--task", "0"])
+        .stdout(writer)
+        .output()
+        .expect("run the worker binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(
+        !stderr.contains("Error") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -28,6 +28,6 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         db_path,
     })
     .await?;
-    println!("{report}");
+    super::output::print(format!("{report}\n"))?;
     Ok(())
 }

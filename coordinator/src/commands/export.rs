@@ -1,7 +1,6 @@
 //! `coordinator export`: a sweep's results in long format (one row per task and level) as
 //! CSV, JSON or Parquet, or one ticket's active graph as GraphML or DOT.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use analysis::export;
@@ -84,7 +83,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     match &args.out {
         Some(path) => std::fs::write(path, &bytes)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => std::io::stdout().write_all(&bytes)?,
+        None => super::output::print(&bytes)?,
     }
     Ok(())
 }

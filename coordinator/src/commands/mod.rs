@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod data;
 pub mod export;
+pub mod output;
 pub mod plan;
 pub mod plot;
 pub mod report;

@@ -28,12 +28,15 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     .await??;
     let rows = plan_rows(&tasks);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        super::output::print(format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
     } else {
         let values = serde_json::to_value(&rows).context("plan rows do not serialise")?;
         let values = values.as_array().cloned().unwrap_or_default();
-        println!("sweep {}", sweep.name);
-        print!("{}", coordinator::render::plan_table(&values));
+        super::output::print(format!(
+            "sweep {}\n{}",
+            sweep.name,
+            coordinator::render::plan_table(&values)
+        ))?;
     }
     Ok(())
 }

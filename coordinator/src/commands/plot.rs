@@ -58,7 +58,7 @@ pub async fn plot(args: PlotArgs) -> anyhow::Result<()> {
         )?,
     };
     for path in write_figures(&args.out, &figures)? {
-        println!("{}", path.display());
+        super::output::print(format!("{}\n", path.display()))?;
     }
     Ok(())
 }

@@ -39,7 +39,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let path = args.out.join("index.html");
     std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("{}", path.display());
+    super::output::print(format!("{}\n", path.display()))?;
     Ok(())
 }
 

@@ -42,12 +42,12 @@ pub async fn results(args: ResultsArgs) -> anyhow::Result<()> {
         axes.retain(|a| seen.insert(*a));
         let groups = analysis::stats::group_by(&data.tasks, &axes);
         match args.format {
-            Format::Table => print!("{}", tables::groups_table(&groups)),
-            Format::Csv => print!("{}", tables::groups_csv(&groups)),
-            Format::Json => println!(
-                "{}",
+            Format::Table => super::output::print(tables::groups_table(&groups))?,
+            Format::Csv => super::output::print(tables::groups_csv(&groups))?,
+            Format::Json => super::output::print(format!(
+                "{}\n",
                 serde_json::to_string_pretty(&tables::groups_json(&groups))?
-            ),
+            ))?,
         }
         return Ok(());
     }
@@ -57,9 +57,9 @@ pub async fn results(args: ResultsArgs) -> anyhow::Result<()> {
 /// Prints grid-point rows in `format`, and a warning on stderr for points that mix engines.
 pub fn print_rows(rows: &[ResultRow], format: Format) -> anyhow::Result<()> {
     match format {
-        Format::Table => print!("{}", tables::results_table(rows)),
-        Format::Csv => print!("{}", tables::results_csv(rows)),
-        Format::Json => println!("{}", tables::results_json(rows)?),
+        Format::Table => super::output::print(tables::results_table(rows))?,
+        Format::Csv => super::output::print(tables::results_csv(rows))?,
+        Format::Json => super::output::print(format!("{}\n", tables::results_json(rows)?))?,
     }
     let mixed = rows.iter().filter(|r| r.engines.len() > 1).count();
     if mixed > 0 {

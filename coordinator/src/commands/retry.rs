@@ -26,14 +26,14 @@ pub async fn retry(args: RetryArgs) -> anyhow::Result<()> {
         .map_err(super::rpc_error)?
         .into_inner();
     if answer.task_ids.is_empty() {
-        println!("sweep {}: no failed task to retry", args.sweep);
+        super::output::print(format!("sweep {}: no failed task to retry\n", args.sweep))?;
     } else {
-        println!(
-            "sweep {}: {} failed task(s) pending again: {}",
+        super::output::print(format!(
+            "sweep {}: {} failed task(s) pending again: {}\n",
             args.sweep,
             answer.task_ids.len(),
             answer.task_ids.join(" ")
-        );
+        ))?;
     }
     Ok(())
 }

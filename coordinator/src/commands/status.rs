@@ -27,10 +27,9 @@ pub struct StatusArgs {
 pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let mut reader = Reader::new(&args.source).await?;
     if !args.watch {
-        print!(
-            "{}",
-            render::status_text(&reader.fetch(args.sweep.clone()).await?)
-        );
+        super::output::print(render::status_text(
+            &reader.fetch(args.sweep.clone()).await?,
+        ))?;
         return Ok(());
     }
     let mut bars = Bars::new();
@@ -44,7 +43,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         if std::io::stderr().is_terminal() {
             bars.show(&status);
         } else {
-            println!("{}", render::status_text(&status));
+            super::output::print(format!("{}\n", render::status_text(&status)))?;
         }
     }
 }

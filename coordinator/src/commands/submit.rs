@@ -31,9 +31,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         .await
         .map_err(super::rpc_error)?
         .into_inner();
-    println!(
-        "sweep {}: {} task(s) added, {} already there, {} in total",
+    super::output::print(format!(
+        "sweep {}: {} task(s) added, {} already there, {} in total\n",
         answer.sweep, answer.added, answer.existing, answer.total
-    );
+    ))?;
     Ok(())
 }

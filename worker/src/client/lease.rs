@@ -25,7 +25,7 @@ use proto::convert::masks_from_wire;
 use proto::v1::{HeartbeatRequest, Lease};
 use shared::spec::TaskSpec;
 
-use super::rpc::{complete, fail, give_back, report, transient, Fatal, ReportError};
+use super::rpc::{complete, fail, give_back, report, status_text, transient, Fatal, ReportError};
 use crate::imp::{run_task, ImpError, LevelOutcome, Resume};
 use crate::shutdown::{LeaseToken, Shutdown};
 
@@ -270,7 +270,7 @@ impl LeaseRun {
                     Ok(_) => {}
                     Err(status) if fatal.check(&status) => return,
                     Err(status) if transient(&status) => {
-                        debug!(task = %task_id, error = %status.message(), "heartbeat not delivered");
+                        debug!(task = %task_id, error = %status_text(&status), "heartbeat not delivered");
                     }
                     Err(status) => {
                         warn!(task = %task_id, error = %status.message(), "lease lost, abandoning the task");

@@ -17,7 +17,7 @@ use proto::v1::{LeaseTaskRequest, RegisterWorkerRequest};
 
 use super::backoff::{sleep_or_stop, Backoff};
 use super::lease::{run_lease, TaskContext, TaskEnd};
-use super::rpc::{transient, unauthenticated, Fatal};
+use super::rpc::{error_chain, status_text, transient, unauthenticated, Fatal};
 use super::{hostname, Config, Summary};
 use crate::shutdown::Shutdown;
 
@@ -54,21 +54,6 @@ async fn connect(url: &str, auth: &ClientOptions, shutdown: &Shutdown) -> Result
     }
 }
 
-/// An error with its causes: tonic's "transport error" alone does not say which.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// Registers this worker: its id and the heartbeat interval the coordinator asks for.
 async fn register(
     client: &mut AuthClient,
@@ -93,7 +78,7 @@ async fn register(
             }
             Err(status) if is_auth_error(&status) => bail!("{}", unauthenticated(&status)),
             Err(status) if transient(&status) => {
-                warn!(error = %status.message(), "cannot register yet, retrying");
+                warn!(error = %status_text(&status), "cannot register yet, retrying");
                 if backoff.wait(shutdown.token()).await {
                     bail!("stopped before registering");
                 }
@@ -183,7 +168,7 @@ pub(super) async fn pull_loop(
             }
             Err(status) if transient(&status) => {
                 drop(permit);
-                warn!(error = %status.message(), "cannot lease, retrying");
+                warn!(error = %status_text(&status), "cannot lease, retrying");
                 if backoff.wait(shutdown.token()).await {
                     break;
                 }

@@ -21,6 +21,34 @@ use super::backoff::Backoff;
 use crate::imp::LevelOutcome;
 use crate::shutdown::Shutdown;
 
+/// An error with its causes: tonic's "transport error" alone does not say which.
+pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A status's message with the causes of its transport error, if any.
+pub(super) fn status_text(status: &Status) -> String {
+    let mut text = status.message().to_string();
+    if let Some(cause) = std::error::Error::source(status) {
+        let causes = error_chain(cause);
+        if !text.contains(&causes) {
+            text.push_str(": ");
+            text.push_str(&causes);
+        }
+    }
+    text
+}
+
 /// A refusal no retry can fix (credentials): the first one is kept and stops the worker.
 #[derive(Clone)]
 pub(super) struct Fatal {
@@ -140,7 +168,7 @@ pub(super) async fn report(
         match client.report_level(request.clone()).await {
             Ok(_) => return Ok(()),
             Err(status) if transient(&status) => {
-                warn!(level = outcome.metrics.level, error = %status.message(), "report not delivered, retrying");
+                warn!(level = outcome.metrics.level, error = %status_text(&status), "report not delivered, retrying");
                 // A finished level is worth waiting for even while shutting down, for a while.
                 if backoff.attempts() >= TRIES_WHILE_STOPPING && shutdown.is_stopping() {
                     return Err(ReportError::Stopped);
@@ -245,7 +273,7 @@ pub(super) async fn give_back(
                 return false;
             }
             Err(status) if transient(&status) && attempt < TRIES => {
-                debug!(task = %task_id, error = %status.message(), "lease not returned yet, retrying");
+                debug!(task = %task_id, error = %status_text(&status), "lease not returned yet, retrying");
                 tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
             }
             Err(status) => {
