@@ -16,28 +16,16 @@ pub enum ConnectError {
         url: String,
         source: tonic::transport::Error,
     },
-    #[error("cannot reach the coordinator at {url}: {}", chain(source))]
+    #[error(
+        "cannot reach the coordinator at {url}: {}",
+        proto::errors::chain(source)
+    )]
     Connect {
         url: String,
         source: tonic::transport::Error,
     },
     #[error(transparent)]
     Settings(#[from] proto::auth::AuthError),
-}
-
-/// An error with its causes, so "transport error" says which (refused, bad certificate...).
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Connects to the coordinator at `url` (e.g. `http://127.0.0.1:50051`), with the message

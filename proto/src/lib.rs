@@ -10,9 +10,12 @@
 //!   TLS settings of clients ([`auth::ClientOptions`]).
 //! - [`convert`]: conversions between these messages and the science crate's types
 //!   (`shared` knows nothing of gRPC; this crate depends on it, not the other way round).
+//! - [`errors`]: an error's text with its causes, for transport errors that would otherwise
+//!   read "transport error" alone.
 
 pub mod auth;
 pub mod convert;
+pub mod errors;
 pub mod mask;
 
 /// The generated API of package `lottery.v1`.

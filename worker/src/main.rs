@@ -234,10 +234,7 @@ fn bench(config: &worker::bench::BenchConfig, threads: usize, json: bool) -> Res
             }
         });
     });
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    failure.map_or(Ok(()), Err)
 }
 
 /// Stdout was closed by its reader (`worker train ... | head`): the end of the output, which

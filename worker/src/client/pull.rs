@@ -17,7 +17,7 @@ use proto::v1::{LeaseTaskRequest, RegisterWorkerRequest};
 
 use super::backoff::{sleep_or_stop, Backoff};
 use super::lease::{run_lease, TaskContext, TaskEnd};
-use super::rpc::{error_chain, status_text, transient, unauthenticated, Fatal};
+use super::rpc::{status_text, transient, unauthenticated, Fatal};
 use super::{hostname, Config, Summary};
 use crate::shutdown::Shutdown;
 
@@ -38,7 +38,7 @@ async fn connect(url: &str, auth: &ClientOptions, shutdown: &Shutdown) -> Result
         match endpoint.connect().await {
             Ok(channel) => return Ok(auth.client(channel)),
             Err(e) => {
-                let error = error_chain(&e);
+                let error = proto::errors::chain(&e);
                 if error.contains("invalid peer certificate") {
                     bail!(
                         "the coordinator's TLS certificate does not verify ({error}): check --tls-ca \
@@ -230,58 +230,5 @@ mod tests {
         assert_ne!(second, first);
         ids.answered();
         assert_ne!(ids.current(), second);
-    }
-
-    #[derive(Debug)]
-    struct Layer {
-        text: &'static str,
-        source: Option<Box<Layer>>,
-    }
-
-    impl std::fmt::Display for Layer {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.text)
-        }
-    }
-
-    impl std::error::Error for Layer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            self.source.as_deref().map(|s| s as _)
-        }
-    }
-
-    fn layers(texts: &[&'static str]) -> Layer {
-        let mut error: Option<Box<Layer>> = None;
-        for text in texts.iter().rev() {
-            error = Some(Box::new(Layer {
-                text,
-                source: error,
-            }));
-        }
-        *error.expect("at least one layer")
-    }
-
-    #[test]
-    fn an_error_chain_names_every_cause_once() {
-        assert_eq!(
-            error_chain(&layers(&["transport error"])),
-            "transport error"
-        );
-        assert_eq!(
-            error_chain(&layers(&[
-                "transport error",
-                "tcp connect error",
-                "connection refused"
-            ])),
-            "transport error: tcp connect error: connection refused"
-        );
-        // A cause the text already says is not repeated.
-        assert_eq!(
-            error_chain(&layers(&[
-                "tls: invalid peer certificate: UnknownIssuer",
-                "invalid peer certificate: UnknownIssuer"
-            ])),
-            "tls: invalid peer certificate: UnknownIssuer"
-        );
     }
 }

@@ -21,26 +21,11 @@ use super::backoff::Backoff;
 use crate::imp::LevelOutcome;
 use crate::shutdown::Shutdown;
 
-/// An error with its causes: tonic's "transport error" alone does not say which.
-pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// A status's message with the causes of its transport error, if any.
 pub(super) fn status_text(status: &Status) -> String {
     let mut text = status.message().to_string();
     if let Some(cause) = std::error::Error::source(status) {
-        let causes = error_chain(cause);
+        let causes = proto::errors::chain(cause);
         if !text.contains(&causes) {
             text.push_str(": ");
             text.push_str(&causes);
