@@ -40,7 +40,7 @@ fn main() {
         });
         let mut gx = vec![0.0f32; n * b];
         time(&format!("grad_input {n} {d}"), nnz, || {
-            kernels::grad_input(&s, &s.to_csc(&values), &out, b, &mut gx)
+            kernels::grad_input(&s, &s.to_csc(&values), &out, b, &mut gx, kernels::Dst::Accumulate)
         });
         let mut gv = vec![0.0f32; s.nnz()];
         let mut gb = vec![0.0f32; n];

@@ -55,17 +55,28 @@ pub fn forward(
     for_chunks(out, batch, s.nnz() * batch, chunk);
 }
 
-/// `gx[c, :] += sum over kept (r, c) of value * gout[r, :]` (the transpose, through CSC).
+/// How [`grad_input`] treats what its destination holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dst {
+    /// Add to it.
+    Accumulate,
+    /// Ignore it: the result is what accumulating into zeros gives, bit for bit.
+    Overwrite,
+}
+
+/// `gx[c, :] += sum over kept (r, c) of value * gout[r, :]` (the transpose, through CSC), or
+/// `=` with [`Dst::Overwrite`].
 ///
 /// `values_csc` are the values in CSC order ([`SparseStructure::to_csc`]: looking them up
 /// through the CSC positions one by one would wait on memory for every entry); `gout` is
-/// `[rows, batch]`, `gx` is `[cols, batch]` (accumulated into).
+/// `[rows, batch]`, `gx` is `[cols, batch]`.
 pub fn grad_input(
     s: &SparseStructure,
     values_csc: &[f32],
     gout: &[f32],
     batch: usize,
     gx: &mut [f32],
+    into: Dst,
 ) {
     let values = values_csc;
     assert_eq!(values.len(), s.nnz());
@@ -74,12 +85,17 @@ pub fn grad_input(
     if batch == 0 {
         return;
     }
+    // Accumulating into zeros starts every sum at +0.0: so does a zero initial value.
+    let zeros = match into {
+        Dst::Accumulate => Vec::new(),
+        Dst::Overwrite => vec![0.0f32; s.cols],
+    };
     let chunk = |c0: usize, dst: &mut [f32]| {
         let gather = Gather {
             ptr: &s.col_ptr,
             index: &s.csc_row,
             values,
-            init: None,
+            init: (into == Dst::Overwrite).then_some(&zeros[..]),
             src: gout,
             batch,
         };
@@ -509,7 +525,7 @@ mod tests {
             let mut out = vec![f32::NAN; rows * batch];
             forward(&s, &values, &bias, &x, batch, &mut out);
             let mut gx = vec![0.5f32; cols * batch];
-            grad_input(&s, &s.to_csc(&values), &gout, batch, &mut gx);
+            grad_input(&s, &s.to_csc(&values), &gout, batch, &mut gx, Dst::Accumulate);
             let mut gv = vec![0.25f32; s.nnz()];
             let mut gb = vec![-1.0f32; rows];
             grad_params(&s, &gout, &x, batch, &mut gv, &mut gb);
@@ -570,7 +586,7 @@ mod tests {
                 let mut out = vec![0.0; 300 * batch];
                 forward(&s, &values, &bias, &x, batch, &mut out);
                 let mut gx = vec![0.0; 200 * batch];
-                grad_input(&s, &s.to_csc(&values), &gout, batch, &mut gx);
+                grad_input(&s, &s.to_csc(&values), &gout, batch, &mut gx, Dst::Accumulate);
                 let mut gv = vec![0.0; s.nnz()];
                 let mut gb = vec![0.0; 300];
                 grad_params(&s, &gout, &x, batch, &mut gv, &mut gb);

@@ -4,7 +4,9 @@
 //!   and, per weight matrix, the dense or the sparse path, chosen from the masks alone;
 //! - [`network`]: the compacted network as persistent dfdx tensors, one training step
 //!   (forward, loss, backward, Adam in place) and the forward pass without a tape;
-//! - [`sparse`]: the sparse masked linear layer as a custom dfdx operation on the tape;
+//! - [`sparse`]: the sparse masked linear layers as a custom dfdx operation on the tape, a run
+//!   of consecutive ones as one operation;
+//! - [`pool`]: the buffers those layers keep outside dfdx, reused from step to step;
 //! - [`kernels`]: its arithmetic on raw slices (feature-major, one multiply-add over the batch
 //!   per kept weight);
 //! - [`structure`]: the CSR/CSC pattern of a sparse layer's kept weights.
@@ -17,6 +19,7 @@
 pub mod kernels;
 pub mod layout;
 pub mod network;
+pub mod pool;
 pub mod sparse;
 pub mod structure;
 

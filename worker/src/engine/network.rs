@@ -18,7 +18,8 @@ use dfdx::prelude::*;
 use shared::spec::TrainSpec;
 
 use super::layout::{Path, Plan};
-use super::sparse::{contents, sparse_linear, Matrix, SparseOptions};
+use super::pool::Pool;
+use super::sparse::{contents, sparse_chain, ChainLayer, Matrix};
 use super::structure::SparseStructure;
 use crate::model::Params;
 use crate::prune::BoolMasks;
@@ -102,6 +103,8 @@ pub struct Network {
     layers: Vec<Layer>,
     adam: AdamConfig,
     step: i32,
+    /// The sparse layers' buffers, reused from step to step.
+    pool: Arc<Pool>,
 }
 
 impl Network {
@@ -176,6 +179,7 @@ impl Network {
                 weight_decay: None,
             },
             step: 0,
+            pool: Arc::new(Pool::default()),
         }
     }
 
@@ -238,29 +242,35 @@ impl Network {
     {
         let depth = self.layers.len();
         let mut h = x;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let batch = h.shape().1;
-            let rows = layer.bias.len();
-            let bias = layer.bias.tensor.retaped::<T>();
-            let hidden = l + 1 < depth;
-            h = match &layer.weights {
-                Weights::Dense { w, .. } => {
-                    let w = w.tensor.retaped::<T>();
-                    let z = w.matmul(h) + bias.broadcast_like::<_, Axis<1>>(&(rows, batch));
-                    if hidden {
-                        z.relu()
-                    } else {
-                        z
-                    }
-                }
-                Weights::Sparse { values, structure } => {
-                    let options = SparseOptions {
-                        input_grad: l > 0,
-                        relu: hidden,
-                    };
-                    sparse_linear(h, values.tensor.retaped::<T>(), bias, structure, options)
-                }
-            };
+        let mut l = 0;
+        while l < depth {
+            let layer = &self.layers[l];
+            if let Weights::Dense { w, .. } = &layer.weights {
+                let (rows, batch) = (layer.bias.len(), h.shape().1);
+                let bias = layer.bias.tensor.retaped::<T>();
+                let w = w.tensor.retaped::<T>();
+                let z = w.matmul(h) + bias.broadcast_like::<_, Axis<1>>(&(rows, batch));
+                h = if l + 1 < depth { z.relu() } else { z };
+                l += 1;
+                continue;
+            }
+            // A run of sparse layers is one operation.
+            let first = l;
+            let mut chain = Vec::new();
+            while let Some(Layer {
+                weights: Weights::Sparse { values, structure },
+                bias,
+            }) = self.layers.get(l)
+            {
+                chain.push(ChainLayer {
+                    values: values.tensor.retaped::<T>(),
+                    bias: bias.tensor.retaped::<T>(),
+                    structure: Arc::clone(structure),
+                    relu: l + 1 < depth,
+                });
+                l += 1;
+            }
+            h = sparse_chain(h, chain, first > 0, &self.pool);
         }
         h
     }

@@ -1,15 +1,23 @@
-//! The sparse masked linear layer as a dfdx operation: `z = W x + b` over the kept weights of
-//! `W` only, with its backward registered on the tape, so that a network mixes dense dfdx
+//! The sparse masked linear layers as a dfdx operation: `z = W x + b` over the kept weights of
+//! `W` only, with the backward registered on the tape, so that a network mixes dense dfdx
 //! layers and sparse ones in one computation and one `backward()`.
 //!
+//! Consecutive sparse layers run as one operation, a [`sparse_chain`]: the activations between
+//! them never become dfdx tensors, so they are neither copied out of dfdx to be read nor
+//! allocated and zeroed as gradients by it; they live in buffers of a [`Pool`] that the next
+//! step reuses. Only the chain's input, its output and its parameters are dfdx tensors. The
+//! arithmetic of every value is that of one sparse layer after another ([`super::kernels`]),
+//! so a chain gives the same bits as its layers run one by one.
+//!
 //! Tensors are feature-major (`[features, batch]`); `W` is a vector of the kept values in the
-//! order of its [`SparseStructure`]. The arithmetic is in [`super::kernels`].
+//! order of its [`SparseStructure`].
 
 use std::sync::Arc;
 
 use dfdx::prelude::*;
 
-use super::kernels;
+use super::kernels::{self, Dst};
+use super::pool::Pool;
 use super::structure::SparseStructure;
 
 /// A 2-D tensor with runtime dimensions on the CPU.
@@ -26,9 +34,20 @@ pub struct SparseOptions {
     pub relu: bool,
 }
 
+/// One layer of a [`sparse_chain`].
+pub struct ChainLayer<T> {
+    /// The kept weights, `[nnz]` in the structure's order.
+    pub values: Vector<T>,
+    /// `[rows]`.
+    pub bias: Vector<T>,
+    pub structure: Arc<SparseStructure>,
+    /// ReLU after the product (a hidden layer).
+    pub relu: bool,
+}
+
 /// `values` (the kept weights, `[nnz]`) times `x` (`[cols, batch]`) plus `bias` (`[rows]`),
 /// optionally through ReLU: a `[rows, batch]` tensor. The tape records the gradients of the
-/// values and the bias, and of `x` when asked to.
+/// values and the bias, and of `x` when asked to. A chain of one layer.
 pub fn sparse_linear<T>(
     x: Matrix<T>,
     values: Vector<T>,
@@ -39,73 +58,157 @@ pub fn sparse_linear<T>(
 where
     T: Tape<f32, Cpu> + Merge<T>,
 {
-    let s = structure;
-    let (cols, batch) = *x.shape();
-    assert_eq!(
-        cols, s.cols,
-        "the input has {cols} features, the layer reads {}",
-        s.cols
-    );
-    assert_eq!(values.shape().0, s.nnz(), "one value per kept weight");
-    assert_eq!(bias.shape().0, s.rows, "one bias per row");
-    let (x, x_tape) = x.split_tape();
-    let (values, v_tape) = values.split_tape();
-    let (bias, b_tape) = bias.split_tape();
-    let mut tape = x_tape.merge(v_tape).merge(b_tape);
+    let layer = ChainLayer {
+        values,
+        bias,
+        structure: Arc::clone(structure),
+        relu: options.relu,
+    };
+    sparse_chain(x, vec![layer], options.input_grad, &Arc::new(Pool::default()))
+}
 
+/// The layers one after another on `x` (`[cols of the first, batch]`): a `[rows of the last,
+/// batch]` tensor. The tape records the gradients of every layer's values and bias, and of
+/// `x` when `input_grad` is set. Buffers come from and go back to `pool`.
+pub fn sparse_chain<T>(
+    x: Matrix<T>,
+    layers: Vec<ChainLayer<T>>,
+    input_grad: bool,
+    pool: &Arc<Pool>,
+) -> Matrix<T>
+where
+    T: Tape<f32, Cpu> + Merge<T>,
+{
+    assert!(!layers.is_empty(), "a chain has at least one layer");
+    let (cols, batch) = *x.shape();
+    let mut width = cols;
+    for (i, l) in layers.iter().enumerate() {
+        let s = &l.structure;
+        assert_eq!(
+            width, s.cols,
+            "layer {i} of the chain reads {} features, it is given {width}",
+            s.cols
+        );
+        assert_eq!(l.values.shape().0, s.nnz(), "one value per kept weight");
+        assert_eq!(l.bias.shape().0, s.rows, "one bias per row");
+        width = s.rows;
+    }
+    let (x, mut tape) = x.split_tape();
     let dev = x.device().clone();
-    let x_data = contents(&x);
-    let v_data = contents(&values);
-    let b_data = contents(&bias);
-    let mut out = vec![0.0f32; s.rows * batch];
-    kernels::forward(s, &v_data, &b_data, &x_data, batch, &mut out);
-    // ReLU's derivative is where the output is positive; kept for the backward pass.
-    let mut positive = Vec::new();
-    if options.relu {
-        if T::OWNS_TAPE {
-            positive = out.iter().map(|&z| z > 0.0).collect();
+    let mut xin = pool.take(cols * batch);
+    x.copy_into(&mut xin);
+
+    let depth = layers.len();
+    let mut params = Vec::with_capacity(depth);
+    // The values of every layer (for the product) and the output of every layer but the last.
+    let mut values = Vec::with_capacity(depth);
+    let mut hidden: Vec<Vec<f32>> = Vec::with_capacity(depth - 1);
+    let mut out = Vec::new();
+    for (i, layer) in layers.into_iter().enumerate() {
+        let (v, v_tape) = layer.values.split_tape();
+        let (b, b_tape) = layer.bias.split_tape();
+        tape = tape.merge(v_tape).merge(b_tape);
+        let s = &layer.structure;
+        let mut v_data = pool.take(s.nnz());
+        v.copy_into(&mut v_data);
+        let mut b_data = pool.take(s.rows);
+        b.copy_into(&mut b_data);
+        let src = if i == 0 { &xin } else { &hidden[i - 1] };
+        let mut z = pool.take(s.rows * batch);
+        kernels::forward(s, &v_data, &b_data, src, batch, &mut z);
+        if layer.relu {
+            for z in &mut z {
+                *z = z.max(0.0);
+            }
         }
-        for z in &mut out {
-            *z = z.max(0.0);
+        pool.give(b_data);
+        values.push(v_data);
+        params.push((v, b, layer.structure, layer.relu));
+        if i + 1 < depth {
+            hidden.push(z);
+        } else {
+            out = z;
         }
     }
-    let out = dev.tensor_from_vec(out, (s.rows, batch));
-    let input_grad = options.input_grad;
+    let rows = out.len() / batch.max(1);
+    let result = dev.tensor_from_vec(out.clone(), (rows, batch));
 
-    if T::OWNS_TAPE {
-        let (x_ghost, v_ghost, b_ghost, out_ghost) =
-            (x.ghost(), values.ghost(), bias.ghost(), out.ghost());
-        let s = Arc::clone(s);
-        tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&out_ghost)?;
-            grads.try_alloc_for(&v_ghost)?;
-            grads.try_alloc_for(&b_ghost)?;
-            if input_grad {
-                grads.try_alloc_for(&x_ghost)?;
-            }
-            // Borrow the output gradient by moving it out (and back): the map hands out one
-            // mutable entry at a time.
-            let mut gout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-            if !positive.is_empty() {
-                // Through the ReLU: the gradient of the pre-activation (the output's own
-                // gradient is not read after this).
-                for (g, &p) in gout.iter_mut().zip(&positive) {
-                    *g = if p { *g } else { 0.0 };
+    if !T::OWNS_TAPE {
+        pool.give_all([xin, out]);
+        pool.give_all(values);
+        pool.give_all(hidden);
+        return result.put_tape(tape);
+    }
+    // The last output is kept only where its ReLU's derivative is needed.
+    let last_relu = params[depth - 1].3;
+    if !last_relu {
+        pool.give(std::mem::take(&mut out));
+    }
+    let x_ghost = x.ghost();
+    let out_ghost = result.ghost();
+    let ghosts: Vec<_> = params.iter().map(|(v, b, ..)| (v.ghost(), b.ghost())).collect();
+    let layers: Vec<_> = params
+        .into_iter()
+        .map(|(_, _, structure, relu)| (structure, relu))
+        .collect();
+    let pool = Arc::clone(pool);
+    tape.add_backward_op(move |grads| {
+        grads.try_alloc_for(&out_ghost)?;
+        for (v, b) in &ghosts {
+            grads.try_alloc_for(v)?;
+            grads.try_alloc_for(b)?;
+        }
+        if input_grad {
+            grads.try_alloc_for(&x_ghost)?;
+        }
+        // The gradient of the chain's output, moved out of the map (and back at the end): the
+        // map hands out one mutable entry at a time.
+        let mut gout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+        let mut g_out_of_dfdx = true;
+        for i in (0..depth).rev() {
+            let (s, relu) = (&layers[i].0, layers[i].1);
+            if relu {
+                // Through the ReLU: the gradient of the pre-activation (a ReLU's output is
+                // positive exactly where its input is).
+                let h = if i + 1 == depth { &out } else { &hidden[i] };
+                for (g, &h) in gout.iter_mut().zip(h) {
+                    *g = if h > 0.0 { *g } else { 0.0 };
                 }
             }
-            if input_grad {
-                let gx = grads.get_or_alloc_mut(&x_ghost)?;
-                kernels::grad_input(&s, &s.to_csc(&v_data), &gout, batch, gx);
+            let needs_input_grad = i > 0 || input_grad;
+            let mut g_in = Vec::new();
+            if needs_input_grad {
+                let mut csc = pool.take(s.nnz());
+                s.to_csc_into(&values[i], &mut csc);
+                if i > 0 {
+                    g_in = pool.take(s.cols * batch);
+                    kernels::grad_input(s, &csc, &gout, batch, &mut g_in, Dst::Overwrite);
+                } else {
+                    let gx = grads.get_or_alloc_mut(&x_ghost)?;
+                    kernels::grad_input(s, &csc, &gout, batch, gx, Dst::Accumulate);
+                }
+                pool.give(csc);
             }
-            let mut gv = std::mem::take(&mut **grads.get_or_alloc_mut(&v_ghost)?);
-            let gb = grads.get_or_alloc_mut(&b_ghost)?;
-            kernels::grad_params(&s, &gout, &x_data, batch, &mut gv, gb);
-            **grads.get_or_alloc_mut(&v_ghost)? = gv;
-            **grads.get_or_alloc_mut(&out_ghost)? = gout;
-            Ok(())
-        });
-    }
-    out.put_tape(tape)
+            let src = if i == 0 { &xin } else { &hidden[i - 1] };
+            let (v_ghost, b_ghost) = &ghosts[i];
+            let mut gv = std::mem::take(&mut **grads.get_or_alloc_mut(v_ghost)?);
+            let gb = grads.get_or_alloc_mut(b_ghost)?;
+            kernels::grad_params(s, &gout, src, batch, &mut gv, gb);
+            **grads.get_or_alloc_mut(v_ghost)? = gv;
+            if g_out_of_dfdx {
+                **grads.get_or_alloc_mut(&out_ghost)? = std::mem::take(&mut gout);
+                g_out_of_dfdx = false;
+            } else {
+                pool.give(std::mem::take(&mut gout));
+            }
+            gout = g_in;
+        }
+        pool.give_all([xin, out]);
+        pool.give_all(values);
+        pool.give_all(hidden);
+        Ok(())
+    });
+    result.put_tape(tape)
 }
 
 /// The data of a contiguous tensor (dfdx gives read access to outside code only by copy;

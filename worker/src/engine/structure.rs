@@ -103,10 +103,17 @@ impl SparseStructure {
     /// The values (in CSR order) rearranged in CSC order.
     pub fn to_csc(&self, values: &[f32]) -> Vec<f32> {
         let mut out = vec![0.0f32; values.len()];
+        self.to_csc_into(values, &mut out);
+        out
+    }
+
+    /// [`SparseStructure::to_csc`] into `out` (one value per kept weight).
+    pub fn to_csc_into(&self, values: &[f32], out: &mut [f32]) {
+        assert_eq!(values.len(), self.nnz(), "one value per kept weight");
+        assert_eq!(out.len(), self.nnz(), "one value per kept weight");
         for (&at, &v) in self.csr_to_csc.iter().zip(values) {
             out[at as usize] = v;
         }
-        out
     }
 
     /// The `(row, col)` of every kept weight in value order.

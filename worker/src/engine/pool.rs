@@ -1,0 +1,115 @@
+//! Buffers reused from one training step to the next: the activations, gradients and value
+//! copies that the sparse layers keep outside dfdx (see [`super::sparse`]).
+//!
+//! A step asks for the same few sizes every time, so after the first step nothing is
+//! allocated, zeroed or returned to the operating system: a buffer comes back with whatever
+//! values it last held, and the kernels that fill it overwrite every entry.
+
+use std::sync::Mutex;
+
+/// A pool of `f32` buffers, shared by a network's sparse layers and their backward passes.
+#[derive(Debug, Default)]
+pub struct Pool {
+    free: Mutex<Vec<Vec<f32>>>,
+}
+
+impl Pool {
+    /// A buffer of exactly `len` values whose contents are unspecified (stale values of an
+    /// earlier use, or zeros where it had to grow). The smallest free buffer that holds `len`
+    /// values without growing is taken, else the largest one.
+    pub fn take(&self, len: usize) -> Vec<f32> {
+        let mut buf = {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            let fits = (0..free.len())
+                .filter(|&i| free[i].capacity() >= len)
+                .min_by_key(|&i| free[i].capacity());
+            let largest = (0..free.len()).max_by_key(|&i| free[i].capacity());
+            match fits.or(largest) {
+                Some(i) => free.swap_remove(i),
+                None => Vec::new(),
+            }
+        };
+        if buf.len() >= len {
+            buf.truncate(len);
+        } else {
+            buf.resize(len, 0.0);
+        }
+        buf
+    }
+
+    /// A buffer of `len` values, every one of them zero.
+    pub fn zeros(&self, len: usize) -> Vec<f32> {
+        let mut buf = self.take(len);
+        buf.fill(0.0);
+        buf
+    }
+
+    /// A copy of `values` in a pooled buffer.
+    pub fn copy_of(&self, values: &[f32]) -> Vec<f32> {
+        let mut buf = self.take(values.len());
+        buf.copy_from_slice(values);
+        buf
+    }
+
+    /// Returns a buffer for later use.
+    pub fn give(&self, buf: Vec<f32>) {
+        if buf.capacity() > 0 {
+            self.free
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(buf);
+        }
+    }
+
+    /// Returns every buffer of `bufs`.
+    pub fn give_all(&self, bufs: impl IntoIterator<Item = Vec<f32>>) {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        free.extend(bufs.into_iter().filter(|b| b.capacity() > 0));
+    }
+
+    /// Values held by the free buffers (their capacity), for memory accounting.
+    pub fn held(&self) -> usize {
+        let free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        free.iter().map(Vec::capacity).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_reuses_the_buffers_of_the_last_one() {
+        let pool = Pool::default();
+        let a = pool.take(100);
+        let b = pool.take(10);
+        assert_eq!((a.len(), b.len()), (100, 10));
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        pool.give_all([a, b]);
+        // The same sizes in the same order get the same memory back.
+        let a = pool.take(100);
+        let b = pool.take(10);
+        assert_eq!((a.as_ptr(), b.as_ptr()), (pa, pb));
+        pool.give(b);
+        // A smaller request takes the smallest buffer that holds it.
+        let c = pool.take(5);
+        assert_eq!((c.as_ptr(), c.len()), (pb, 5));
+        pool.give(c);
+        pool.give(a);
+        assert!(pool.held() >= 110);
+    }
+
+    #[test]
+    fn zeros_are_zero_and_copies_are_copies_whatever_the_buffer_held() {
+        let pool = Pool::default();
+        pool.give(vec![7.0; 50]);
+        assert_eq!(pool.zeros(40), vec![0.0; 40]);
+        pool.give(vec![7.0; 50]);
+        assert_eq!(pool.copy_of(&[1.0, 2.0]), vec![1.0, 2.0]);
+        // Growing past every free buffer keeps the old values and zero-fills the rest.
+        pool.give(vec![3.0; 2]);
+        let grown = pool.take(4);
+        assert_eq!(grown.len(), 4);
+        assert_eq!(&grown[2..], &[0.0, 0.0]);
+    }
+}
