@@ -36,16 +36,23 @@ fn main() {
         let mut out = vec![0.0f32; n * b];
         let nnz = s.nnz() as f64;
         time(&format!("forward {n} {d}"), nnz, || {
-            kernels::forward(&s, &values, &bias, &x, b, &mut out)
+            kernels::forward(&s, &values, &bias, &x, b, &mut out, false)
         });
         let mut gx = vec![0.0f32; n * b];
         time(&format!("grad_input {n} {d}"), nnz, || {
-            kernels::grad_input(&s, &s.to_csc(&values), &out, b, &mut gx, kernels::Dst::Accumulate)
+            kernels::grad_input(
+                &s,
+                &s.to_csc(&values),
+                &out,
+                b,
+                &mut gx,
+                kernels::Dst::Accumulate,
+            )
         });
         let mut gv = vec![0.0f32; s.nnz()];
         let mut gb = vec![0.0f32; n];
         time(&format!("grad_params {n} {d}"), nnz, || {
-            kernels::grad_params(&s, &out, &x, b, &mut gv, &mut gb)
+            kernels::grad_params(&s, &mut out, None, &x, b, &mut gv, &mut gb)
         });
     }
 }

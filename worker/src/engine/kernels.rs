@@ -23,7 +23,8 @@ const PARALLEL_WORK: usize = 1 << 17;
 /// Rows (or columns) per unit of parallel work.
 const ROWS_PER_CHUNK: usize = 16;
 
-/// `out[r, :] = bias[r] + sum over kept (r, c) of value * x[c, :]`.
+/// `out[r, :] = bias[r] + sum over kept (r, c) of value * x[c, :]`, through ReLU when `relu`
+/// is set (`z` where `z > 0`, else `+0.0`: NaN and `-0.0` become `+0.0`).
 ///
 /// `x` is `[cols, batch]`, `out` is `[rows, batch]` (overwritten).
 pub fn forward(
@@ -33,22 +34,25 @@ pub fn forward(
     x: &[f32],
     batch: usize,
     out: &mut [f32],
+    relu: bool,
 ) {
     assert_eq!(values.len(), s.nnz());
-    assert_eq!(bias.len(), s.rows);
-    assert_eq!(x.len(), s.cols * batch);
-    assert_eq!(out.len(), s.rows * batch);
+    assert_eq!(bias.len(), s.rows());
+    assert_eq!(x.len(), s.cols() * batch);
+    assert_eq!(out.len(), s.rows() * batch);
     if batch == 0 {
         return;
     }
     let chunk = |r0: usize, dst: &mut [f32]| {
         let gather = Gather {
-            ptr: &s.row_ptr,
-            index: &s.col_idx,
+            ptr: s.row_ptr(),
+            index: s.col_idx(),
+            height: s.cols(),
             values,
             init: Some(bias),
             src: x,
             batch,
+            relu,
         };
         gather.run(r0, dst);
     };
@@ -80,24 +84,26 @@ pub fn grad_input(
 ) {
     let values = values_csc;
     assert_eq!(values.len(), s.nnz());
-    assert_eq!(gout.len(), s.rows * batch);
-    assert_eq!(gx.len(), s.cols * batch);
+    assert_eq!(gout.len(), s.rows() * batch);
+    assert_eq!(gx.len(), s.cols() * batch);
     if batch == 0 {
         return;
     }
     // Accumulating into zeros starts every sum at +0.0: so does a zero initial value.
     let zeros = match into {
         Dst::Accumulate => Vec::new(),
-        Dst::Overwrite => vec![0.0f32; s.cols],
+        Dst::Overwrite => vec![0.0f32; s.cols()],
     };
     let chunk = |c0: usize, dst: &mut [f32]| {
         let gather = Gather {
-            ptr: &s.col_ptr,
-            index: &s.csc_row,
+            ptr: s.col_ptr(),
+            index: s.csc_row(),
+            height: s.rows(),
             values,
             init: (into == Dst::Overwrite).then_some(&zeros[..]),
             src: gout,
             batch,
+            relu: false,
         };
         gather.run(c0, dst);
     };
@@ -106,51 +112,62 @@ pub fn grad_input(
 
 /// `gv[k] += gout[r, :] . x[c, :]` for every kept weight `k = (r, c)`, and
 /// `gb[r] += sum of gout[r, :]`.
+///
+/// With `relu_out` (the layer's output after its ReLU, `[rows, batch]`), `gout` is the
+/// gradient of that output and is first taken through the ReLU in place, row by row as the
+/// rows are used: entries where the output is not positive become `+0.0`. `gout` is then the
+/// gradient of the pre-activation, for [`grad_input`].
 pub fn grad_params(
     s: &SparseStructure,
-    gout: &[f32],
+    gout: &mut [f32],
+    relu_out: Option<&[f32]>,
     x: &[f32],
     batch: usize,
     gv: &mut [f32],
     gb: &mut [f32],
 ) {
-    assert_eq!(gout.len(), s.rows * batch);
-    assert_eq!(x.len(), s.cols * batch);
+    assert_eq!(gout.len(), s.rows() * batch);
+    assert!(relu_out.is_none_or(|h| h.len() == s.rows() * batch));
+    assert_eq!(x.len(), s.cols() * batch);
     assert_eq!(gv.len(), s.nnz());
-    assert_eq!(gb.len(), s.rows);
+    assert_eq!(gb.len(), s.rows());
     if batch == 0 {
         return;
     }
-    let rows = |r0: usize, gv: &mut [f32], gb: &mut [f32]| {
-        let dots = Dots {
-            row_ptr: &s.row_ptr,
-            col_idx: &s.col_idx,
+    let rows = |r0: usize, gout: &mut [f32], gv: &mut [f32], gb: &mut [f32]| {
+        let rows = gb.len();
+        let mut dots = Dots {
+            row_ptr: s.row_ptr(),
+            col_idx: s.col_idx(),
+            cols: s.cols(),
             gout,
+            relu_out: relu_out.map(|h| &h[r0 * batch..(r0 + rows) * batch]),
             x,
             batch,
         };
         dots.run(r0, gv, gb);
     };
     if s.nnz() * batch < PARALLEL_WORK || rayon::current_num_threads() == 1 {
-        rows(0, gv, gb);
+        rows(0, gout, gv, gb);
         return;
     }
-    // Split the value gradient at row boundaries so that every chunk owns its rows' weights.
-    let mut chunks = Vec::with_capacity(s.rows.div_ceil(ROWS_PER_CHUNK));
-    let (mut gv_rest, mut gb_rest) = (gv, gb);
+    // Split the gradients at row boundaries so that every chunk owns its rows.
+    let mut chunks = Vec::with_capacity(s.rows().div_ceil(ROWS_PER_CHUNK));
+    let (mut g_rest, mut gv_rest, mut gb_rest) = (gout, gv, gb);
     let mut r0 = 0;
-    while r0 < s.rows {
-        let r1 = (r0 + ROWS_PER_CHUNK).min(s.rows);
-        let len = (s.row_ptr[r1] - s.row_ptr[r0]) as usize;
+    while r0 < s.rows() {
+        let r1 = (r0 + ROWS_PER_CHUNK).min(s.rows());
+        let len = (s.row_ptr()[r1] - s.row_ptr()[r0]) as usize;
+        let (g_head, g_tail) = std::mem::take(&mut g_rest).split_at_mut((r1 - r0) * batch);
         let (gv_head, gv_tail) = std::mem::take(&mut gv_rest).split_at_mut(len);
         let (gb_head, gb_tail) = std::mem::take(&mut gb_rest).split_at_mut(r1 - r0);
-        chunks.push((r0, gv_head, gb_head));
-        (gv_rest, gb_rest) = (gv_tail, gb_tail);
+        chunks.push((r0, g_head, gv_head, gb_head));
+        (g_rest, gv_rest, gb_rest) = (g_tail, gv_tail, gb_tail);
         r0 = r1;
     }
     chunks
         .into_par_iter()
-        .for_each(|(r0, gv, gb)| rows(r0, gv, gb));
+        .for_each(|(r0, g, gv, gb)| rows(r0, g, gv, gb));
 }
 
 /// Runs `f(first_row, rows)` over `dst` (`batch` values a row) in chunks of rows: in parallel
@@ -170,11 +187,15 @@ fn for_chunks(dst: &mut [f32], batch: usize, work: usize, f: impl Fn(usize, &mut
 /// both this.
 struct Gather<'a> {
     ptr: &'a [u32],
+    /// Each below `height` (a structure's invariant).
     index: &'a [u32],
+    height: usize,
     values: &'a [f32],
     init: Option<&'a [f32]>,
     src: &'a [f32],
     batch: usize,
+    /// ReLU on the result.
+    relu: bool,
 }
 
 impl Gather<'_> {
@@ -183,11 +204,11 @@ impl Gather<'_> {
         assert!(first + rows < self.ptr.len(), "rows outside the structure");
         let end = self.ptr[first + rows] as usize;
         assert!(end <= self.index.len() && end <= self.values.len());
-        let height = self.src.len() / self.batch;
-        assert!(self.index[..end].iter().all(|&j| (j as usize) < height));
+        assert!(self.src.len() >= self.height * self.batch);
         #[cfg(target_arch = "x86_64")]
         if fma_available() {
-            // SAFETY: AVX2 and FMA are available; every index is checked above.
+            // SAFETY: AVX2 and FMA are available; every index is below `height` (the
+            // structure's invariant), and `src` has `height` rows (checked above).
             unsafe { avx2::gather(self, first, dst) };
             return;
         }
@@ -210,6 +231,11 @@ impl Gather<'_> {
                     *d += w * s;
                 }
             }
+            if self.relu {
+                for d in row {
+                    *d = relu(*d);
+                }
+            }
         }
     }
 }
@@ -217,38 +243,50 @@ impl Gather<'_> {
 /// The weight and bias gradients of rows `first..`: one dot product per kept weight.
 struct Dots<'a> {
     row_ptr: &'a [u32],
+    /// Each below `cols` (a structure's invariant).
     col_idx: &'a [u32],
-    gout: &'a [f32],
+    cols: usize,
+    /// The output gradient of these rows (from `first`), taken through the ReLU in place
+    /// when `relu_out` (these rows of the output) is given.
+    gout: &'a mut [f32],
+    relu_out: Option<&'a [f32]>,
     x: &'a [f32],
     batch: usize,
 }
 
 impl Dots<'_> {
-    fn run(&self, first: usize, gv: &mut [f32], gb: &mut [f32]) {
+    fn run(&mut self, first: usize, gv: &mut [f32], gb: &mut [f32]) {
         let rows = gb.len();
         let (a, e) = (
             self.row_ptr[first] as usize,
             self.row_ptr[first + rows] as usize,
         );
         assert_eq!(gv.len(), e - a);
-        assert!(self.gout.len() >= (first + rows) * self.batch);
-        let height = self.x.len() / self.batch;
-        assert!(self.col_idx[a..e].iter().all(|&c| (c as usize) < height));
+        assert_eq!(self.gout.len(), rows * self.batch);
+        assert!(self.relu_out.is_none_or(|h| h.len() == rows * self.batch));
+        assert!(self.x.len() >= self.cols * self.batch);
         #[cfg(target_arch = "x86_64")]
         if fma_available() {
-            // SAFETY: AVX2 and FMA are available; every index is checked above.
+            // SAFETY: AVX2 and FMA are available; every column index is below `cols` (the
+            // structure's invariant), and `x` has `cols` rows (checked above).
             unsafe { avx2::dots(self, first, gv, gb) };
             return;
         }
         self.portable(first, gv, gb);
     }
 
-    fn portable(&self, first: usize, gv: &mut [f32], gb: &mut [f32]) {
+    fn portable(&mut self, first: usize, gv: &mut [f32], gb: &mut [f32]) {
         let b = self.batch;
         let base = self.row_ptr[first] as usize;
         for (i, gb) in gb.iter_mut().enumerate() {
             let r = first + i;
-            let g = &self.gout[r * b..(r + 1) * b];
+            let g = &mut self.gout[i * b..(i + 1) * b];
+            if let Some(h) = self.relu_out {
+                for (g, &h) in g.iter_mut().zip(&h[i * b..(i + 1) * b]) {
+                    *g = if h > 0.0 { *g } else { 0.0 };
+                }
+            }
+            let g = &*g;
             *gb += g.iter().sum::<f32>();
             let (a, e) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
             for k in a..e {
@@ -279,7 +317,7 @@ mod avx2 {
             let out = row.as_mut_ptr();
             let (w, j) = (&g.values[a..e], &g.index[a..e]);
             let term = |k: usize| (*w.get_unchecked(k), *j.get_unchecked(k) as usize);
-            gather_row(out, init, b, src, e - a, term);
+            gather_row(out, init, g.relu, b, src, e - a, term);
         }
     }
 
@@ -288,6 +326,7 @@ mod avx2 {
     unsafe fn gather_row(
         dst: *mut f32,
         init: Option<f32>,
+        relu: bool,
         b: usize,
         src: *const f32,
         n: usize,
@@ -295,17 +334,17 @@ mod avx2 {
     ) {
         let mut t = 0;
         while t + 64 <= b {
-            tile::<8>(dst.add(t), init, b, src.add(t), n, &term);
+            tile::<8>(dst.add(t), init, relu, b, src.add(t), n, &term);
             t += 64;
         }
         match (b - t) / 8 {
-            7 => tile::<7>(dst.add(t), init, b, src.add(t), n, &term),
-            6 => tile::<6>(dst.add(t), init, b, src.add(t), n, &term),
-            5 => tile::<5>(dst.add(t), init, b, src.add(t), n, &term),
-            4 => tile::<4>(dst.add(t), init, b, src.add(t), n, &term),
-            3 => tile::<3>(dst.add(t), init, b, src.add(t), n, &term),
-            2 => tile::<2>(dst.add(t), init, b, src.add(t), n, &term),
-            1 => tile::<1>(dst.add(t), init, b, src.add(t), n, &term),
+            7 => tile::<7>(dst.add(t), init, relu, b, src.add(t), n, &term),
+            6 => tile::<6>(dst.add(t), init, relu, b, src.add(t), n, &term),
+            5 => tile::<5>(dst.add(t), init, relu, b, src.add(t), n, &term),
+            4 => tile::<4>(dst.add(t), init, relu, b, src.add(t), n, &term),
+            3 => tile::<3>(dst.add(t), init, relu, b, src.add(t), n, &term),
+            2 => tile::<2>(dst.add(t), init, relu, b, src.add(t), n, &term),
+            1 => tile::<1>(dst.add(t), init, relu, b, src.add(t), n, &term),
             _ => {}
         }
         for j in t + (b - t) / 8 * 8..b {
@@ -314,7 +353,7 @@ mod avx2 {
                 let (w, c) = term(k);
                 acc = w.mul_add(*src.add(c * b + j), acc);
             }
-            *dst.add(j) = acc;
+            *dst.add(j) = if relu { super::relu(acc) } else { acc };
         }
     }
 
@@ -322,6 +361,7 @@ mod avx2 {
     unsafe fn tile<const NV: usize>(
         dst: *mut f32,
         init: Option<f32>,
+        relu: bool,
         b: usize,
         src: *const f32,
         n: usize,
@@ -369,18 +409,40 @@ mod avx2 {
             }
             k += 1;
         }
+        if relu {
+            // MAXPS returns its second operand (+0.0) for NaN and for zeros of either sign:
+            // [`super::relu`].
+            for acc in &mut acc {
+                *acc = _mm256_max_ps(*acc, _mm256_setzero_ps());
+            }
+        }
         for (q, acc) in acc.iter().enumerate() {
             _mm256_storeu_ps(dst.add(8 * q), *acc);
         }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dots(d: &Dots, first: usize, gv: &mut [f32], gb: &mut [f32]) {
+    pub(super) unsafe fn dots(d: &mut Dots, first: usize, gv: &mut [f32], gb: &mut [f32]) {
         let b = d.batch;
         let base = d.row_ptr[first] as usize;
         for (i, gb) in gb.iter_mut().enumerate() {
             let r = first + i;
-            let g = d.gout.as_ptr().add(r * b);
+            let g = d.gout.as_mut_ptr().add(i * b);
+            if let Some(h) = d.relu_out {
+                // Through the ReLU (`g` where the output is positive, else +0.0), while the
+                // row is about to be read anyway.
+                let h = h.as_ptr().add(i * b);
+                let zero = _mm256_setzero_ps();
+                for q in 0..b / 8 {
+                    let positive = _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(h.add(8 * q)), zero);
+                    let masked = _mm256_and_ps(_mm256_loadu_ps(g.add(8 * q)), positive);
+                    _mm256_storeu_ps(g.add(8 * q), masked);
+                }
+                for j in b / 8 * 8..b {
+                    *g.add(j) = if *h.add(j) > 0.0 { *g.add(j) } else { 0.0 };
+                }
+            }
+            let g = g as *const f32;
             *gb += dot_with(g, b, |j| *g.add(j), |_| _mm256_set1_ps(1.0), false);
             let (a, e) = (d.row_ptr[r] as usize, d.row_ptr[r + 1] as usize);
             let out = &mut gv[a - base..e - base];
@@ -465,6 +527,17 @@ mod avx2 {
     }
 }
 
+/// ReLU as the vector kernels compute it: `z` where `z > 0`, else `+0.0` (NaN and `-0.0`
+/// included), as `_mm256_max_ps(z, 0)` and the vectorised `z.max(0.0)` give.
+#[inline(always)]
+fn relu(z: f32) -> f32 {
+    if z > 0.0 {
+        z
+    } else {
+        0.0
+    }
+}
+
 /// Whether the vector kernels can run here (detected once).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fma_available() -> bool {
@@ -483,10 +556,10 @@ mod tests {
 
     /// Dense reference arithmetic in f64.
     fn dense_of(s: &SparseStructure, values: &[f32]) -> Vec<f64> {
-        let mut w = vec![0.0f64; s.rows * s.cols];
-        for r in 0..s.rows {
-            for k in s.row_ptr[r] as usize..s.row_ptr[r + 1] as usize {
-                w[r * s.cols + s.col_idx[k] as usize] = values[k] as f64;
+        let mut w = vec![0.0f64; s.rows() * s.cols()];
+        for r in 0..s.rows() {
+            for k in s.row_ptr()[r] as usize..s.row_ptr()[r + 1] as usize {
+                w[r * s.cols() + s.col_idx()[k] as usize] = values[k] as f64;
             }
         }
         w
@@ -523,12 +596,19 @@ mod tests {
                 .collect();
 
             let mut out = vec![f32::NAN; rows * batch];
-            forward(&s, &values, &bias, &x, batch, &mut out);
+            forward(&s, &values, &bias, &x, batch, &mut out, false);
             let mut gx = vec![0.5f32; cols * batch];
-            grad_input(&s, &s.to_csc(&values), &gout, batch, &mut gx, Dst::Accumulate);
+            grad_input(
+                &s,
+                &s.to_csc(&values),
+                &gout,
+                batch,
+                &mut gx,
+                Dst::Accumulate,
+            );
             let mut gv = vec![0.25f32; s.nnz()];
             let mut gb = vec![-1.0f32; rows];
-            grad_params(&s, &gout, &x, batch, &mut gv, &mut gb);
+            grad_params(&s, &mut gout.clone(), None, &x, batch, &mut gv, &mut gb);
 
             for r in 0..rows {
                 for j in 0..batch {
@@ -584,12 +664,19 @@ mod tests {
                 .unwrap();
             pool.install(|| {
                 let mut out = vec![0.0; 300 * batch];
-                forward(&s, &values, &bias, &x, batch, &mut out);
+                forward(&s, &values, &bias, &x, batch, &mut out, false);
                 let mut gx = vec![0.0; 200 * batch];
-                grad_input(&s, &s.to_csc(&values), &gout, batch, &mut gx, Dst::Accumulate);
+                grad_input(
+                    &s,
+                    &s.to_csc(&values),
+                    &gout,
+                    batch,
+                    &mut gx,
+                    Dst::Accumulate,
+                );
                 let mut gv = vec![0.0; s.nnz()];
                 let mut gb = vec![0.0; 300];
-                grad_params(&s, &gout, &x, batch, &mut gv, &mut gb);
+                grad_params(&s, &mut gout.clone(), None, &x, batch, &mut gv, &mut gb);
                 (out, gx, gv, gb)
             })
         };

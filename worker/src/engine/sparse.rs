@@ -64,7 +64,12 @@ where
         structure: Arc::clone(structure),
         relu: options.relu,
     };
-    sparse_chain(x, vec![layer], options.input_grad, &Arc::new(Pool::default()))
+    sparse_chain(
+        x,
+        vec![layer],
+        options.input_grad,
+        &Arc::new(Pool::default()),
+    )
 }
 
 /// The layers one after another on `x` (`[cols of the first, batch]`): a `[rows of the last,
@@ -85,13 +90,14 @@ where
     for (i, l) in layers.iter().enumerate() {
         let s = &l.structure;
         assert_eq!(
-            width, s.cols,
+            width,
+            s.cols(),
             "layer {i} of the chain reads {} features, it is given {width}",
-            s.cols
+            s.cols()
         );
         assert_eq!(l.values.shape().0, s.nnz(), "one value per kept weight");
-        assert_eq!(l.bias.shape().0, s.rows, "one bias per row");
-        width = s.rows;
+        assert_eq!(l.bias.shape().0, s.rows(), "one bias per row");
+        width = s.rows();
     }
     let (x, mut tape) = x.split_tape();
     let dev = x.device().clone();
@@ -111,16 +117,16 @@ where
         let s = &layer.structure;
         let mut v_data = pool.take(s.nnz());
         v.copy_into(&mut v_data);
-        let mut b_data = pool.take(s.rows);
+        let mut b_data = pool.take(s.rows());
         b.copy_into(&mut b_data);
         let src = if i == 0 { &xin } else { &hidden[i - 1] };
-        let mut z = pool.take(s.rows * batch);
-        kernels::forward(s, &v_data, &b_data, src, batch, &mut z);
-        if layer.relu {
-            for z in &mut z {
-                *z = z.max(0.0);
-            }
-        }
+        // Without a tape the last output goes to dfdx and nothing is kept: a fresh buffer.
+        let mut z = if i + 1 == depth && !T::OWNS_TAPE {
+            vec![0.0; s.rows() * batch]
+        } else {
+            pool.take(s.rows() * batch)
+        };
+        kernels::forward(s, &v_data, &b_data, src, batch, &mut z, layer.relu);
         pool.give(b_data);
         values.push(v_data);
         params.push((v, b, layer.structure, layer.relu));
@@ -131,14 +137,14 @@ where
         }
     }
     let rows = out.len() / batch.max(1);
-    let result = dev.tensor_from_vec(out.clone(), (rows, batch));
-
     if !T::OWNS_TAPE {
-        pool.give_all([xin, out]);
+        // Nothing to keep for a backward pass: the output itself becomes the tensor.
+        pool.give(xin);
         pool.give_all(values);
         pool.give_all(hidden);
-        return result.put_tape(tape);
+        return dev.tensor_from_vec(out, (rows, batch)).put_tape(tape);
     }
+    let result = dev.tensor_from_vec(out.clone(), (rows, batch));
     // The last output is kept only where its ReLU's derivative is needed.
     let last_relu = params[depth - 1].3;
     if !last_relu {
@@ -146,7 +152,10 @@ where
     }
     let x_ghost = x.ghost();
     let out_ghost = result.ghost();
-    let ghosts: Vec<_> = params.iter().map(|(v, b, ..)| (v.ghost(), b.ghost())).collect();
+    let ghosts: Vec<_> = params
+        .iter()
+        .map(|(v, b, ..)| (v.ghost(), b.ghost()))
+        .collect();
     let layers: Vec<_> = params
         .into_iter()
         .map(|(_, _, structure, relu)| (structure, relu))
@@ -167,21 +176,24 @@ where
         let mut g_out_of_dfdx = true;
         for i in (0..depth).rev() {
             let (s, relu) = (&layers[i].0, layers[i].1);
-            if relu {
-                // Through the ReLU: the gradient of the pre-activation (a ReLU's output is
-                // positive exactly where its input is).
-                let h = if i + 1 == depth { &out } else { &hidden[i] };
-                for (g, &h) in gout.iter_mut().zip(h) {
-                    *g = if h > 0.0 { *g } else { 0.0 };
-                }
-            }
+            // The parameters' gradients first: they take `gout` through the ReLU on the way
+            // (a ReLU's output is positive exactly where its input is), which the input
+            // gradient then reads.
+            let relu_out = relu.then(|| if i + 1 == depth { &out } else { &hidden[i] });
+            let src = if i == 0 { &xin } else { &hidden[i - 1] };
+            let (v_ghost, b_ghost) = &ghosts[i];
+            let mut gv = std::mem::take(&mut **grads.get_or_alloc_mut(v_ghost)?);
+            let gb = grads.get_or_alloc_mut(b_ghost)?;
+            let relu_out = relu_out.map(|h| &h[..]);
+            kernels::grad_params(s, &mut gout, relu_out, src, batch, &mut gv, gb);
+            **grads.get_or_alloc_mut(v_ghost)? = gv;
             let needs_input_grad = i > 0 || input_grad;
             let mut g_in = Vec::new();
             if needs_input_grad {
                 let mut csc = pool.take(s.nnz());
                 s.to_csc_into(&values[i], &mut csc);
                 if i > 0 {
-                    g_in = pool.take(s.cols * batch);
+                    g_in = pool.take(s.cols() * batch);
                     kernels::grad_input(s, &csc, &gout, batch, &mut g_in, Dst::Overwrite);
                 } else {
                     let gx = grads.get_or_alloc_mut(&x_ghost)?;
@@ -189,12 +201,6 @@ where
                 }
                 pool.give(csc);
             }
-            let src = if i == 0 { &xin } else { &hidden[i - 1] };
-            let (v_ghost, b_ghost) = &ghosts[i];
-            let mut gv = std::mem::take(&mut **grads.get_or_alloc_mut(v_ghost)?);
-            let gb = grads.get_or_alloc_mut(b_ghost)?;
-            kernels::grad_params(s, &gout, src, batch, &mut gv, gb);
-            **grads.get_or_alloc_mut(v_ghost)? = gv;
             if g_out_of_dfdx {
                 **grads.get_or_alloc_mut(&out_ghost)? = std::mem::take(&mut gout);
                 g_out_of_dfdx = false;

@@ -6,22 +6,27 @@
 ///
 /// Values are stored in CSR order: row by row, columns increasing, which is also the order of
 /// the flat indices `r * cols + c` of the kept weights.
+///
+/// Invariant, established by the constructors and unchangeable afterwards (the fields are
+/// private): every column index is below `cols`, every CSC row below `rows`, and both
+/// pointer arrays increase from 0 to `nnz`. The kernels' unchecked loads rely on it, so they
+/// check only the sizes of the activations, not every index on every call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparseStructure {
-    pub rows: usize,
-    pub cols: usize,
+    rows: usize,
+    cols: usize,
     /// `row_ptr[r]..row_ptr[r + 1]`: the positions of row `r`'s kept weights.
-    pub row_ptr: Vec<u32>,
+    row_ptr: Vec<u32>,
     /// The column of each kept weight, in CSR order.
-    pub col_idx: Vec<u32>,
+    col_idx: Vec<u32>,
     /// `col_ptr[c]..col_ptr[c + 1]`: the CSC entries of column `c`.
-    pub col_ptr: Vec<u32>,
+    col_ptr: Vec<u32>,
     /// The row of each CSC entry (increasing within a column).
-    pub csc_row: Vec<u32>,
+    csc_row: Vec<u32>,
     /// The CSR position (index into the values) of each CSC entry.
-    pub csc_pos: Vec<u32>,
+    csc_pos: Vec<u32>,
     /// The CSC entry of each CSR position (the inverse of `csc_pos`).
-    pub csr_to_csc: Vec<u32>,
+    csr_to_csc: Vec<u32>,
 }
 
 impl SparseStructure {
@@ -98,6 +103,42 @@ impl SparseStructure {
     /// Number of kept weights.
     pub fn nnz(&self) -> usize {
         self.col_idx.len()
+    }
+
+    /// Rows of the matrix (output features).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns of the matrix (input features).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `row_ptr[r]..row_ptr[r + 1]`: the positions of row `r`'s kept weights (`rows + 1`
+    /// entries).
+    pub fn row_ptr(&self) -> &[u32] {
+        &self.row_ptr
+    }
+
+    /// The column of each kept weight, in CSR order (each below `cols`).
+    pub fn col_idx(&self) -> &[u32] {
+        &self.col_idx
+    }
+
+    /// `col_ptr[c]..col_ptr[c + 1]`: the CSC entries of column `c` (`cols + 1` entries).
+    pub fn col_ptr(&self) -> &[u32] {
+        &self.col_ptr
+    }
+
+    /// The row of each CSC entry, increasing within a column (each below `rows`).
+    pub fn csc_row(&self) -> &[u32] {
+        &self.csc_row
+    }
+
+    /// The CSR position (index into the values) of each CSC entry.
+    pub fn csc_pos(&self) -> &[u32] {
+        &self.csc_pos
     }
 
     /// The values (in CSR order) rearranged in CSC order.
