@@ -52,7 +52,7 @@ fn main() {
         let mut gv = vec![0.0f32; s.nnz()];
         let mut gb = vec![0.0f32; n];
         time(&format!("grad_params {n} {d}"), nnz, || {
-            kernels::grad_params(&s, &mut out, None, &x, b, &mut gv, &mut gb)
+            kernels::grad_params(&s, &mut out, kernels::Relu::No, &x, b, &mut gv, &mut gb)
         });
     }
 }

@@ -110,23 +110,35 @@ pub fn grad_input(
     for_chunks(gx, batch, s.nnz() * batch, chunk);
 }
 
+/// What lies between a layer's product and the output whose gradient [`grad_params`] is
+/// given.
+#[derive(Debug, Clone, Copy)]
+pub enum Relu<'a> {
+    /// Nothing (the output layer): the gradient is the pre-activation's.
+    No,
+    /// A ReLU with this output (`[rows, batch]`, after the ReLU): the gradient is taken
+    /// through it row by row as the rows are used (`+0.0` where the output is not positive).
+    /// With `keep`, `gout` holds the result afterwards (for a [`grad_input`]); without it,
+    /// what `gout` holds afterwards is unspecified.
+    Through { out: &'a [f32], keep: bool },
+}
+
 /// `gv[k] += gout[r, :] . x[c, :]` for every kept weight `k = (r, c)`, and
-/// `gb[r] += sum of gout[r, :]`.
-///
-/// With `relu_out` (the layer's output after its ReLU, `[rows, batch]`), `gout` is the
-/// gradient of that output and is first taken through the ReLU in place, row by row as the
-/// rows are used: entries where the output is not positive become `+0.0`. `gout` is then the
-/// gradient of the pre-activation, for [`grad_input`].
+/// `gb[r] += sum of gout[r, :]`, `gout` taken through the layer's ReLU first (see [`Relu`]).
 pub fn grad_params(
     s: &SparseStructure,
     gout: &mut [f32],
-    relu_out: Option<&[f32]>,
+    relu: Relu,
     x: &[f32],
     batch: usize,
     gv: &mut [f32],
     gb: &mut [f32],
 ) {
     assert_eq!(gout.len(), s.rows() * batch);
+    let (relu_out, write_back) = match relu {
+        Relu::No => (None, false),
+        Relu::Through { out, keep } => (Some(out), keep),
+    };
     assert!(relu_out.is_none_or(|h| h.len() == s.rows() * batch));
     assert_eq!(x.len(), s.cols() * batch);
     assert_eq!(gv.len(), s.nnz());
@@ -142,6 +154,7 @@ pub fn grad_params(
             cols: s.cols(),
             gout,
             relu_out: relu_out.map(|h| &h[r0 * batch..(r0 + rows) * batch]),
+            write_back,
             x,
             batch,
         };
@@ -250,6 +263,8 @@ struct Dots<'a> {
     /// when `relu_out` (these rows of the output) is given.
     gout: &'a mut [f32],
     relu_out: Option<&'a [f32]>,
+    /// Whether `gout` must hold the gradient through the ReLU afterwards (else it may).
+    write_back: bool,
     x: &'a [f32],
     batch: usize,
 }
@@ -308,6 +323,14 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn gather(g: &Gather, first: usize, dst: &mut [f32]) {
+        // The common batch sizes: one tile a row, in a loop of its own (the general one
+        // below holds every tile width and spills registers around them).
+        match g.batch {
+            64 => return gather_fixed::<8>(g, first, dst),
+            40 => return gather_fixed::<5>(g, first, dst),
+            32 => return gather_fixed::<4>(g, first, dst),
+            _ => {}
+        }
         let b = g.batch;
         let src = g.src.as_ptr();
         for (i, row) in dst.chunks_exact_mut(b).enumerate() {
@@ -318,6 +341,23 @@ mod avx2 {
             let (w, j) = (&g.values[a..e], &g.index[a..e]);
             let term = |k: usize| (*w.get_unchecked(k), *j.get_unchecked(k) as usize);
             gather_row(out, init, g.relu, b, src, e - a, term);
+        }
+    }
+
+    /// [`gather`] for a batch of exactly `8 NV` lanes: the same arithmetic as its tiles.
+    #[inline(always)]
+    unsafe fn gather_fixed<const NV: usize>(g: &Gather, first: usize, dst: &mut [f32]) {
+        let b = 8 * NV;
+        let src = g.src.as_ptr();
+        let (values, index) = (g.values.as_ptr(), g.index.as_ptr());
+        let out = dst.as_mut_ptr();
+        for i in 0..dst.len() / b {
+            let r = first + i;
+            let (a, e) = (g.ptr[r] as usize, g.ptr[r + 1] as usize);
+            let init = g.init.map(|init| init[r]);
+            // Entries a..e are within the values and the index (checked by the caller).
+            let term = |k: usize| (*values.add(a + k), *index.add(a + k) as usize);
+            tile::<NV>(out.add(i * b), init, g.relu, b, src, e - a, &term);
         }
     }
 
@@ -423,6 +463,12 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dots(d: &mut Dots, first: usize, gv: &mut [f32], gb: &mut [f32]) {
+        match d.batch {
+            64 => return dots_fixed::<8>(d, first, gv, gb),
+            40 => return dots_fixed::<5>(d, first, gv, gb),
+            32 => return dots_fixed::<4>(d, first, gv, gb),
+            _ => {}
+        }
         let b = d.batch;
         let base = d.row_ptr[first] as usize;
         for (i, gb) in gb.iter_mut().enumerate() {
@@ -446,41 +492,74 @@ mod avx2 {
             *gb += dot_with(g, b, |j| *g.add(j), |_| _mm256_set1_ps(1.0), false);
             let (a, e) = (d.row_ptr[r] as usize, d.row_ptr[r + 1] as usize);
             let out = &mut gv[a - base..e - base];
-            let cols = &d.col_idx[a..e];
-            // The common batch sizes keep the output gradient's row in registers.
-            match b {
-                64 => row_dots::<8>(g, d.x.as_ptr(), cols, out),
-                40 => row_dots::<5>(g, d.x.as_ptr(), cols, out),
-                32 => row_dots::<4>(g, d.x.as_ptr(), cols, out),
-                _ => {
-                    for (gv, &c) in out.iter_mut().zip(cols) {
-                        let x = d.x.as_ptr().add(c as usize * b);
-                        *gv += dot_with(
-                            g,
-                            b,
-                            |j| *g.add(j) * *x.add(j),
-                            |q| _mm256_loadu_ps(x.add(8 * q)),
-                            true,
-                        );
-                    }
-                }
+            for (gv, &c) in out.iter_mut().zip(&d.col_idx[a..e]) {
+                let x = d.x.as_ptr().add(c as usize * b);
+                *gv += dot_with(
+                    g,
+                    b,
+                    |j| *g.add(j) * *x.add(j),
+                    |q| _mm256_loadu_ps(x.add(8 * q)),
+                    true,
+                );
             }
         }
     }
 
-    /// `out[k] += g . x[cols[k], :]` for a batch of exactly `8 NV`.
+    /// [`dots`] for a batch of exactly `8 NV`: the output gradient's row is loaded once, taken
+    /// through the ReLU in registers (and written back only when asked), and serves the bias
+    /// sum and every dot product of the row. The same arithmetic as the general loop.
+    #[inline(always)]
+    unsafe fn dots_fixed<const NV: usize>(
+        d: &mut Dots,
+        first: usize,
+        gv: &mut [f32],
+        gb: &mut [f32],
+    ) {
+        let b = 8 * NV;
+        let base = d.row_ptr[first] as usize;
+        let zero = _mm256_setzero_ps();
+        for (i, gb) in gb.iter_mut().enumerate() {
+            let r = first + i;
+            let g = d.gout.as_mut_ptr().add(i * b);
+            let mut gr = [zero; NV];
+            for (q, gr) in gr.iter_mut().enumerate() {
+                *gr = _mm256_loadu_ps(g.add(8 * q));
+            }
+            if let Some(h) = d.relu_out {
+                let h = h.as_ptr().add(i * b);
+                for (q, gr) in gr.iter_mut().enumerate() {
+                    let positive = _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(h.add(8 * q)), zero);
+                    *gr = _mm256_and_ps(*gr, positive);
+                    if d.write_back {
+                        _mm256_storeu_ps(g.add(8 * q), *gr);
+                    }
+                }
+            }
+            // The bias: what `dot_with` adds up, in its order.
+            let mut sum = zero;
+            for gr in &gr {
+                sum = _mm256_add_ps(*gr, sum);
+            }
+            *gb += hsum(sum);
+            let (a, e) = (d.row_ptr[r] as usize, d.row_ptr[r + 1] as usize);
+            row_dots::<NV>(
+                &gr,
+                d.x.as_ptr(),
+                &d.col_idx[a..e],
+                &mut gv[a - base..e - base],
+            );
+        }
+    }
+
+    /// `out[k] += g . x[cols[k], :]` for a batch of exactly `8 NV`, the row `g` in registers.
     #[inline(always)]
     unsafe fn row_dots<const NV: usize>(
-        g: *const f32,
+        gr: &[__m256; NV],
         x: *const f32,
         cols: &[u32],
         out: &mut [f32],
     ) {
         let b = 8 * NV;
-        let mut gr = [_mm256_setzero_ps(); NV];
-        for (q, gr) in gr.iter_mut().enumerate() {
-            *gr = _mm256_loadu_ps(g.add(8 * q));
-        }
         for (gv, &c) in out.iter_mut().zip(cols) {
             let row = x.add(c as usize * b);
             let mut acc = _mm256_mul_ps(gr[0], _mm256_loadu_ps(row));
@@ -608,7 +687,7 @@ mod tests {
             );
             let mut gv = vec![0.25f32; s.nnz()];
             let mut gb = vec![-1.0f32; rows];
-            grad_params(&s, &mut gout.clone(), None, &x, batch, &mut gv, &mut gb);
+            grad_params(&s, &mut gout.clone(), Relu::No, &x, batch, &mut gv, &mut gb);
 
             for r in 0..rows {
                 for j in 0..batch {
@@ -676,7 +755,7 @@ mod tests {
                 );
                 let mut gv = vec![0.0; s.nnz()];
                 let mut gb = vec![0.0; 300];
-                grad_params(&s, &mut gout.clone(), None, &x, batch, &mut gv, &mut gb);
+                grad_params(&s, &mut gout.clone(), Relu::No, &x, batch, &mut gv, &mut gb);
                 (out, gx, gv, gb)
             })
         };

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use dfdx::prelude::*;
 
-use super::kernels::{self, Dst};
+use super::kernels::{self, Dst, Relu};
 use super::pool::Pool;
 use super::structure::SparseStructure;
 
@@ -179,15 +179,20 @@ where
             // The parameters' gradients first: they take `gout` through the ReLU on the way
             // (a ReLU's output is positive exactly where its input is), which the input
             // gradient then reads.
-            let relu_out = relu.then(|| if i + 1 == depth { &out } else { &hidden[i] });
+            let needs_input_grad = i > 0 || input_grad;
+            let relu = match relu {
+                false => Relu::No,
+                true => Relu::Through {
+                    out: if i + 1 == depth { &out } else { &hidden[i] },
+                    keep: needs_input_grad,
+                },
+            };
             let src = if i == 0 { &xin } else { &hidden[i - 1] };
             let (v_ghost, b_ghost) = &ghosts[i];
             let mut gv = std::mem::take(&mut **grads.get_or_alloc_mut(v_ghost)?);
             let gb = grads.get_or_alloc_mut(b_ghost)?;
-            let relu_out = relu_out.map(|h| &h[..]);
-            kernels::grad_params(s, &mut gout, relu_out, src, batch, &mut gv, gb);
+            kernels::grad_params(s, &mut gout, relu, src, batch, &mut gv, gb);
             **grads.get_or_alloc_mut(v_ghost)? = gv;
-            let needs_input_grad = i > 0 || input_grad;
             let mut g_in = Vec::new();
             if needs_input_grad {
                 let mut csc = pool.take(s.nnz());
