@@ -24,8 +24,11 @@ use super::structure::SparseStructure;
 use crate::model::Params;
 use crate::prune::BoolMasks;
 
-/// Evaluation passes run over this many samples at a time (bounds the activations' memory).
-const EVAL_CHUNK: usize = 250;
+/// Evaluation passes run over this many samples at a time: it bounds the activations' memory,
+/// and it is the training batch, for which the sparse kernels have loops of their own
+/// (250 at a time took 20-75% longer a sample in the forward product at widths 410 and 1310,
+/// `cargo run -p worker --example kernels`).
+const EVAL_CHUNK: usize = 64;
 
 /// A buffer of dfdx's CPU device (what Adam's moments are kept in).
 type Buf = <Cpu as Storage<f32>>::Vec;
