@@ -320,6 +320,21 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{Dots, Gather};
+    /// The kernels fetch the scattered source rows of the entry this many entries ahead
+    /// (this row's or the next rows'): the hardware cannot guess them, and at width 1310 the
+    /// rows come from beyond the L2 cache. Measured with `cargo run -p worker --example
+    /// kernels` on one thread: the input gradient 15-35% and the weight gradient 25-45% faster at
+    /// width 1310 and 10% density, the forward product up to 20%; width 410 within noise.
+    const PF: usize = 16;
+
+    /// Fetches the `bytes` from `row` into the cache ahead of use.
+    #[inline(always)]
+    unsafe fn prefetch(row: *const f32, bytes: usize) {
+        let row = row as *const i8;
+        for line in 0..bytes.div_ceil(64) {
+            _mm_prefetch::<_MM_HINT_T0>(row.add(64 * line));
+        }
+    }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn gather(g: &Gather, first: usize, dst: &mut [f32]) {
@@ -351,13 +366,19 @@ mod avx2 {
         let src = g.src.as_ptr();
         let (values, index) = (g.values.as_ptr(), g.index.as_ptr());
         let out = dst.as_mut_ptr();
+        let end = g.ptr[first + dst.len() / b] as usize;
         for i in 0..dst.len() / b {
             let r = first + i;
             let (a, e) = (g.ptr[r] as usize, g.ptr[r + 1] as usize);
             let init = g.init.map(|init| init[r]);
             // Entries a..e are within the values and the index (checked by the caller).
             let term = |k: usize| (*values.add(a + k), *index.add(a + k) as usize);
-            tile::<NV>(out.add(i * b), init, g.relu, b, src, e - a, &term);
+            // The column of the entry `PF` after `k`, while it is one of this call's.
+            let ahead = |k: usize| {
+                let j = a + k + PF;
+                (j < end).then(|| *index.add(j) as usize)
+            };
+            tile::<NV>(out.add(i * b), init, g.relu, b, src, e - a, &term, &ahead);
         }
     }
 
@@ -374,17 +395,17 @@ mod avx2 {
     ) {
         let mut t = 0;
         while t + 64 <= b {
-            tile::<8>(dst.add(t), init, relu, b, src.add(t), n, &term);
+            tile::<8>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None);
             t += 64;
         }
         match (b - t) / 8 {
-            7 => tile::<7>(dst.add(t), init, relu, b, src.add(t), n, &term),
-            6 => tile::<6>(dst.add(t), init, relu, b, src.add(t), n, &term),
-            5 => tile::<5>(dst.add(t), init, relu, b, src.add(t), n, &term),
-            4 => tile::<4>(dst.add(t), init, relu, b, src.add(t), n, &term),
-            3 => tile::<3>(dst.add(t), init, relu, b, src.add(t), n, &term),
-            2 => tile::<2>(dst.add(t), init, relu, b, src.add(t), n, &term),
-            1 => tile::<1>(dst.add(t), init, relu, b, src.add(t), n, &term),
+            7 => tile::<7>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
+            6 => tile::<6>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
+            5 => tile::<5>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
+            4 => tile::<4>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
+            3 => tile::<3>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
+            2 => tile::<2>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
+            1 => tile::<1>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
             _ => {}
         }
         for j in t + (b - t) / 8 * 8..b {
@@ -398,6 +419,8 @@ mod avx2 {
     }
 
     #[inline(always)]
+    // The innermost loop's operands, kept apart so that they stay in registers.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn tile<const NV: usize>(
         dst: *mut f32,
         init: Option<f32>,
@@ -406,6 +429,7 @@ mod avx2 {
         src: *const f32,
         n: usize,
         term: &impl Fn(usize) -> (f32, usize),
+        ahead: &impl Fn(usize) -> Option<usize>,
     ) {
         let mut acc = [_mm256_setzero_ps(); NV];
         match init {
@@ -420,6 +444,11 @@ mod avx2 {
         // add per four entries instead of one multiply-add per entry (10% faster).
         let mut k = 0;
         while k + 4 <= n {
+            for e in 0..4 {
+                if let Some(c) = ahead(k + e) {
+                    prefetch(src.add(c * b), NV * 32);
+                }
+            }
             let (w0, c0) = term(k);
             let (w1, c1) = term(k + 1);
             let (w2, c2) = term(k + 2);
@@ -517,6 +546,7 @@ mod avx2 {
     ) {
         let b = 8 * NV;
         let base = d.row_ptr[first] as usize;
+        let last = d.row_ptr[first + gb.len()] as usize;
         let zero = _mm256_setzero_ps();
         for (i, gb) in gb.iter_mut().enumerate() {
             let r = first + i;
@@ -542,11 +572,13 @@ mod avx2 {
             }
             *gb += hsum(sum);
             let (a, e) = (d.row_ptr[r] as usize, d.row_ptr[r + 1] as usize);
+            let later = &d.col_idx[a..last];
             row_dots::<NV>(
                 &gr,
                 d.x.as_ptr(),
                 &d.col_idx[a..e],
                 &mut gv[a - base..e - base],
+                |k| later.get(k + PF).map(|&c| c as usize),
             );
         }
     }
@@ -558,9 +590,13 @@ mod avx2 {
         x: *const f32,
         cols: &[u32],
         out: &mut [f32],
+        ahead: impl Fn(usize) -> Option<usize>,
     ) {
         let b = 8 * NV;
-        for (gv, &c) in out.iter_mut().zip(cols) {
+        for (k, (gv, &c)) in out.iter_mut().zip(cols).enumerate() {
+            if let Some(c) = ahead(k) {
+                prefetch(x.add(c * b), NV * 32);
+            }
             let row = x.add(c as usize * b);
             let mut acc = _mm256_mul_ps(gr[0], _mm256_loadu_ps(row));
             for (q, gr) in gr.iter().enumerate().skip(1) {
