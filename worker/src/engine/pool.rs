@@ -15,16 +15,21 @@ pub struct Pool {
 
 impl Pool {
     /// A buffer of exactly `len` values whose contents are unspecified (stale values of an
-    /// earlier use, or zeros where it had to grow). The smallest free buffer that holds `len`
-    /// values without growing is taken, else the largest one.
+    /// earlier use, or zeros where it had to grow). A free buffer of exactly that length is
+    /// taken first (a step asks for the same lengths every time, and lengthening a buffer
+    /// writes zeros over the new part), else the smallest that holds `len` values without
+    /// growing, else the largest.
     pub fn take(&self, len: usize) -> Vec<f32> {
         let mut buf = {
             let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-            let fits = (0..free.len())
-                .filter(|&i| free[i].capacity() >= len)
-                .min_by_key(|&i| free[i].capacity());
-            let largest = (0..free.len()).max_by_key(|&i| free[i].capacity());
-            match fits.or(largest) {
+            let exact = (0..free.len()).find(|&i| free[i].len() == len);
+            let fits = || {
+                (0..free.len())
+                    .filter(|&i| free[i].capacity() >= len)
+                    .min_by_key(|&i| free[i].capacity())
+            };
+            let largest = || (0..free.len()).max_by_key(|&i| free[i].capacity());
+            match exact.or_else(fits).or_else(largest) {
                 Some(i) => free.swap_remove(i),
                 None => Vec::new(),
             }
