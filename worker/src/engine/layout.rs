@@ -15,11 +15,13 @@
 use crate::prune::BoolMasks;
 
 /// Weight matrices whose kept share (after leaving out neurons that cannot matter) is below
-/// this train sparse. Chosen by measurement (`worker bench --densities 0.6,0.55,0.5,0.45
-/// --path dense|sparse`): at width 1310 the two paths tie at 50% (sparse 5-15% faster at 45%,
-/// dense at 55-60%); at width 410 sparse is faster up to 60%. See the README's performance
-/// section.
-pub const SPARSE_BELOW: f64 = 0.5;
+/// this train sparse. Chosen by measurement (`worker bench --densities 0.6,0.5,0.46,0.4,0.35
+/// --path dense|sparse`), where it matters most: the widest matrices, two tasks training at
+/// once as `coordinator run` does on two cores. At width 1310 the paths tie at 40% there
+/// (sparse 30% faster at 35%, dense 10-25% faster at 46%); one task alone ties at 50%, and
+/// width 410 is faster sparse up to 60% (its activations stay in cache). See the README's
+/// performance section.
+pub const SPARSE_BELOW: f64 = 0.4;
 
 /// Weight matrices with at most this many rows (the output layer: one row per problem) train
 /// sparse whatever their density: a matrix product of so few rows costs gemm's fixed overhead
