@@ -92,13 +92,21 @@ async fn register(
 /// (with `exit_when_idle`) no work is left; then waits for the running leases.
 pub(super) async fn pull_loop(
     config: Config,
-    pool: Arc<rayon::ThreadPool>,
+    pools: Vec<Arc<rayon::ThreadPool>>,
     shutdown: Shutdown,
     fatal: Fatal,
 ) -> Result<Summary> {
+    // A slot's permit and its pool go together: a task takes a free pool with its permit and
+    // puts it back before releasing the permit, so a permit always finds a pool.
+    assert_eq!(
+        pools.len(),
+        config.parallel.max(1),
+        "one pool per task slot"
+    );
+    let free_pools = Arc::new(std::sync::Mutex::new(pools));
     let mut client = connect(&config.coordinator, &config.auth, &shutdown).await?;
     let (mut worker_id, mut heartbeat) = register(&mut client, &config, &shutdown).await?;
-    let slots = Arc::new(Semaphore::new(config.parallel));
+    let slots = Arc::new(Semaphore::new(config.parallel.max(1)));
     let mut running: JoinSet<TaskEnd> = JoinSet::new();
     let mut summary = Summary::default();
     let mut backoff = Backoff::new();
@@ -131,16 +139,26 @@ pub(super) async fn pull_loop(
                 requests.answered();
                 let reply = reply.into_inner();
                 if let Some(lease) = reply.lease {
+                    let pool = free_pools
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop()
+                        .expect("a free pool for every permit");
                     let ctx = TaskContext {
                         client: client.clone(),
                         worker_id,
                         heartbeat,
-                        pool: pool.clone(),
+                        pool: Arc::clone(&pool),
                         shutdown: shutdown.clone(),
                         fatal: fatal.clone(),
                     };
+                    let free_pools = Arc::clone(&free_pools);
                     running.spawn(async move {
                         let end = run_lease(ctx, lease).await;
+                        free_pools
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(pool);
                         drop(permit);
                         end
                     });

@@ -376,4 +376,158 @@ mod tests {
         );
         assert_eq!(out.as_vec(), vec![0.25, 0.75]);
     }
+
+    /// A chain of `widths.len() - 1` layers two ways: one sparse chain, and dfdx's dense
+    /// products of the masked matrices with ReLU between them. Returns the chain's output and
+    /// gradients (input, then values and bias of each layer) and the dense reference's.
+    fn chain_against_dense(
+        widths: &[usize],
+        density: f64,
+        batch: usize,
+        seed: u64,
+        pool: &Arc<Pool>,
+    ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let depth = widths.len() - 1;
+        let dev = Cpu::default();
+        let mut structures = Vec::new();
+        let mut dense_ws = Vec::new();
+        let mut values = Vec::new();
+        let mut biases = Vec::new();
+        for l in 0..depth {
+            let (cols, rows) = (widths[l], widths[l + 1]);
+            let keep: Vec<bool> = (0..rows * cols).map(|_| rng.gen_bool(density)).collect();
+            let s = Arc::new(SparseStructure::from_mask(rows, cols, &keep));
+            let w: Vec<f32> = keep
+                .iter()
+                .map(|&k| if k { rng.gen_range(-1.0..1.0) } else { 0.0 })
+                .collect();
+            values.push(
+                s.positions()
+                    .map(|(r, c)| w[r * cols + c])
+                    .collect::<Vec<f32>>(),
+            );
+            biases.push(
+                (0..rows)
+                    .map(|_| rng.gen_range(-0.5..0.5))
+                    .collect::<Vec<f32>>(),
+            );
+            dense_ws.push(w);
+            structures.push(s);
+        }
+        let x: Vec<f32> = (0..widths[0] * batch)
+            .map(|_| rng.gen_range(-2.0..2.0))
+            .collect();
+        let out_rows = widths[depth];
+        let weights = dev.tensor_from_vec(
+            (0..out_rows * batch)
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect::<Vec<f32>>(),
+            (out_rows, batch),
+        );
+
+        let xs = dev.tensor_from_vec(x.clone(), (widths[0], batch));
+        let vs: Vec<Vector> = values
+            .iter()
+            .map(|v| dev.tensor_from_vec(v.clone(), (v.len(),)))
+            .collect();
+        let bs: Vec<Vector> = biases
+            .iter()
+            .map(|b| dev.tensor_from_vec(b.clone(), (b.len(),)))
+            .collect();
+        let layers = (0..depth)
+            .map(|l| ChainLayer {
+                values: vs[l].leaky_trace(),
+                bias: bs[l].leaky_trace(),
+                structure: Arc::clone(&structures[l]),
+                relu: l + 1 < depth,
+            })
+            .collect();
+        let out = sparse_chain(xs.leaky_trace(), layers, true, pool);
+        let mut sparse = vec![out.retaped::<NoneTape>().as_vec()];
+        let grads = (out * weights.clone()).sum().backward();
+        sparse.push(contents(&grads.get(&xs)));
+        for l in 0..depth {
+            sparse.push(contents(&grads.get(&vs[l])));
+            sparse.push(contents(&grads.get(&bs[l])));
+        }
+
+        let xd = dev.tensor_from_vec(x, (widths[0], batch));
+        let wd: Vec<Matrix> = (0..depth)
+            .map(|l| dev.tensor_from_vec(dense_ws[l].clone(), (widths[l + 1], widths[l])))
+            .collect();
+        let bd: Vec<Vector> = biases
+            .iter()
+            .map(|b| dev.tensor_from_vec(b.clone(), (b.len(),)))
+            .collect();
+        let mut h = xd.leaky_trace();
+        for l in 0..depth {
+            let rows = widths[l + 1];
+            let z = wd[l].leaky_trace().matmul(h)
+                + bd[l]
+                    .leaky_trace()
+                    .broadcast_like::<_, Axis<1>>(&(rows, batch));
+            h = if l + 1 < depth { z.relu() } else { z };
+        }
+        let mut dense = vec![h.retaped::<NoneTape>().as_vec()];
+        let grads = (h * weights).sum().backward();
+        dense.push(grads.get(&xd).as_vec());
+        for l in 0..depth {
+            let g = grads.get(&wd[l]).as_vec();
+            let cols = widths[l];
+            dense.push(
+                structures[l]
+                    .positions()
+                    .map(|(r, c)| g[r * cols + c])
+                    .collect(),
+            );
+            dense.push(grads.get(&bd[l]).as_vec());
+        }
+        (sparse, dense)
+    }
+
+    #[test]
+    fn a_chain_of_sparse_layers_agrees_with_dense_masked_dfdx_layer_by_layer() {
+        let pool = Arc::new(Pool::default());
+        let cases: [(&[usize], f64, usize); 5] = [
+            (&[4, 30, 30, 2], 0.2, 64),
+            (&[4, 30, 30, 2], 0.05, 40),
+            (&[7, 50, 20, 33, 3], 0.3, 100),
+            (&[3, 9, 1], 1.0, 1),
+            (&[5, 40, 40, 40, 2], 0.02, 64),
+        ];
+        for (case, &(widths, density, batch)) in cases.iter().enumerate() {
+            let (sparse, dense) = chain_against_dense(widths, density, batch, case as u64, &pool);
+            let names = ["output", "input gradient"];
+            for (k, (a, b)) in sparse.iter().zip(&dense).enumerate() {
+                let what = match k {
+                    0 | 1 => names[k].to_string(),
+                    _ => format!(
+                        "layer {} {} gradient",
+                        (k - 2) / 2,
+                        ["value", "bias"][(k - 2) % 2]
+                    ),
+                };
+                assert_close(
+                    a,
+                    b,
+                    &format!("{what}, widths {widths:?}, density {density}"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reused_buffers_change_nothing() {
+        // The same chain three times on one pool (whose buffers then hold stale values of
+        // other shapes) and once on a fresh pool: the same bits every time.
+        let pool = Arc::new(Pool::default());
+        let first = chain_against_dense(&[4, 30, 30, 2], 0.2, 64, 9, &pool).0;
+        chain_against_dense(&[7, 50, 20, 33, 3], 0.3, 100, 3, &pool);
+        let again = chain_against_dense(&[4, 30, 30, 2], 0.2, 64, 9, &pool).0;
+        let fresh = chain_against_dense(&[4, 30, 30, 2], 0.2, 64, 9, &Arc::new(Pool::default())).0;
+        assert_eq!(first, again);
+        assert_eq!(first, fresh);
+        assert!(pool.held() > 0, "the pool keeps its buffers");
+    }
 }
