@@ -49,6 +49,17 @@ async fn wait_for_levels(t: &TestServer, sweep: &str, levels: u64) {
     }
 }
 
+#[test]
+fn the_test_workers_speak_the_real_workers_engine() {
+    // The next worker below is a synthetic one; it may continue the real worker's task only
+    // if both report the same engine.
+    assert_eq!(
+        coordinator::testkit::TEST_ENGINE,
+        worker::engine::ENGINE_VERSION,
+        "shared::synthetic::SYNTHETIC_ENGINE must follow worker::engine::ENGINE_VERSION"
+    );
+}
+
 #[tokio::test]
 async fn a_stopped_worker_returns_its_lease_and_the_next_one_resumes() {
     let t = start().await;

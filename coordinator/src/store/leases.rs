@@ -810,7 +810,7 @@ mod tests {
             hostname: "h",
             api_version: 1,
             parallel: 1,
-            engine: 2,
+            engine: shared::synthetic::SYNTHETIC_ENGINE,
         }
     }
     use crate::store::{sweeps, Store};
