@@ -49,7 +49,7 @@ pub fn forward(
             index: s.col_idx(),
             height: s.cols(),
             values,
-            init: Some(bias),
+            start: Start::Values(bias),
             src: x,
             batch,
             relu,
@@ -89,18 +89,17 @@ pub fn grad_input(
     if batch == 0 {
         return;
     }
-    // Accumulating into zeros starts every sum at +0.0: so does a zero initial value.
-    let zeros = match into {
-        Dst::Accumulate => Vec::new(),
-        Dst::Overwrite => vec![0.0f32; s.cols()],
-    };
     let chunk = |c0: usize, dst: &mut [f32]| {
         let gather = Gather {
             ptr: s.col_ptr(),
             index: s.csc_row(),
             height: s.rows(),
             values,
-            init: (into == Dst::Overwrite).then_some(&zeros[..]),
+            start: match into {
+                Dst::Accumulate => Start::Dst,
+                // Accumulating into zeros starts every sum at +0.0: so does this.
+                Dst::Overwrite => Start::Zero,
+            },
             src: gout,
             batch,
             relu: false,
@@ -195,7 +194,18 @@ fn for_chunks(dst: &mut [f32], batch: usize, work: usize, f: impl Fn(usize, &mut
         .for_each(|(chunk, rows)| f(chunk * ROWS_PER_CHUNK, rows));
 }
 
-/// `dst[i, :] = (init[i] or dst[i, :]) + sum over the entries k of row i of
+/// What a [`Gather`]'s sums start from.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    /// `values[i]` for row `i` (the bias).
+    Values(&'a [f32]),
+    /// `+0.0`.
+    Zero,
+    /// What the destination holds (accumulate).
+    Dst,
+}
+
+/// `dst[i, :] = (start of row i) + sum over the entries k of row i of
 /// values[k] * src[index[k], :]`: the forward product (CSR) and the input gradient (CSC) are
 /// both this.
 struct Gather<'a> {
@@ -204,7 +214,7 @@ struct Gather<'a> {
     index: &'a [u32],
     height: usize,
     values: &'a [f32],
-    init: Option<&'a [f32]>,
+    start: Start<'a>,
     src: &'a [f32],
     batch: usize,
     /// ReLU on the result.
@@ -212,6 +222,15 @@ struct Gather<'a> {
 }
 
 impl Gather<'_> {
+    /// What the sums of row `r` start from; `None`: the destination's values.
+    fn start(&self, r: usize) -> Option<f32> {
+        match self.start {
+            Start::Values(values) => Some(values[r]),
+            Start::Zero => Some(0.0),
+            Start::Dst => None,
+        }
+    }
+
     fn run(&self, first: usize, dst: &mut [f32]) {
         let rows = dst.len() / self.batch;
         assert!(first + rows < self.ptr.len(), "rows outside the structure");
@@ -235,8 +254,8 @@ impl Gather<'_> {
                 self.ptr[first + i] as usize,
                 self.ptr[first + i + 1] as usize,
             );
-            if let Some(init) = self.init {
-                row.fill(init[first + i]);
+            if let Some(start) = self.start(first + i) {
+                row.fill(start);
             }
             for k in a..e {
                 let (w, j) = (self.values[k], self.index[k] as usize);
@@ -298,7 +317,7 @@ impl Dots<'_> {
             let g = &mut self.gout[i * b..(i + 1) * b];
             if let Some(h) = self.relu_out {
                 for (g, &h) in g.iter_mut().zip(&h[i * b..(i + 1) * b]) {
-                    *g = if h > 0.0 { *g } else { 0.0 };
+                    *g = through_relu(*g, h);
                 }
             }
             let g = &*g;
@@ -351,7 +370,7 @@ mod avx2 {
         for (i, row) in dst.chunks_exact_mut(b).enumerate() {
             let r = first + i;
             let (a, e) = (g.ptr[r] as usize, g.ptr[r + 1] as usize);
-            let init = g.init.map(|init| init[r]);
+            let init = g.start(r);
             let out = row.as_mut_ptr();
             let (w, j) = (&g.values[a..e], &g.index[a..e]);
             let term = |k: usize| (*w.get_unchecked(k), *j.get_unchecked(k) as usize);
@@ -370,7 +389,7 @@ mod avx2 {
         for i in 0..dst.len() / b {
             let r = first + i;
             let (a, e) = (g.ptr[r] as usize, g.ptr[r + 1] as usize);
-            let init = g.init.map(|init| init[r]);
+            let init = g.start(r);
             // Entries a..e are within the values and the index (checked by the caller).
             let term = |k: usize| (*values.add(a + k), *index.add(a + k) as usize);
             // The column of the entry `PF` after `k`, while it is one of this call's.
@@ -393,19 +412,93 @@ mod avx2 {
         n: usize,
         term: impl Fn(usize) -> (f32, usize),
     ) {
+        // The general path does not prefetch.
+        let no_prefetch = |_: usize| None;
         let mut t = 0;
         while t + 64 <= b {
-            tile::<8>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None);
+            tile::<8>(
+                dst.add(t),
+                init,
+                relu,
+                b,
+                src.add(t),
+                n,
+                &term,
+                &no_prefetch,
+            );
             t += 64;
         }
         match (b - t) / 8 {
-            7 => tile::<7>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
-            6 => tile::<6>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
-            5 => tile::<5>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
-            4 => tile::<4>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
-            3 => tile::<3>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
-            2 => tile::<2>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
-            1 => tile::<1>(dst.add(t), init, relu, b, src.add(t), n, &term, &|_| None),
+            7 => tile::<7>(
+                dst.add(t),
+                init,
+                relu,
+                b,
+                src.add(t),
+                n,
+                &term,
+                &no_prefetch,
+            ),
+            6 => tile::<6>(
+                dst.add(t),
+                init,
+                relu,
+                b,
+                src.add(t),
+                n,
+                &term,
+                &no_prefetch,
+            ),
+            5 => tile::<5>(
+                dst.add(t),
+                init,
+                relu,
+                b,
+                src.add(t),
+                n,
+                &term,
+                &no_prefetch,
+            ),
+            4 => tile::<4>(
+                dst.add(t),
+                init,
+                relu,
+                b,
+                src.add(t),
+                n,
+                &term,
+                &no_prefetch,
+            ),
+            3 => tile::<3>(
+                dst.add(t),
+                init,
+                relu,
+                b,
+                src.add(t),
+                n,
+                &term,
+                &no_prefetch,
+            ),
+            2 => tile::<2>(
+                dst.add(t),
+                init,
+                relu,
+                b,
+                src.add(t),
+                n,
+                &term,
+                &no_prefetch,
+            ),
+            1 => tile::<1>(
+                dst.add(t),
+                init,
+                relu,
+                b,
+                src.add(t),
+                n,
+                &term,
+                &no_prefetch,
+            ),
             _ => {}
         }
         for j in t + (b - t) / 8 * 8..b {
@@ -514,7 +607,7 @@ mod avx2 {
                     _mm256_storeu_ps(g.add(8 * q), masked);
                 }
                 for j in b / 8 * 8..b {
-                    *g.add(j) = if *h.add(j) > 0.0 { *g.add(j) } else { 0.0 };
+                    *g.add(j) = super::through_relu(*g.add(j), *h.add(j));
                 }
             }
             let g = g as *const f32;
@@ -648,6 +741,18 @@ mod avx2 {
 fn relu(z: f32) -> f32 {
     if z > 0.0 {
         z
+    } else {
+        0.0
+    }
+}
+
+/// A gradient `g` of a ReLU's output `h` taken through it: `g` where `h > 0`, else `+0.0`
+/// (a ReLU's output is positive exactly where its input is). The vector kernels compute the
+/// same with a compare and a mask.
+#[inline(always)]
+fn through_relu(g: f32, h: f32) -> f32 {
+    if h > 0.0 {
+        g
     } else {
         0.0
     }

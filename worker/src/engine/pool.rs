@@ -42,20 +42,6 @@ impl Pool {
         buf
     }
 
-    /// A buffer of `len` values, every one of them zero.
-    pub fn zeros(&self, len: usize) -> Vec<f32> {
-        let mut buf = self.take(len);
-        buf.fill(0.0);
-        buf
-    }
-
-    /// A copy of `values` in a pooled buffer.
-    pub fn copy_of(&self, values: &[f32]) -> Vec<f32> {
-        let mut buf = self.take(values.len());
-        buf.copy_from_slice(values);
-        buf
-    }
-
     /// Returns a buffer for later use.
     pub fn give(&self, buf: Vec<f32>) {
         if buf.capacity() > 0 {
@@ -105,12 +91,10 @@ mod tests {
     }
 
     #[test]
-    fn zeros_are_zero_and_copies_are_copies_whatever_the_buffer_held() {
+    fn a_buffer_has_the_asked_length_whatever_it_held() {
         let pool = Pool::default();
         pool.give(vec![7.0; 50]);
-        assert_eq!(pool.zeros(40), vec![0.0; 40]);
-        pool.give(vec![7.0; 50]);
-        assert_eq!(pool.copy_of(&[1.0, 2.0]), vec![1.0, 2.0]);
+        assert_eq!(pool.take(40).len(), 40);
         // Growing past every free buffer keeps the old values and zero-fills the rest.
         pool.give(vec![3.0; 2]);
         let grown = pool.take(4);

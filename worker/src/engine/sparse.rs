@@ -25,15 +25,6 @@ pub type Matrix<T = NoneTape> = Tensor<(usize, usize), f32, Cpu, T>;
 /// A 1-D tensor with a runtime length on the CPU.
 pub type Vector<T = NoneTape> = Tensor<(usize,), f32, Cpu, T>;
 
-/// What follows the product in a sparse layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SparseOptions {
-    /// Record the gradient of the input (not needed for the network's input).
-    pub input_grad: bool,
-    /// Apply ReLU to the output (a hidden layer), fused into the same operation.
-    pub relu: bool,
-}
-
 /// One layer of a [`sparse_chain`].
 pub struct ChainLayer<T> {
     /// The kept weights, `[nnz]` in the structure's order.
@@ -43,33 +34,6 @@ pub struct ChainLayer<T> {
     pub structure: Arc<SparseStructure>,
     /// ReLU after the product (a hidden layer).
     pub relu: bool,
-}
-
-/// `values` (the kept weights, `[nnz]`) times `x` (`[cols, batch]`) plus `bias` (`[rows]`),
-/// optionally through ReLU: a `[rows, batch]` tensor. The tape records the gradients of the
-/// values and the bias, and of `x` when asked to. A chain of one layer.
-pub fn sparse_linear<T>(
-    x: Matrix<T>,
-    values: Vector<T>,
-    bias: Vector<T>,
-    structure: &Arc<SparseStructure>,
-    options: SparseOptions,
-) -> Matrix<T>
-where
-    T: Tape<f32, Cpu> + Merge<T>,
-{
-    let layer = ChainLayer {
-        values,
-        bias,
-        structure: Arc::clone(structure),
-        relu: options.relu,
-    };
-    sparse_chain(
-        x,
-        vec![layer],
-        options.input_grad,
-        &Arc::new(Pool::default()),
-    )
 }
 
 /// The layers one after another on `x` (`[cols of the first, batch]`): a `[rows of the last,
@@ -235,6 +199,42 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    /// What follows the product in a sparse layer.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct SparseOptions {
+        /// Record the gradient of the input (not needed for the network's input).
+        input_grad: bool,
+        /// Apply ReLU to the output (a hidden layer), fused into the same operation.
+        relu: bool,
+    }
+
+    /// `values` (the kept weights, `[nnz]`) times `x` (`[cols, batch]`) plus `bias` (`[rows]`),
+    /// optionally through ReLU: a `[rows, batch]` tensor. The tape records the gradients of the
+    /// values and the bias, and of `x` when asked to. A chain of one layer.
+    fn sparse_linear<T>(
+        x: Matrix<T>,
+        values: Vector<T>,
+        bias: Vector<T>,
+        structure: &Arc<SparseStructure>,
+        options: SparseOptions,
+    ) -> Matrix<T>
+    where
+        T: Tape<f32, Cpu> + Merge<T>,
+    {
+        let layer = ChainLayer {
+            values,
+            bias,
+            structure: Arc::clone(structure),
+            relu: options.relu,
+        };
+        sparse_chain(
+            x,
+            vec![layer],
+            options.input_grad,
+            &Arc::new(Pool::default()),
+        )
+    }
 
     /// The layer two ways: the sparse op, and dfdx's dense matmul of the masked matrix.
     fn compare(rows: usize, cols: usize, batch: usize, density: f64, seed: u64, relu: bool) {
