@@ -51,7 +51,7 @@ fn splitmix(mut x: u64) -> u64 {
 /// (`worker::engine::ENGINE_VERSION`, which `shared` cannot name), so that a test can hand a
 /// task from a real worker to a synthetic one (the coordinator leases a started task only to
 /// workers of its engine). `coordinator/tests/shutdown.rs` checks that the two agree.
-pub const SYNTHETIC_ENGINE: u32 = 3;
+pub const SYNTHETIC_ENGINE: u32 = 4;
 
 /// The metrics of `masks` at `level`, with fixed training figures.
 pub fn synthetic_metrics(spec: &TaskSpec, level: usize, masks: &[LayerMask]) -> LevelMetrics {

@@ -37,7 +37,7 @@ fn main() {
         let mut out = vec![0.0f32; n * b];
         let nnz = s.nnz() as f64;
         time(&format!("forward {n} {d}"), nnz, || {
-            kernels::forward(&s, &values, &bias, &x, b, &mut out, false)
+            kernels::forward(&s, &values, &bias, &x, None, b, &mut out, false, None)
         });
         // The same product over 250 samples at once (per 64 samples: what the held-out loss
         // would pay in chunks of 250 instead of 64).
@@ -46,7 +46,19 @@ fn main() {
         time(
             &format!("forward {n} {d}, batch 250"),
             nnz * 250.0 / 64.0,
-            || kernels::forward(&s, &values, &bias, &wide, 250, &mut wide_out, false),
+            || {
+                kernels::forward(
+                    &s,
+                    &values,
+                    &bias,
+                    &wide,
+                    None,
+                    250,
+                    &mut wide_out,
+                    false,
+                    None,
+                )
+            },
         );
         let mut gx = vec![0.0f32; n * b];
         time(&format!("grad_input {n} {d}"), nnz, || {
@@ -57,12 +69,23 @@ fn main() {
                 b,
                 &mut gx,
                 kernels::Dst::Accumulate,
+                None,
+                None,
             )
         });
         let mut gv = vec![0.0f32; s.nnz()];
         let mut gb = vec![0.0f32; n];
         time(&format!("grad_params {n} {d}"), nnz, || {
-            kernels::grad_params(&s, &mut out, kernels::Relu::No, &x, b, &mut gv, &mut gb)
+            kernels::grad_params(
+                &s,
+                &mut out,
+                kernels::Relu::No,
+                &x,
+                None,
+                b,
+                &mut gv,
+                &mut gb,
+            )
         });
     }
 }

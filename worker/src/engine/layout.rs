@@ -8,6 +8,9 @@
 //! outputs are always kept. Zombie neurons (reaching an output but no input) stay: they pass
 //! relu(bias) on.
 //!
+//! Thin matrices (the output layer, of one row a problem, and the first layer, of two columns
+//! a problem) train sparse at any density; the others below a density threshold.
+//!
 //! The choice of path is a function of the masks alone, and the masks of a level are a
 //! function of the task's settings, so a task takes the same path on every machine, run and
 //! thread count.
@@ -30,6 +33,14 @@ pub const SPARSE_BELOW: f64 = 0.4;
 /// 25-30% faster at 2 and 4 rows, even at 8, 20-40% slower from 16. Inside a run of sparse
 /// layers it saves more (the activations it reads stay out of dfdx).
 pub const SPARSE_ROWS: usize = 4;
+
+/// Weight matrices with at most this many columns (the first layer: two inputs a problem)
+/// train sparse whatever their density. As dfdx's matrix product such a layer costs the
+/// matrix product's and dfdx's fixed overheads over a `[rows, batch]` output; sparse, four
+/// multiply-adds a row, and it joins the run of sparse layers after it. Measured as one layer
+/// of 410 rows through a ReLU, batch 64, forward and backward (`cargo run -p worker --example
+/// rows`): sparse is 4-5x faster at 2 to 8 columns and still 2.3x at 32.
+pub const SPARSE_COLS: usize = 4;
 
 /// How one weight matrix trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +89,8 @@ impl Plan {
     }
 
     /// As [`Plan::new`] with another density threshold (`0.0`: always dense, even the
-    /// matrices of at most [`SPARSE_ROWS`] rows; above `1.0`: always sparse), for tests and
-    /// benchmarks.
+    /// matrices of at most [`SPARSE_ROWS`] rows or [`SPARSE_COLS`] columns; above `1.0`:
+    /// always sparse), for tests and benchmarks.
     pub fn with_threshold(shape: &[usize], masks: &BoolMasks, sparse_below: f64) -> Plan {
         let live = live_neurons(shape, masks);
         let layers = (0..masks.len())
@@ -97,8 +108,8 @@ impl Plan {
                     kept,
                     path: Path::Dense,
                 };
-                let few_rows = sparse_below > 0.0 && plan.rows.len() <= SPARSE_ROWS;
-                if kept == 0 || few_rows || plan.density() < sparse_below {
+                let thin = plan.rows.len() <= SPARSE_ROWS || plan.cols.len() <= SPARSE_COLS;
+                if kept == 0 || (thin && sparse_below > 0.0) || plan.density() < sparse_below {
                     plan.path = Path::Sparse;
                 }
                 plan
@@ -165,11 +176,11 @@ mod tests {
 
     #[test]
     fn the_path_follows_the_density_of_the_compacted_matrix() {
-        let shape = [2, 5, 5];
-        let mut masks = vec![vec![true; 10], vec![true; 25]];
+        let shape = [6, 5, 5];
+        let mut masks = vec![vec![true; 30], vec![true; 25]];
         let plan = Plan::with_threshold(&shape, &masks, 0.5);
         assert!(plan.layers.iter().all(|l| l.path == Path::Dense));
-        masks[0] = vec![false; 10];
+        masks[0] = vec![false; 30];
         masks[0][0] = true;
         let plan = Plan::with_threshold(&shape, &masks, 0.5);
         assert_eq!(plan.layers[0].path, Path::Sparse);
@@ -178,23 +189,29 @@ mod tests {
         let plan = Plan::with_threshold(&shape, &masks, 0.0);
         assert!(plan.layers.iter().all(|l| l.path == Path::Dense));
         // Nothing reaches the output: every hidden neuron is left out.
-        let plan = Plan::with_threshold(&shape, &vec![vec![true; 10], vec![false; 25]], 0.5);
+        let plan = Plan::with_threshold(&shape, &vec![vec![true; 30], vec![false; 25]], 0.5);
         assert!(plan.layers[0].rows.is_empty());
         assert_eq!(plan.layers[1].path, Path::Sparse);
     }
 
     #[test]
-    fn a_matrix_of_few_rows_is_sparse_at_any_density() {
-        // The output layer of the thesis's networks: two rows, whole.
+    fn thin_matrices_are_sparse_at_any_density() {
+        // The thesis's networks: four inputs and two outputs, every weight kept. The first
+        // layer (four columns) and the output layer (two rows) are thin.
         let shape = [4, 6, 6, 2];
         let masks = vec![vec![true; 24], vec![true; 36], vec![true; 12]];
         let plan = Plan::new(&shape, &masks);
         let paths: Vec<Path> = plan.layers.iter().map(|l| l.path).collect();
-        assert_eq!(paths, vec![Path::Dense, Path::Dense, Path::Sparse]);
+        assert_eq!(paths, vec![Path::Sparse, Path::Dense, Path::Sparse]);
+        assert_eq!(plan.layers[0].density(), 1.0);
         assert_eq!(plan.layers[2].density(), 1.0);
-        // Five rows are enough for the dense path again.
-        let shape = [4, 6, 5];
-        let plan = Plan::new(&shape, &vec![vec![true; 24], vec![true; 30]]);
+        // Five rows and five columns are enough for the dense path again.
+        let shape = [5, 6, 5];
+        let plan = Plan::new(&shape, &vec![vec![true; 30], vec![true; 30]]);
+        assert_eq!(plan.layers[0].path, Path::Dense);
         assert_eq!(plan.layers[1].path, Path::Dense);
+        // Always dense means always, thin or not.
+        let plan = Plan::with_threshold(&[4, 6, 6, 2], &masks, 0.0);
+        assert!(plan.layers.iter().all(|l| l.path == Path::Dense));
     }
 }

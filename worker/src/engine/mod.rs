@@ -31,4 +31,7 @@ pub mod structure;
 /// 2: persistent tensors, compacted networks, sparse layers below a density threshold.
 /// 3: matrices of few rows (the output layer) sparse at any density, consecutive sparse
 ///    layers as one operation, the held-out loss 64 samples at a time.
-pub const ENGINE_VERSION: u32 = 3;
+/// 4: matrices of few columns (the first layer, which reads the data) sparse at any density
+///    too, so a pruned network is one sparse run from the data to the logits; rows of a
+///    ReLU's output that are zero over a batch are left out of the products that read them.
+pub const ENGINE_VERSION: u32 = 4;

@@ -69,10 +69,15 @@ where
     x.copy_into(&mut xin);
 
     let depth = layers.len();
-    let mut params = Vec::with_capacity(depth);
+    let mut params: Vec<(Vector, Vector, Arc<SparseStructure>, bool)> = Vec::with_capacity(depth);
     // The values of every layer (for the product) and the output of every layer but the last.
     let mut values = Vec::with_capacity(depth);
     let mut hidden: Vec<Vec<f32>> = Vec::with_capacity(depth - 1);
+    // For every layer with a ReLU, which rows of its output are zero over the whole batch
+    // (neurons that no input reaches, or that no sample of the batch drives); empty for the
+    // others. The terms that read such a row add zeros, and the gradient through it is zero,
+    // so the kernels leave them out, forward and backward.
+    let mut silent: Vec<Vec<bool>> = Vec::with_capacity(depth);
     let mut out = Vec::new();
     for (i, layer) in layers.into_iter().enumerate() {
         let (v, v_tape) = layer.values.split_tape();
@@ -84,14 +89,26 @@ where
         let mut b_data = pool.take(s.rows());
         b.copy_into(&mut b_data);
         let src = if i == 0 { &xin } else { &hidden[i - 1] };
+        // The chain's input is not a ReLU output of the chain's: nothing is known of it.
+        let src_silent = match i {
+            0 => None,
+            _ => params[i - 1].3.then(|| silent[i - 1].as_slice()),
+        };
         // Without a tape the last output goes to dfdx and nothing is kept: a fresh buffer.
         let mut z = if i + 1 == depth && !T::OWNS_TAPE {
             vec![0.0; s.rows() * batch]
         } else {
             pool.take(s.rows() * batch)
         };
-        kernels::forward(s, &v_data, &b_data, src, batch, &mut z, layer.relu);
+        let mut flags = Vec::new();
+        let want = layer.relu && (i + 1 < depth || T::OWNS_TAPE);
+        let silent_out = want.then_some(&mut flags);
+        let relu = layer.relu;
+        kernels::forward(
+            s, &v_data, &b_data, src, src_silent, batch, &mut z, relu, silent_out,
+        );
         pool.give(b_data);
+        silent.push(flags);
         values.push(v_data);
         params.push((v, b, layer.structure, layer.relu));
         if i + 1 < depth {
@@ -138,6 +155,7 @@ where
         // map hands out one mutable entry at a time.
         let mut gout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
         let mut g_out_of_dfdx = true;
+        let silent_of = |i: usize| layers[i].1.then(|| silent[i].as_slice());
         for i in (0..depth).rev() {
             let (s, relu) = (&layers[i].0, layers[i].1);
             // The parameters' gradients first: they take `gout` through the ReLU on the way
@@ -149,13 +167,15 @@ where
                 true => Relu::Through {
                     out: if i + 1 == depth { &out } else { &hidden[i] },
                     keep: needs_input_grad,
+                    silent: silent_of(i),
                 },
             };
             let src = if i == 0 { &xin } else { &hidden[i - 1] };
+            let src_silent = if i == 0 { None } else { silent_of(i - 1) };
             let (v_ghost, b_ghost) = &ghosts[i];
             let mut gv = std::mem::take(&mut **grads.get_or_alloc_mut(v_ghost)?);
             let gb = grads.get_or_alloc_mut(b_ghost)?;
-            kernels::grad_params(s, &mut gout, relu, src, batch, &mut gv, gb);
+            kernels::grad_params(s, &mut gout, relu, src, src_silent, batch, &mut gv, gb);
             **grads.get_or_alloc_mut(v_ghost)? = gv;
             let mut g_in = Vec::new();
             if needs_input_grad {
@@ -163,10 +183,31 @@ where
                 s.to_csc_into(&values[i], &mut csc);
                 if i > 0 {
                     g_in = pool.take(s.cols() * batch);
-                    kernels::grad_input(s, &csc, &gout, batch, &mut g_in, Dst::Overwrite);
+                    // The rows a ReLU will mask away need no sums.
+                    let masked = src_silent;
+                    let g = &gout;
+                    kernels::grad_input(
+                        s,
+                        &csc,
+                        g,
+                        batch,
+                        &mut g_in,
+                        Dst::Overwrite,
+                        masked,
+                        silent_of(i),
+                    );
                 } else {
                     let gx = grads.get_or_alloc_mut(&x_ghost)?;
-                    kernels::grad_input(s, &csc, &gout, batch, gx, Dst::Accumulate);
+                    kernels::grad_input(
+                        s,
+                        &csc,
+                        &gout,
+                        batch,
+                        gx,
+                        Dst::Accumulate,
+                        None,
+                        silent_of(i),
+                    );
                 }
                 pool.give(csc);
             }
@@ -379,13 +420,16 @@ mod tests {
 
     /// A chain of `widths.len() - 1` layers two ways: one sparse chain, and dfdx's dense
     /// products of the masked matrices with ReLU between them. Returns the chain's output and
-    /// gradients (input, then values and bias of each layer) and the dense reference's.
+    /// gradients (input, then values and bias of each layer) and the dense reference's. With
+    /// `zombies`, every third neuron of the first hidden layer has no kept input and a zero
+    /// bias, as IMP leaves a neuron no input reaches.
     fn chain_against_dense(
         widths: &[usize],
         density: f64,
         batch: usize,
         seed: u64,
         pool: &Arc<Pool>,
+        zombies: bool,
     ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let depth = widths.len() - 1;
@@ -396,7 +440,11 @@ mod tests {
         let mut biases = Vec::new();
         for l in 0..depth {
             let (cols, rows) = (widths[l], widths[l + 1]);
-            let keep: Vec<bool> = (0..rows * cols).map(|_| rng.gen_bool(density)).collect();
+            let mut keep: Vec<bool> = (0..rows * cols).map(|_| rng.gen_bool(density)).collect();
+            let zombie = |r: usize| zombies && l == 0 && r.is_multiple_of(3);
+            for r in (0..rows).filter(|&r| zombie(r)) {
+                keep[r * cols..(r + 1) * cols].fill(false);
+            }
             let s = Arc::new(SparseStructure::from_mask(rows, cols, &keep));
             let w: Vec<f32> = keep
                 .iter()
@@ -409,7 +457,7 @@ mod tests {
             );
             biases.push(
                 (0..rows)
-                    .map(|_| rng.gen_range(-0.5..0.5))
+                    .map(|r| rng.gen_range(-0.5..0.5) * if zombie(r) { 0.0 } else { 1.0 })
                     .collect::<Vec<f32>>(),
             );
             dense_ws.push(w);
@@ -489,15 +537,21 @@ mod tests {
     #[test]
     fn a_chain_of_sparse_layers_agrees_with_dense_masked_dfdx_layer_by_layer() {
         let pool = Arc::new(Pool::default());
-        let cases: [(&[usize], f64, usize); 5] = [
-            (&[4, 30, 30, 2], 0.2, 64),
-            (&[4, 30, 30, 2], 0.05, 40),
-            (&[7, 50, 20, 33, 3], 0.3, 100),
-            (&[3, 9, 1], 1.0, 1),
-            (&[5, 40, 40, 40, 2], 0.02, 64),
+        // With zombies, whole rows of the first hidden layer's output are zero, and the chain
+        // leaves out the products that read them or feed their gradient.
+        let cases: [(&[usize], f64, usize, bool); 8] = [
+            (&[4, 30, 30, 2], 0.2, 64, false),
+            (&[4, 30, 30, 2], 0.05, 40, false),
+            (&[7, 50, 20, 33, 3], 0.3, 100, false),
+            (&[3, 9, 1], 1.0, 1, false),
+            (&[5, 40, 40, 40, 2], 0.02, 64, false),
+            (&[4, 30, 30, 2], 0.5, 64, true),
+            (&[4, 60, 30, 20, 2], 0.3, 40, true),
+            (&[2, 12, 5], 1.0, 7, true),
         ];
-        for (case, &(widths, density, batch)) in cases.iter().enumerate() {
-            let (sparse, dense) = chain_against_dense(widths, density, batch, case as u64, &pool);
+        for (case, &(widths, density, batch, zombies)) in cases.iter().enumerate() {
+            let seed = case as u64;
+            let (sparse, dense) = chain_against_dense(widths, density, batch, seed, &pool, zombies);
             let names = ["output", "input gradient"];
             for (k, (a, b)) in sparse.iter().zip(&dense).enumerate() {
                 let what = match k {
@@ -522,10 +576,11 @@ mod tests {
         // The same chain three times on one pool (whose buffers then hold stale values of
         // other shapes) and once on a fresh pool: the same bits every time.
         let pool = Arc::new(Pool::default());
-        let first = chain_against_dense(&[4, 30, 30, 2], 0.2, 64, 9, &pool).0;
-        chain_against_dense(&[7, 50, 20, 33, 3], 0.3, 100, 3, &pool);
-        let again = chain_against_dense(&[4, 30, 30, 2], 0.2, 64, 9, &pool).0;
-        let fresh = chain_against_dense(&[4, 30, 30, 2], 0.2, 64, 9, &Arc::new(Pool::default())).0;
+        let run = |pool: &Arc<Pool>| chain_against_dense(&[4, 30, 30, 2], 0.2, 64, 9, pool, true).0;
+        let first = run(&pool);
+        chain_against_dense(&[7, 50, 20, 33, 3], 0.3, 100, 3, &pool, false);
+        let again = run(&pool);
+        let fresh = run(&Arc::new(Pool::default()));
         assert_eq!(first, again);
         assert_eq!(first, fresh);
         assert!(pool.held() > 0, "the pool keeps its buffers");
