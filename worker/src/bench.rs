@@ -98,6 +98,20 @@ fn measure(
 ) -> BenchRow {
     let shape = vec![4, width, width, 2];
     let masks = random_masks(&shape, density, 1);
+    measure_masks(data, spec, &shape, &masks, density, config)
+}
+
+/// One measurement of the network of layer widths `shape` (Kaiming-normal weights) under
+/// `masks`, reported as of hidden width `shape[1]` and `density`.
+pub fn measure_masks(
+    data: &Dataset,
+    spec: &TrainSpec,
+    shape: &[usize],
+    masks: &BoolMasks,
+    density: f64,
+    config: &BenchConfig,
+) -> BenchRow {
+    let (shape, masks, width) = (shape.to_vec(), masks.clone(), shape[1]);
     let params = Params::init(&shape, Init::KaimingNormal, 0);
     let threshold = match config.path {
         PathChoice::Auto => SPARSE_BELOW,

@@ -9,6 +9,12 @@
 //! arithmetic of every value is that of one sparse layer after another ([`super::kernels`]),
 //! so a chain gives the same bits as its layers run one by one.
 //!
+//! Inside a chain the kernels also know which rows of every hidden activation are zero over
+//! the whole batch (*silent*: a zombie neuron, which no input reaches and whose bias stays zero,
+//! or a neuron no sample of the batch drives): the products that read such a row add zeros,
+//! and the gradient through its ReLU is zero, so they are left out, forward and backward,
+//! without changing a value ([`kernels::silent_rows`]).
+//!
 //! Tensors are feature-major (`[features, batch]`); `W` is a vector of the kept values in the
 //! order of its [`SparseStructure`].
 
