@@ -1133,7 +1133,25 @@ mod tests {
                     &mut gv,
                     &mut gb,
                 );
-                (out, gx, gv, gb)
+                // Through a ReLU, with the flags of its silent rows, in chunks of rows too.
+                let mut h = vec![0.0; 300 * batch];
+                let mut flags = Vec::new();
+                let bias: Vec<f32> = (0..300)
+                    .map(|r| if r % 2 == 0 { -9.0 } else { 0.1 })
+                    .collect();
+                forward(
+                    &s,
+                    &values,
+                    &bias,
+                    &x,
+                    None,
+                    batch,
+                    &mut h,
+                    true,
+                    Some(&mut flags),
+                );
+                assert_eq!(flags, silent_rows(&h, 300));
+                (out, gx, gv, gb, h, flags)
             })
         };
         let one = run(1);

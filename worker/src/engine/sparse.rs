@@ -208,11 +208,10 @@ where
                     g_in = pool.take(s.cols() * batch);
                     // The rows a ReLU will mask away need no sums.
                     let masked = src_silent;
-                    let g = &gout;
                     kernels::grad_input(
                         s,
                         &csc,
-                        g,
+                        &gout,
                         batch,
                         &mut g_in,
                         Dst::Overwrite,
