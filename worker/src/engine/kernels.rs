@@ -303,6 +303,11 @@ impl Gather<'_> {
         }
     }
 
+    /// Whether row `c` of `src` is flagged silent (its terms are left out).
+    fn src_silent(&self, c: usize) -> bool {
+        self.src_silent.is_some_and(|f| f[c])
+    }
+
     /// The entries `a..e` of row `r` that its sum takes (none for a skipped row).
     fn entries(&self, r: usize) -> (usize, usize) {
         let (a, e) = (self.ptr[r] as usize, self.ptr[r + 1] as usize);
@@ -342,7 +347,7 @@ impl Gather<'_> {
             }
             for k in a..e {
                 let (w, j) = (self.values[k], self.index[k] as usize);
-                if self.src_silent.is_some_and(|f| f[j]) {
+                if self.src_silent(j) {
                     continue;
                 }
                 for (d, &s) in row.iter_mut().zip(&self.src[j * b..(j + 1) * b]) {
@@ -355,7 +360,7 @@ impl Gather<'_> {
                 }
             }
             if let Some(f) = flags.as_deref_mut() {
-                f[i] = !row.iter().any(|&v| v > 0.0);
+                f[i] = silent(row);
             }
         }
     }
@@ -410,11 +415,16 @@ impl Dots<'_> {
         self.silent_rows.is_some_and(|f| f[r])
     }
 
+    /// Whether row `c` of `x` is zero over the batch.
+    fn silent_col(&self, c: usize) -> bool {
+        self.silent_cols.is_some_and(|f| f[c])
+    }
+
     fn portable(&mut self, first: usize, gv: &mut [f32], gb: &mut [f32]) {
         let b = self.batch;
         let base = self.row_ptr[first] as usize;
+        // A copy: `gout`'s rows are borrowed mutably below.
         let silent_cols = self.silent_cols;
-        let silent_col = |c: usize| silent_cols.is_some_and(|f| f[c]);
         for (i, gb) in gb.iter_mut().enumerate() {
             let r = first + i;
             let silent = self.silent_row(r);
@@ -435,7 +445,7 @@ impl Dots<'_> {
             let (a, e) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
             for k in a..e {
                 let c = self.col_idx[k] as usize;
-                if silent_col(c) {
+                if silent_cols.is_some_and(|f| f[c]) {
                     continue;
                 }
                 let x = &self.x[c * b..(c + 1) * b];
@@ -487,10 +497,9 @@ mod avx2 {
             let out = row.as_mut_ptr();
             let (w, j) = (&g.values[a..e], &g.index[a..e]);
             let term = |k: usize| (*w.get_unchecked(k), *j.get_unchecked(k) as usize);
-            let silent = |c: usize| g.src_silent.is_some_and(|f| f[c]);
-            gather_row(out, init, g.relu, b, src, e - a, term, silent);
+            gather_row(out, init, g.relu, b, src, e - a, term, |c| g.src_silent(c));
             if let Some(f) = flags.as_deref_mut() {
-                f[i] = !row.iter().any(|&v| v > 0.0);
+                f[i] = super::silent(row);
             }
         }
     }
@@ -551,114 +560,36 @@ mod avx2 {
         // The general path does not prefetch.
         let no_prefetch = |_: usize| None;
         let mut t = 0;
+        // One tile of `8 NV` lanes at `t`.
+        macro_rules! tile_at {
+            ($nv:literal) => {
+                tile::<$nv>(
+                    dst.add(t),
+                    init,
+                    relu,
+                    b,
+                    src.add(t),
+                    n,
+                    &term,
+                    &no_prefetch,
+                    &silent,
+                )
+            };
+        }
         while t + 64 <= b {
-            tile::<8>(
-                dst.add(t),
-                init,
-                relu,
-                b,
-                src.add(t),
-                n,
-                &term,
-                &no_prefetch,
-                &silent,
-            );
+            tile_at!(8);
             t += 64;
         }
-        match (b - t) / 8 {
-            7 => {
-                _ = tile::<7>(
-                    dst.add(t),
-                    init,
-                    relu,
-                    b,
-                    src.add(t),
-                    n,
-                    &term,
-                    &no_prefetch,
-                    &silent,
-                )
-            }
-            6 => {
-                _ = tile::<6>(
-                    dst.add(t),
-                    init,
-                    relu,
-                    b,
-                    src.add(t),
-                    n,
-                    &term,
-                    &no_prefetch,
-                    &silent,
-                )
-            }
-            5 => {
-                _ = tile::<5>(
-                    dst.add(t),
-                    init,
-                    relu,
-                    b,
-                    src.add(t),
-                    n,
-                    &term,
-                    &no_prefetch,
-                    &silent,
-                )
-            }
-            4 => {
-                _ = tile::<4>(
-                    dst.add(t),
-                    init,
-                    relu,
-                    b,
-                    src.add(t),
-                    n,
-                    &term,
-                    &no_prefetch,
-                    &silent,
-                )
-            }
-            3 => {
-                _ = tile::<3>(
-                    dst.add(t),
-                    init,
-                    relu,
-                    b,
-                    src.add(t),
-                    n,
-                    &term,
-                    &no_prefetch,
-                    &silent,
-                )
-            }
-            2 => {
-                _ = tile::<2>(
-                    dst.add(t),
-                    init,
-                    relu,
-                    b,
-                    src.add(t),
-                    n,
-                    &term,
-                    &no_prefetch,
-                    &silent,
-                )
-            }
-            1 => {
-                _ = tile::<1>(
-                    dst.add(t),
-                    init,
-                    relu,
-                    b,
-                    src.add(t),
-                    n,
-                    &term,
-                    &no_prefetch,
-                    &silent,
-                )
-            }
-            _ => {}
-        }
+        _ = match (b - t) / 8 {
+            7 => tile_at!(7),
+            6 => tile_at!(6),
+            5 => tile_at!(5),
+            4 => tile_at!(4),
+            3 => tile_at!(3),
+            2 => tile_at!(2),
+            1 => tile_at!(1),
+            _ => false,
+        };
         for j in t + (b - t) / 8 * 8..b {
             let mut acc = init.unwrap_or(*dst.add(j));
             for k in 0..n {
@@ -770,7 +701,6 @@ mod avx2 {
         }
         let b = d.batch;
         let base = d.row_ptr[first] as usize;
-        let silent_cols = d.silent_cols;
         for (i, gb) in gb.iter_mut().enumerate() {
             let r = first + i;
             let silent = d.silent_row(r);
@@ -800,7 +730,7 @@ mod avx2 {
             let (a, e) = (d.row_ptr[r] as usize, d.row_ptr[r + 1] as usize);
             let out = &mut gv[a - base..e - base];
             for (gv, &c) in out.iter_mut().zip(&d.col_idx[a..e]) {
-                if silent_cols.is_some_and(|f| f[c as usize]) {
+                if d.silent_col(c as usize) {
                     continue;
                 }
                 let x = d.x.as_ptr().add(c as usize * b);
@@ -968,8 +898,13 @@ pub fn silent_rows(h: &[f32], rows: usize) -> Vec<bool> {
     let batch = h.len().checked_div(rows).unwrap_or(0);
     assert_eq!(h.len(), rows * batch, "h is [rows, batch]");
     (0..rows)
-        .map(|r| !h[r * batch..(r + 1) * batch].iter().any(|&v| v > 0.0))
+        .map(|r| silent(&h[r * batch..(r + 1) * batch]))
         .collect()
+}
+
+/// One row of [`silent_rows`]: no value is positive.
+fn silent(row: &[f32]) -> bool {
+    !row.iter().any(|&v| v > 0.0)
 }
 
 /// Whether the vector kernels can run here (detected once).
