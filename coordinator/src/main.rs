@@ -25,6 +25,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `coordinator run` trains in this process: large blocks kept for reuse, as in the worker
+/// binary (see `worker::alloc`).
+#[cfg(feature = "local-run")]
+#[global_allocator]
+static ALLOC: worker::alloc::Allocator = worker::alloc::Allocator;
+
 /// Distributes lottery-ticket (iterative magnitude pruning) sweeps over workers and
 /// aggregates their results.
 #[derive(Debug, Parser)]

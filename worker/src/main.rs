@@ -24,6 +24,10 @@ use serde_json::{json, Value};
 use shared::sweep::Sweep;
 use worker::imp::{run_task, Resume};
 
+/// Large blocks kept for reuse: see [`worker::alloc`].
+#[global_allocator]
+static ALLOC: worker::alloc::Allocator = worker::alloc::Allocator;
+
 #[derive(Parser)]
 #[command(
     name = "worker",

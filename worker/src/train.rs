@@ -59,6 +59,10 @@ pub fn train_level(
     cancel: &dyn Cancel,
 ) -> Result<(Params, TrainingFigures), Stopped> {
     let started = Instant::now();
+    // Blocks kept for reuse (see `crate::alloc`) have the sizes of what ran before, another
+    // level's network or its results: they go back to the kernel before this level's
+    // network takes its own. The same at the end, for the next level.
+    crate::alloc::release();
     let mut net = Network::new(dev, theta0, masks, plan, spec);
     let test_x = feature_major(&data.test_x, data.n_test, data.inputs);
     let mut order: Vec<usize> = (0..data.n_train).collect();
@@ -92,9 +96,8 @@ pub fn train_level(
     let test = evaluate(&net, test_x, &data.test_y, data.n_test);
     let train_x = feature_major(&data.train_x, data.n_train, data.inputs);
     let train = evaluate(&net, train_x, &data.train_y, data.n_train);
-    let mut trained = theta0.masked(masks);
-    net.write_back(&mut trained);
-    drop(net);
+    let trained = net.into_params(theta0, masks);
+    crate::alloc::release();
     let figures = TrainingFigures {
         test_accuracy: test.accuracy,
         test_loss: test.loss,

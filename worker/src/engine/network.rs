@@ -78,6 +78,13 @@ impl<S: Shape> Param<S> {
     fn values(&self) -> Vec<f32> {
         contents(&self.tensor)
     }
+
+    /// Frees Adam's moments (the level's end: no more steps).
+    fn drop_moments(&mut self) {
+        let dev = self.tensor.device();
+        self.m = dev.try_alloc_len(0).expect("an empty buffer");
+        self.v = dev.try_alloc_len(0).expect("an empty buffer");
+    }
 }
 
 /// The weights of one compacted layer.
@@ -97,6 +104,16 @@ enum Weights {
 struct Layer {
     weights: Weights,
     bias: Param<(usize,)>,
+}
+
+impl Layer {
+    fn drop_moments(&mut self) {
+        match &mut self.weights {
+            Weights::Dense { w, .. } => w.drop_moments(),
+            Weights::Sparse { values, .. } => values.drop_moments(),
+        }
+        self.bias.drop_moments();
+    }
 }
 
 /// The trainable network of one level.
@@ -278,18 +295,42 @@ impl Network {
         h
     }
 
+    /// The trained network in the full layout: theta_0 under the masks (so pruned weights are
+    /// zero and weights left out of the plan keep theta_0's values) with the trained weights
+    /// and biases written over it. Adam's moments are freed before the result is allocated, so
+    /// the level's end holds no more than its training did.
+    pub fn into_params(mut self, theta0: &Params, masks: &BoolMasks) -> Params {
+        for layer in &mut self.layers {
+            layer.drop_moments();
+        }
+        let mut trained = theta0.masked(masks);
+        self.write_back(&mut trained);
+        trained
+    }
+
     /// The trained weights written back into the full layout of `params` (weights left out of
-    /// the plan keep the values they have there).
-    pub fn write_back(&self, params: &mut Params) {
-        for (l, (layer, lp)) in self.layers.iter().zip(&self.plan.layers).enumerate() {
+    /// the plan keep the values they have there). Each layer's tensors are freed as soon as
+    /// they are written.
+    pub fn write_back(mut self, params: &mut Params) {
+        let layers = std::mem::take(&mut self.layers);
+        for (l, (layer, lp)) in layers.into_iter().zip(&self.plan.layers).enumerate() {
             let fan_in = params.shape[l];
             let full = &mut params.weights[l];
-            match &layer.weights {
+            match layer.weights {
                 Weights::Dense { w, keep } => {
                     let cols = lp.cols.len();
-                    for (j, &v) in w.values().iter().enumerate() {
-                        if keep.as_ref().is_none_or(|k| k[j]) {
-                            full[lp.rows[j / cols] * fan_in + lp.cols[j % cols]] = v;
+                    let whole = keep.is_none()
+                        && lp.rows.len() * cols == full.len()
+                        && lp.cols.iter().enumerate().all(|(i, &c)| i == c)
+                        && lp.rows.iter().enumerate().all(|(i, &r)| i == r);
+                    if whole {
+                        // The plan is the whole matrix: straight into place.
+                        w.tensor.copy_into(full);
+                    } else {
+                        for (j, &v) in w.values().iter().enumerate() {
+                            if keep.as_ref().is_none_or(|k| k[j]) {
+                                full[lp.rows[j / cols] * fan_in + lp.cols[j % cols]] = v;
+                            }
                         }
                     }
                 }
