@@ -129,6 +129,8 @@ pub fn measure_masks(
             Path::Sparse => "sparse".to_string(),
         })
         .collect();
+    // As at a level's start: nothing kept from the rows before (see `crate::alloc`).
+    crate::alloc::release();
     let dev = Cpu::default();
     let mut net = Network::new(&dev, &params, &masks, plan, spec);
     drop(params);
