@@ -187,3 +187,85 @@ fn a_closed_stdout_ends_train_quietly() {
         "{stderr}"
     );
 }
+
+/// The binary trains with its own allocator (`worker::alloc`), this test with the system's:
+/// where buffers live must change no value. The shape is wide enough that the weights, their
+/// gradients, gemm's buffers and the activations at batch 64 are all large blocks, and the
+/// levels go from dense to sparse (other sizes at every level).
+#[test]
+fn the_binary_trains_the_same_bits_as_the_library() {
+    use std::ops::ControlFlow;
+    use std::sync::atomic::AtomicBool;
+    use worker::imp::{run_task, Resume};
+
+    const WIDE: &str = "\
+name: allocator-test
+model:
+  shape: [4, 600, 600, 2]
+train:
+  max_epochs: 2
+pruning:
+  rate: 0.6
+  levels: 5
+seeds: 1
+";
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let sweep = write_sweep(dir.path(), WIDE);
+    let out = worker(&[
+        "train",
+        sweep.to_str().unwrap(),
+        "--task",
+        "0",
+        "--with-masks",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Compared as text: both sides print through serde_json, whose shortest round-trip form
+    // of a float is one text per value, so equal text is equal bits (parsing the binary's
+    // floats back could round them).
+    let without_seconds = |line: &str| -> String {
+        let at = line
+            .find("\"seconds\":")
+            .expect("every level has its seconds");
+        let end = at + line[at..].find([',', '}']).unwrap();
+        format!("{}{}", &line[..at], &line[end..])
+    };
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let binary: Vec<String> = stdout.lines().map(without_seconds).collect();
+
+    let spec = shared::sweep::Sweep::from_path(&sweep)
+        .unwrap()
+        .expand()
+        .unwrap()
+        .remove(0);
+    let mut library = Vec::new();
+    run_task(&spec, Resume::default(), &AtomicBool::new(false), |level| {
+        library.push(level);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+
+    assert_eq!(binary.len(), 6, "levels 0 to 5");
+    assert_eq!(library.len(), binary.len());
+    // Level 0 trains the hidden matrix dense, the last levels sparse.
+    let remaining = |l: usize| library[l].metrics.remaining_weights as f64;
+    assert_eq!(remaining(0), 363_600.0);
+    assert!(remaining(5) < worker::engine::layout::SPARSE_BELOW * remaining(0));
+    for (line, level) in binary.iter().zip(&library) {
+        // The line `worker train --with-masks` prints for this level.
+        let mut ours = serde_json::to_value(&level.metrics).unwrap();
+        let map = ours.as_object_mut().unwrap();
+        map.insert("task".into(), serde_json::json!(0));
+        map.insert("id".into(), serde_json::json!(spec.id()));
+        let masks: Vec<&Vec<u32>> = level.masks.iter().map(|m| &m.kept).collect();
+        map.insert("masks".into(), serde_json::json!(masks));
+        assert!(
+            *line == without_seconds(&ours.to_string()),
+            "level {} differs",
+            level.metrics.level
+        );
+    }
+}
