@@ -25,8 +25,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// `coordinator run` trains in this process: large blocks kept for reuse, as in the worker
-/// binary (see `worker::alloc`).
+/// Large blocks get mappings of their own, unmapped when freed; `coordinator run`, which trains
+/// in this process, keeps them for reuse as the worker binary does (see `worker::alloc`).
 #[cfg(feature = "local-run")]
 #[global_allocator]
 static ALLOC: worker::alloc::Allocator = worker::alloc::Allocator;

@@ -45,6 +45,8 @@ pub struct RunArgs {
 /// Runs a sweep locally and prints its results.
 pub async fn run(args: RunArgs) -> Result<()> {
     crate::commands::init_logging(false, "warn");
+    // This process trains: freed large blocks are kept for the next step (`worker::alloc`).
+    worker::alloc::recycle();
     let sweep = args
         .overrides
         .load(&args.sweep)

@@ -22,6 +22,11 @@
 //! A large block that grows or shrinks (a vector being filled) is moved by the kernel
 //! (`mremap`, Linux), so the sizes it passes through are never kept. Only Unix has the large
 //! path (`mmap`); elsewhere every request goes to the system allocator.
+//!
+//! Keeping freed blocks is for training, whose sizes recur: a process turns it on with
+//! [`recycle`] (the `worker` binary at start, `coordinator run` before its workers). Until
+//! then a large block is unmapped when freed, so a `coordinator serve` that renders a report
+//! or decodes large masks keeps no memory it no longer uses.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -43,6 +48,8 @@ pub const SLOTS: usize = 128;
 pub struct Recycler {
     #[cfg(unix)]
     shelf: std::sync::Mutex<large::Shelf>,
+    /// Whether freed large blocks are kept (else unmapped at once).
+    recycling: std::sync::atomic::AtomicBool,
 }
 
 /// The program's allocator, [`RECYCLER`]:
@@ -50,7 +57,15 @@ pub struct Recycler {
 pub struct Allocator;
 
 /// The recycler behind [`Allocator`].
-pub static RECYCLER: Recycler = Recycler::new();
+pub static RECYCLER: Recycler = Recycler::new(false);
+
+/// From now on [`RECYCLER`] keeps freed large blocks for reuse, and glibc's heap, which then
+/// holds only small blocks, is told to keep some free memory (see [`TRIM_THRESHOLD`]). For a
+/// process that trains; it changes nothing where [`Allocator`] is not the program's allocator.
+pub fn recycle() {
+    configure_glibc();
+    RECYCLER.set_recycling(true);
+}
 
 /// Returns every block [`RECYCLER`] keeps to the kernel (blocks in use are not affected): for
 /// a change of sizes, such as a new IMP level. Nothing happens where [`Allocator`] is not the
@@ -278,18 +293,21 @@ mod large {
     }
 }
 
-impl Default for Recycler {
-    fn default() -> Self {
-        Recycler::new()
-    }
-}
-
 impl Recycler {
-    pub const fn new() -> Recycler {
+    /// A recycler with nothing kept; `recycling` says whether it keeps freed large blocks.
+    pub const fn new(recycling: bool) -> Recycler {
         Recycler {
             #[cfg(unix)]
             shelf: large::empty(),
+            recycling: std::sync::atomic::AtomicBool::new(recycling),
         }
+    }
+
+    /// Turns keeping freed large blocks on or off (off: the kept ones stay until
+    /// [`Recycler::release`] or reuse).
+    pub fn set_recycling(&self, on: bool) {
+        self.recycling
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether `layout` takes the large path, and its size in whole pages if so.
@@ -356,7 +374,13 @@ unsafe impl GlobalAlloc for Recycler {
             // SAFETY: `ptr` was allocated with `layout`, so by the large path: a mapping of
             // `bytes`, which the caller no longer uses.
             #[cfg(unix)]
-            Some(bytes) => unsafe { large::keep(&self.shelf, ptr, bytes) },
+            Some(bytes) => unsafe {
+                if self.recycling.load(std::sync::atomic::Ordering::Relaxed) {
+                    large::keep(&self.shelf, ptr, bytes)
+                } else {
+                    large::unmap(ptr, bytes)
+                }
+            },
             // SAFETY: the caller's contract, passed on.
             _ => unsafe { System.dealloc(ptr, layout) },
         }
@@ -395,32 +419,25 @@ unsafe impl GlobalAlloc for Recycler {
 /// With the large blocks here it never does: at width 410, whose activations (105 KB) are
 /// small blocks, a training thread's heap was trimmed at every step and its pages faulted in
 /// again (about 480 `madvise` calls in 15 epochs, the epoch 7% slower). Up to this much stays.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_THRESHOLD: i32 = 8 << 20;
+pub const TRIM_THRESHOLD: usize = 8 << 20;
 
-/// Sets glibc's trim threshold once, before the first request.
-fn configure() {
+/// Sets glibc's trim threshold (no other C library has it).
+fn configure_glibc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        static DONE: AtomicBool = AtomicBool::new(false);
-        if !DONE.load(Ordering::Relaxed) && !DONE.swap(true, Ordering::Relaxed) {
-            // SAFETY: mallopt takes glibc's own lock; it allocates nothing of ours.
-            unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) };
-        }
+    // SAFETY: mallopt takes glibc's own lock and allocates nothing of ours.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD as i32);
     }
 }
 
 // SAFETY: every call goes to the same recycler.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        configure();
         // SAFETY: the caller's contract, passed on.
         unsafe { RECYCLER.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        configure();
         // SAFETY: the caller's contract, passed on.
         unsafe { RECYCLER.alloc_zeroed(layout) }
     }
@@ -446,7 +463,7 @@ mod tests {
 
     #[test]
     fn a_freed_large_block_serves_the_next_request_of_its_size() {
-        let a = Recycler::new();
+        let a = Recycler::new(true);
         unsafe {
             let p = a.alloc(layout(335_360));
             assert!(!p.is_null());
@@ -471,8 +488,25 @@ mod tests {
     }
 
     #[test]
+    fn without_recycling_a_freed_large_block_goes_back_at_once() {
+        let a = Recycler::new(false);
+        unsafe {
+            let p = a.alloc(layout(LARGE));
+            p.write_bytes(3, LARGE);
+            a.dealloc(p, layout(LARGE));
+            assert_eq!(a.kept(), (0, 0));
+            a.set_recycling(true);
+            let q = a.alloc(layout(LARGE));
+            a.dealloc(q, layout(LARGE));
+            assert_eq!(a.kept(), (1, LARGE));
+            a.release();
+            assert_eq!(a.kept(), (0, 0));
+        }
+    }
+
+    #[test]
     fn small_blocks_and_large_alignments_go_to_the_system_allocator() {
-        let a = Recycler::new();
+        let a = Recycler::new(true);
         unsafe {
             let p = a.alloc(layout(LARGE - 1));
             assert!(!p.is_null());
@@ -487,7 +521,7 @@ mod tests {
 
     #[test]
     fn sizes_no_longer_asked_for_go_back_to_the_kernel() {
-        let a = Recycler::new();
+        let a = Recycler::new(true);
         unsafe {
             let old = a.alloc(layout(4 * LARGE));
             a.dealloc(old, layout(4 * LARGE));
@@ -511,7 +545,7 @@ mod tests {
 
     #[test]
     fn what_is_kept_stays_within_the_limits() {
-        let a = Recycler::new();
+        let a = Recycler::new(true);
         let size = 8 << 20;
         unsafe {
             let blocks: Vec<*mut u8> = (0..12).map(|_| a.alloc(layout(size))).collect();
@@ -538,7 +572,7 @@ mod tests {
 
     #[test]
     fn realloc_keeps_the_contents_across_both_paths() {
-        let a = Recycler::new();
+        let a = Recycler::new(true);
         unsafe {
             // Small to large, large to larger, large to small.
             let mut size = 1000;
@@ -560,7 +594,7 @@ mod tests {
 
     #[test]
     fn many_threads_allocate_and_free_at_once() {
-        let a = Recycler::new();
+        let a = Recycler::new(true);
         std::thread::scope(|s| {
             for t in 0..4usize {
                 let a = &a;

@@ -24,7 +24,8 @@ use serde_json::{json, Value};
 use shared::sweep::Sweep;
 use worker::imp::{run_task, Resume};
 
-/// Large blocks kept for reuse: see [`worker::alloc`].
+/// Large blocks of their own, kept for reuse once [`worker::alloc::recycle`] is called: see
+/// [`worker::alloc`].
 #[global_allocator]
 static ALLOC: worker::alloc::Allocator = worker::alloc::Allocator;
 
@@ -105,6 +106,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     worker::client::init_tracing(cli.log_json);
+    // Every command trains: freed large blocks are kept for the next step.
+    worker::alloc::recycle();
     match cli.command {
         Some(Command::Train {
             sweep,
