@@ -6,18 +6,19 @@
 //! allocates and frees dfdx's 6.9 MB weight gradient, gemm's 2.3 MB packing buffer (twice) and
 //! a dozen activations and gradients of 335 KB. glibc serves them from one heap whose holes
 //! the smaller requests split, so the larger ones climb above them and the heap grows step after
-//! step: the process's peak resident memory on the width-1310 task was 57-78 MiB from run to
+//! step: the process's peak resident memory on the width-1310 task was 55-77 MiB from run to
 //! run (the live data are under 50 MiB), and which one depended on allocations of a few bytes
 //! elsewhere. glibc's own remedy, mapping large blocks afresh (`M_MMAP_THRESHOLD`), makes
-//! every step fault their pages in again: the dense epoch took 1.3-1.45x as long.
+//! every step fault their pages in again: the dense epoch took 1.3-1.5x as long.
 //!
 //! Here a large block is never split and never shares pages with another, so the resident
-//! memory is the large blocks in use plus the freed ones kept. A freed block is kept while its
-//! size is still asked for: it goes back to the kernel once [`STALE_AFTER`] large blocks have
-//! been freed after it without it being reused (the sizes of a level that ended), or when
-//! more than [`MAX_KEPT`] bytes or [`SLOTS`] blocks are kept (the oldest first). Reuse takes
-//! the most recently freed block of the exact size (in pages), so a step finds the memory the
-//! step before used, its pages still mapped.
+//! memory is the large blocks in use plus the freed ones kept. Reuse takes the most recently
+//! freed block of the exact size (in pages), so a step finds the memory the step before used,
+//! its pages still mapped. Training calls [`release`] at every level's start and end (another
+//! level's network has other sizes), which returns every kept block to the kernel; in between,
+//! a kept block goes back once [`STALE_AFTER`] large blocks have been freed after it without
+//! it being reused, or when more than [`MAX_KEPT`] bytes or [`SLOTS`] blocks are kept (the
+//! oldest first).
 //!
 //! A large block that grows or shrinks (a vector being filled) is moved by the kernel
 //! (`mremap`, Linux), so the sizes it passes through are never kept. Only Unix has the large
