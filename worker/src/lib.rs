@@ -11,7 +11,7 @@
 //! - [`client`]: the pull loop against a coordinator (lease, heartbeat, report, complete);
 //! - [`shutdown`]: a connected worker's shutdown, one cancellation token with a child per
 //!   lease;
-//! - [`bench`]: seconds per IMP level and peak memory for a few widths;
+//! - [`bench`](mod@bench): seconds per IMP level and peak memory for a few widths;
 //! - [`alloc`]: the binaries' memory allocator, which keeps large freed blocks for the
 //!   next request of their size instead of letting training fragment the heap.
 

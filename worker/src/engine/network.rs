@@ -228,7 +228,7 @@ impl Network {
     }
 
     /// The logits of `n` samples, `x` `[inputs, n]` feature-major; returns `[outputs, n]`.
-    /// Runs without a tape, [`EVAL_CHUNK`] samples at a time.
+    /// Runs without a tape, `EVAL_CHUNK` (64) samples at a time.
     pub fn logits(&self, x: Vec<f32>, n: usize) -> Vec<f32> {
         let inputs = x.len() / n.max(1);
         if n <= EVAL_CHUNK {
