@@ -8,6 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::labels::{self, Label, Rect};
 use super::{
     describe, font, house_mesh, si_short, DrawResult, Figure, LegendEntry, Mark, Options,
     PlotError, Scale, BLUE, GREY, INK, LIGHT_GREY, PALETTE, TICK, TITLE,
@@ -238,7 +239,7 @@ impl super::Draw for ActiveFigure {
             }))
             .map_err(PlotError::draw)?;
         let bar = INK.stroke_width(3);
-        for (i, s) in self.summaries.iter().enumerate() {
+        for s in &self.summaries {
             let (mx, my) = (x.pos(s.remaining.mean), y.pos(s.active.mean));
             // The range of the active weights (vertical) and of the remaining (horizontal).
             chart
@@ -284,19 +285,89 @@ impl super::Draw for ActiveFigure {
                         + Rectangle::new([(-11, -11), (11, 11)], WHITE.stroke_width(2)),
                 ))
                 .map_err(PlotError::draw)?;
-            let label_x = x.pos(s.remaining.max).max(mx);
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((label_x, my))
-                        + Text::new(
-                            format!("dense {}", si_short(s.dense)),
-                            (22, 0),
-                            font(TICK * 0.8)
-                                .color(&self.colour_of(i))
-                                .pos(Pos::new(HPos::Left, VPos::Center)),
-                        ),
+        }
+
+        // The dense-weight labels, right of each grid point's range where there is room,
+        // elsewhere near it with a leader line (see `labels`): at the reproduction's widths
+        // of 8-104 the grid points crowd at 112-250 remaining weights.
+        let base = plot.get_base_pixel();
+        let local = |p: (i32, i32)| (p.0 - base.0, p.1 - base.1);
+        let at = |vx: f64, vy: f64| local(chart.backend_coord(&(x.pos(vx), y.pos(vy))));
+        let (xr, yr) = chart.plotting_area().get_pixel_range();
+        let bounds = Rect {
+            x0: xr.start - base.0,
+            y0: yr.start - base.1,
+            x1: xr.end - base.0,
+            y1: yr.end - base.1,
+        };
+        let mut markers: Vec<Rect> = self
+            .points
+            .iter()
+            .map(|p| Rect::around(at(p.remaining, p.active), 12))
+            .collect();
+        for s in &self.summaries {
+            markers.push(Rect::around(at(s.remaining.mean, s.active.mean), 12));
+            markers.push(Rect::around(at(s.remaining.median, s.active.median), 12));
+            // The range bars, as thin boxes: text over a line is hard to read.
+            let (lo, hi) = (
+                at(s.remaining.min, s.active.mean),
+                at(s.remaining.max, s.active.mean),
+            );
+            markers.push(Rect {
+                x0: lo.0,
+                y0: lo.1 - 12,
+                x1: hi.0,
+                y1: hi.1 + 12,
+            });
+            let (lo, hi) = (
+                at(s.remaining.mean, s.active.max),
+                at(s.remaining.mean, s.active.min),
+            );
+            markers.push(Rect {
+                x0: lo.0 - 12,
+                y0: lo.1,
+                x1: hi.0 + 12,
+                y1: hi.1,
+            });
+        }
+        let style = font(TICK * 0.8);
+        let mut texts = Vec::with_capacity(self.summaries.len());
+        let mut wanted = Vec::with_capacity(self.summaries.len());
+        for s in &self.summaries {
+            let text = format!("dense {}", si_short(s.dense));
+            let (w, h) = plot
+                .estimate_text_size(&text, &style)
+                .map_err(PlotError::draw)?;
+            // SVG viewers set the text in their own sans-serif, a little wider or narrower.
+            let (w, h) = (w as i32 * 11 / 10, h as i32);
+            let anchor = at(s.remaining.max.max(s.remaining.mean), s.active.mean);
+            wanted.push(Label {
+                anchor,
+                width: w,
+                height: h,
+            });
+            texts.push(text);
+        }
+        for (i, (placed, text)) in labels::place(&wanted, &markers, bounds, 22)
+            .into_iter()
+            .zip(texts)
+            .enumerate()
+        {
+            let colour = self.colour_of(i);
+            if placed.moved {
+                let anchor = wanted[i].anchor;
+                plot.draw(&PathElement::new(
+                    vec![anchor, placed.rect.nearest(anchor)],
+                    colour.mix(0.5).stroke_width(2),
                 ))
                 .map_err(PlotError::draw)?;
+            }
+            plot.draw(&Text::new(
+                text,
+                (placed.rect.x0, placed.rect.y0),
+                style.color(&colour).pos(Pos::new(HPos::Left, VPos::Top)),
+            ))
+            .map_err(PlotError::draw)?;
         }
         Ok(())
     }

@@ -14,7 +14,8 @@
 //!   seed coloured by its outcome (the poster's inset);
 //! - [`levels`]: remaining, active, zombie and inactive weights against the pruning level for
 //!   one grid point (median and range over seeds);
-//! - [`ticket`]: one ticket drawn as a layered network, subnetworks in colour.
+//! - [`ticket`]: one ticket drawn as a layered network, subnetworks in colour;
+//! - [`labels`]: where point labels go so that none covers another or a marker.
 //!
 //! Every figure is a pure function of stored rows (and masks, for the ticket) to SVG text and
 //! PNG bytes; writing files is the CLI's business. Sizes and fonts are chosen to stay readable
@@ -22,6 +23,7 @@
 
 pub mod active;
 pub mod fraction;
+pub mod labels;
 pub mod levels;
 pub mod loss;
 pub mod outcomes;
