@@ -192,11 +192,17 @@ mod large {
     }
 
     /// Keeps the freed block `ptr` of `bytes`, and returns to the kernel what is now stale or
-    /// over the limits.
+    /// over the limits. A block over [`MAX_KEPT`] by itself goes back at once and leaves the
+    /// shelf as it is.
     ///
     /// # Safety
     /// `ptr` is a mapping of `bytes` made by [`map`] and no longer used.
     pub unsafe fn keep(shelf: &Mutex<Shelf>, ptr: *mut u8, bytes: usize) {
+        if bytes > MAX_KEPT {
+            // SAFETY: the caller's contract.
+            unsafe { unmap(ptr, bytes) };
+            return;
+        }
         let mut evicted = [EMPTY; SLOTS];
         let mut n = 0;
         {
@@ -221,26 +227,22 @@ mod large {
                 evicted[n] = take(&mut shelf, oldest);
                 n += 1;
             }
-            if bytes <= MAX_KEPT {
-                let len = shelf.len;
-                shelf.slots[len] = Kept {
-                    ptr: ptr as usize,
-                    bytes,
-                    freed_at: clock,
-                };
-                shelf.len += 1;
-                shelf.bytes += bytes;
-            } else {
-                evicted[n] = Kept {
-                    ptr: ptr as usize,
-                    bytes,
-                    freed_at: clock,
-                };
-                n += 1;
-            }
+            let len = shelf.len;
+            shelf.slots[len] = Kept {
+                ptr: ptr as usize,
+                bytes,
+                freed_at: clock,
+            };
+            shelf.len += 1;
+            shelf.bytes += bytes;
         }
-        for k in &evicted[..n] {
-            // SAFETY: a kept block is a mapping of `bytes` that nothing uses.
+        unmap_all(&evicted[..n]);
+    }
+
+    /// Returns blocks taken off the shelf to the kernel (outside its lock).
+    fn unmap_all(blocks: &[Kept]) {
+        for k in blocks {
+            // SAFETY: a block off the shelf is a mapping of `bytes` that nothing uses.
             unsafe { unmap(k.ptr as *mut u8, k.bytes) };
         }
     }
@@ -287,10 +289,7 @@ mod large {
             shelf.len = 0;
             shelf.bytes = 0;
         }
-        for k in &evicted[..n] {
-            // SAFETY: a kept block is a mapping of `bytes` that nothing uses.
-            unsafe { unmap(k.ptr as *mut u8, k.bytes) };
-        }
+        unmap_all(&evicted[..n]);
     }
 }
 
@@ -568,6 +567,24 @@ mod tests {
                 a.dealloc(p, layout(small));
             }
             assert!(a.kept().0 <= SLOTS);
+        }
+    }
+
+    #[test]
+    fn a_block_over_the_limit_goes_back_and_leaves_a_full_shelf_alone() {
+        let a = Recycler::new(true);
+        let small = LARGE;
+        unsafe {
+            let blocks: Vec<*mut u8> = (0..SLOTS).map(|_| a.alloc(layout(small))).collect();
+            for &p in &blocks {
+                a.dealloc(p, layout(small));
+            }
+            assert_eq!(a.kept(), (SLOTS, SLOTS * large::pages(small).unwrap()));
+            let huge = MAX_KEPT + 1;
+            let p = a.alloc(layout(huge));
+            assert!(!p.is_null());
+            a.dealloc(p, layout(huge));
+            assert_eq!(a.kept(), (SLOTS, SLOTS * large::pages(small).unwrap()));
         }
     }
 
