@@ -170,14 +170,14 @@ pub fn to_layer_masks(shape: &[usize], masks: &[Vec<bool>]) -> Vec<LayerMask> {
             fan_out: s[1],
             kept: {
                 // Sized once: growing it would pass through sizes never asked for again.
-                let mut kept = Vec::with_capacity(kept(std::slice::from_ref(m)));
-                kept.extend(
+                let mut indices = Vec::with_capacity(kept(std::slice::from_ref(m)));
+                indices.extend(
                     m.iter()
                         .enumerate()
                         .filter(|(_, &k)| k)
                         .map(|(j, _)| j as u32),
                 );
-                kept
+                indices
             },
         })
         .collect()

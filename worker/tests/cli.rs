@@ -35,15 +35,13 @@ fn worker(args: &[&str]) -> std::process::Output {
         .expect("run the worker binary")
 }
 
-#[test]
-fn train_prints_one_json_object_per_level() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let sweep = write_sweep(dir.path(), SWEEP);
+/// `worker train SWEEP --task TASK --with-masks`, which must succeed.
+fn train_with_masks(sweep: &Path, task: &str) -> std::process::Output {
     let out = worker(&[
         "train",
         sweep.to_str().unwrap(),
         "--task",
-        "1",
+        task,
         "--with-masks",
     ]);
     assert!(
@@ -51,6 +49,14 @@ fn train_prints_one_json_object_per_level() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+#[test]
+fn train_prints_one_json_object_per_level() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let sweep = write_sweep(dir.path(), SWEEP);
+    let out = train_with_masks(&sweep, "1");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let lines: Vec<Value> = stdout
         .lines()
@@ -211,18 +217,7 @@ seeds: 1
 ";
     let dir = tempfile::tempdir().expect("a temp dir");
     let sweep = write_sweep(dir.path(), WIDE);
-    let out = worker(&[
-        "train",
-        sweep.to_str().unwrap(),
-        "--task",
-        "0",
-        "--with-masks",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = train_with_masks(&sweep, "0");
     // Compared as text: both sides print through serde_json, whose shortest round-trip form
     // of a float is one text per value, so equal text is equal bits (parsing the binary's
     // floats back could round them).

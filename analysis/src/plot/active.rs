@@ -300,11 +300,14 @@ impl super::Draw for ActiveFigure {
             x1: xr.end - base.0,
             y1: yr.end - base.1,
         };
+        let style = font(TICK * 0.8);
         let mut markers: Vec<Rect> = self
             .points
             .iter()
             .map(|p| Rect::around(at(p.remaining, p.active), 12))
             .collect();
+        let mut texts = Vec::with_capacity(self.summaries.len());
+        let mut wanted = Vec::with_capacity(self.summaries.len());
         for s in &self.summaries {
             markers.push(Rect::around(at(s.remaining.mean, s.active.mean), 12));
             markers.push(Rect::around(at(s.remaining.median, s.active.median), 12));
@@ -329,22 +332,15 @@ impl super::Draw for ActiveFigure {
                 x1: hi.0 + 12,
                 y1: hi.1,
             });
-        }
-        let style = font(TICK * 0.8);
-        let mut texts = Vec::with_capacity(self.summaries.len());
-        let mut wanted = Vec::with_capacity(self.summaries.len());
-        for s in &self.summaries {
             let text = format!("dense {}", si_short(s.dense));
             let (w, h) = plot
                 .estimate_text_size(&text, &style)
                 .map_err(PlotError::draw)?;
             // SVG viewers set the text in their own sans-serif, a little wider or narrower.
-            let (w, h) = (w as i32 * 11 / 10, h as i32);
-            let anchor = at(s.remaining.max.max(s.remaining.mean), s.active.mean);
             wanted.push(Label {
-                anchor,
-                width: w,
-                height: h,
+                anchor: at(s.remaining.max.max(s.remaining.mean), s.active.mean),
+                width: w as i32 * 11 / 10,
+                height: h as i32,
             });
             texts.push(text);
         }
