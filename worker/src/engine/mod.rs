@@ -4,6 +4,8 @@
 //!   and, per weight matrix, the dense or the sparse path, chosen from the masks alone;
 //! - [`network`]: the compacted network as persistent dfdx tensors, one training step
 //!   (forward, loss, backward, Adam in place) and the forward pass without a tape;
+//! - [`bias`]: what follows a dense layer's product (bias and ReLU) as one operation, with
+//!   dfdx's arithmetic;
 //! - [`sparse`]: the sparse masked linear layers as a custom dfdx operation on the tape, a run
 //!   of consecutive ones as one operation;
 //! - [`pool`]: the buffers those layers keep outside dfdx, reused from step to step;
@@ -16,6 +18,7 @@
 //! batch rows. A level's results are a deterministic function of the task's settings and the
 //! level, whatever the thread count.
 
+pub mod bias;
 pub mod kernels;
 pub mod layout;
 pub mod network;

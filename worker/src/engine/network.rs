@@ -17,6 +17,7 @@ use dfdx::prelude::*;
 
 use shared::spec::TrainSpec;
 
+use super::bias::bias_relu;
 use super::layout::{Path, Plan};
 use super::pool::Pool;
 use super::sparse::{contents, sparse_chain, ChainLayer, Matrix};
@@ -266,11 +267,9 @@ impl Network {
         while l < depth {
             let layer = &self.layers[l];
             if let Weights::Dense { w, .. } = &layer.weights {
-                let (rows, batch) = (layer.bias.len(), h.shape().1);
                 let bias = layer.bias.tensor.retaped::<T>();
-                let w = w.tensor.retaped::<T>();
-                let z = w.matmul(h) + bias.broadcast_like::<_, Axis<1>>(&(rows, batch));
-                h = if l + 1 < depth { z.relu() } else { z };
+                let z = w.tensor.retaped::<T>().matmul(h);
+                h = bias_relu(z, bias, l + 1 < depth, &self.pool);
                 l += 1;
                 continue;
             }
