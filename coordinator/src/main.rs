@@ -68,8 +68,22 @@ enum Command {
     Bench(commands::bench::BenchArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before anything runs that was compiled for the build's instruction set.
+    if let Err(error) = shared::cpu::check() {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(dispatch()),
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => commands::serve::serve(args).await,

@@ -19,10 +19,13 @@
 //! - [`metrics`]: the per-level record a worker produces and the coordinator stores;
 //! - [`outcome`]: the four outcomes of a run (separated, separated-degraded,
 //!   interconnected, degraded), classified by its trajectory;
-//! - [`synthetic`]: valid levels without training, for tests and benchmarks.
+//! - [`synthetic`]: valid levels without training, for tests and benchmarks;
+//! - [`cpu`]: the instruction set the build needs (x86-64-v3 on x86-64), which both binaries
+//!   check at start.
 //!
 //! Training itself lives in the `worker` crate; storage and gRPC in `coordinator` and `proto`.
 
+pub mod cpu;
 pub mod data;
 pub mod graph;
 pub mod metrics;

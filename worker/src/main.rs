@@ -94,6 +94,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if let Err(error) = shared::cpu::check() {
+        eprintln!("Error: {error}");
+        return ExitCode::FAILURE;
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<StdoutClosed>() => ExitCode::SUCCESS,
