@@ -37,22 +37,22 @@ where
     let mut buf = pool.take(rows * batch);
     z.copy_into(&mut buf);
     let activate = |v: f32| if relu { v.max(0.0) } else { v };
+    // `batch` values a row (`max(1)`: a batch of none has no rows to walk).
+    let step = batch.max(1);
+    // The output goes to dfdx and stays in `buf`, for the ReLU's derivative (whether it is
+    // positive) in the backward pass.
     let mut out = Vec::with_capacity(rows * batch);
-    if !T::OWNS_TAPE {
-        for (row, &bias) in buf.chunks_exact(batch.max(1)).zip(&b_data) {
-            out.extend(row.iter().map(|&v| activate(v + bias)));
-        }
-        pool.give_all([b_data, buf]);
-        return dev.tensor_from_vec(out, (rows, batch)).put_tape(tape);
-    }
-    // The output stays in `buf` for the ReLU's derivative (whether it is positive).
-    for (row, &bias) in buf.chunks_exact_mut(batch.max(1)).zip(&b_data) {
+    for (row, &bias) in buf.chunks_exact_mut(step).zip(&b_data) {
         out.extend(row.iter_mut().map(|v| {
             *v = activate(*v + bias);
             *v
         }));
     }
     pool.give(b_data);
+    if !T::OWNS_TAPE {
+        pool.give(buf);
+        return dev.tensor_from_vec(out, (rows, batch)).put_tape(tape);
+    }
     let result = dev.tensor_from_vec(out, (rows, batch));
     let (z_ghost, b_ghost, out_ghost) = (z.ghost(), b.ghost(), result.ghost());
     drop(z);
@@ -66,7 +66,6 @@ where
         let gout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
         let mut gb = std::mem::take(&mut **grads.get_or_alloc_mut(&b_ghost)?);
         let gz = grads.get_or_alloc_mut(&z_ghost)?;
-        let step = batch.max(1);
         let rows = gz
             .chunks_exact_mut(step)
             .zip(&mut gb)
