@@ -377,9 +377,12 @@ pub fn submit_file(path: &Path, url: &str) {
     coordinator_cli(&["submit", &path.display().to_string(), "--coordinator", url]);
 }
 
-/// One task of 7 levels that takes several seconds, so that it can be interrupted mid-run: wide
-/// enough, and pruned gently enough (every level stays on the dense path or close to it), that
-/// each level takes a good fraction of a second with training engine 2.
+/// One task of 7 levels that takes several seconds, so that it can be interrupted mid-run and
+/// its lease is still open a few expiry ticks (one a second) after its first level: wide
+/// enough, pruned gently enough (every level stays on the dense path or close to it) and
+/// trained long enough that with training engine 4 built for x86-64-v3 a level takes about a
+/// second and the task about six (at 150 epochs a level it took 1.4 s, and a fault injected
+/// after the first level could miss every tick of the open lease).
 pub const SLOW_SWEEP: &str = "\
 name: slow
 data:
@@ -387,7 +390,7 @@ data:
 model:
   shape: [4, 160, 160, 2]
 train:
-  max_epochs: 150
+  max_epochs: 400
   patience: 1000
 pruning:
   rate: 0.2
