@@ -29,13 +29,15 @@ pub enum Axis {
     Target,
     /// Global or layer-wise pruning.
     Scope,
+    /// The data seed (`data.seed`): which draw of the data set.
+    DataSeed,
     /// The model seed.
     Seed,
 }
 
 impl Axis {
     /// Every axis, in the order grid points list them.
-    pub const ALL: [Axis; 10] = [
+    pub const ALL: [Axis; 11] = [
         Axis::Shape,
         Axis::Width,
         Axis::Depth,
@@ -45,17 +47,19 @@ impl Axis {
         Axis::Rate,
         Axis::Target,
         Axis::Scope,
+        Axis::DataSeed,
         Axis::Seed,
     ];
 
     /// The axes that make a grid point: what the sweep file sets, every axis but the seed.
-    pub const GRID: [Axis; 6] = [
+    pub const GRID: [Axis; 7] = [
         Axis::Shape,
         Axis::ExtensionLevel,
         Axis::Levels,
         Axis::Rate,
         Axis::Target,
         Axis::Scope,
+        Axis::DataSeed,
     ];
 
     /// The name used on the command line and in tables.
@@ -70,6 +74,7 @@ impl Axis {
             Axis::Rate => "rate",
             Axis::Target => "target",
             Axis::Scope => "scope",
+            Axis::DataSeed => "data_seed",
             Axis::Seed => "seed",
         }
     }
@@ -86,11 +91,12 @@ impl Axis {
             Axis::Rate => "pruning rate per level",
             Axis::Target => "pruning target (weights)",
             Axis::Scope => "pruning scope",
+            Axis::DataSeed => "data seed",
             Axis::Seed => "model seed",
         }
     }
 
-    /// An axis by name (also `ext`, `extension`, `level_count`, `hidden`).
+    /// An axis by name (also `ext`, `extension`, `level_count`, `hidden`, `data`).
     pub fn parse(name: &str) -> Result<Axis, String> {
         let name = name.trim().to_ascii_lowercase().replace('-', "_");
         let axis = match name.as_str() {
@@ -103,6 +109,7 @@ impl Axis {
             "rate" => Axis::Rate,
             "target" => Axis::Target,
             "scope" => Axis::Scope,
+            "data_seed" | "data" => Axis::DataSeed,
             "seed" => Axis::Seed,
             other => {
                 let names: Vec<&str> = Axis::ALL.iter().map(|a| a.name()).collect();
@@ -149,6 +156,7 @@ impl Axis {
             Axis::Rate => AxisValue::Float(spec.prune.rate),
             Axis::Target => AxisValue::Int(spec.prune.target as i64),
             Axis::Scope => AxisValue::Text(spec.prune.scope.as_str().to_string()),
+            Axis::DataSeed => AxisValue::Int(spec.data.seed as i64),
             Axis::Seed => AxisValue::Int(spec.seed as i64),
         }
     }

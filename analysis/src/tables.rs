@@ -397,6 +397,8 @@ pub struct ResultRow {
     pub rate: f64,
     pub target: usize,
     pub scope: String,
+    /// The data seed (`data.seed`).
+    pub data_seed: u64,
     pub seeds_total: usize,
     pub seeds_done: usize,
     /// Outcome split.
@@ -462,6 +464,7 @@ impl ResultRow {
             rate: spec.prune.rate,
             target: spec.prune.target,
             scope: spec.prune.scope.as_str().to_string(),
+            data_seed: spec.data.seed,
             seeds_total: g.tasks_total,
             seeds_done: g.tasks_done,
             frac_split: g.split.frac,
@@ -508,7 +511,7 @@ fn opt(value: Option<f64>) -> String {
     value.map_or_else(String::new, |v| format!("{v}"))
 }
 
-const RESULT_COLUMNS: [&str; 25] = [
+const RESULT_COLUMNS: [&str; 26] = [
     "shape",
     "extension_level",
     "weights",
@@ -516,6 +519,7 @@ const RESULT_COLUMNS: [&str; 25] = [
     "rate",
     "target",
     "scope",
+    "data_seed",
     "seeds_done",
     "seeds_total",
     "frac_split",
@@ -550,6 +554,7 @@ fn result_cells(r: &ResultRow, precision: Option<usize>) -> Vec<String> {
         num(r.rate),
         r.target.to_string(),
         r.scope.clone(),
+        r.data_seed.to_string(),
         r.seeds_done.to_string(),
         r.seeds_total.to_string(),
         num(r.frac_split),
@@ -584,14 +589,31 @@ fn engines(engines: &[u32]) -> String {
     }
 }
 
-/// Aggregate rows as an aligned table: the settings, the four outcomes (`sep` separated,
-/// `sep>deg` separated then degraded, `inter` interconnected, `deg` degraded without a split)
-/// as fractions of the finished seeds with the separated fraction's 95% interval, active
-/// weights at the split (mean [min-max]) against the weights remaining then (median).
+/// The position of a column of [`RESULT_COLUMNS`] in [`result_cells`].
+fn column(name: &str) -> usize {
+    RESULT_COLUMNS
+        .iter()
+        .position(|&c| c == name)
+        .unwrap_or_else(|| panic!("no result column {name}"))
+}
+
+/// Aggregate rows as an aligned table: the settings (the data seed only where the rows differ
+/// in it), the four outcomes (`sep` separated, `sep>deg` separated then degraded, `inter`
+/// interconnected, `deg` degraded without a split) as fractions of the finished seeds with the
+/// separated fraction's 95% interval, active weights at the split (mean [min-max]) against the
+/// weights remaining then (median).
 pub fn results_table(rows: &[ResultRow]) -> String {
     if rows.is_empty() {
         return "no finished tasks yet\n".to_string();
     }
+    let data_seeds_differ = rows.iter().any(|r| r.data_seed != rows[0].data_seed);
+    let settings: Vec<usize> = ["shape", "extension_level", "weights", "levels", "rate"]
+        .into_iter()
+        .chain(["target", "scope"])
+        .chain(data_seeds_differ.then_some("data_seed"))
+        .chain(["seeds_done", "seeds_total"])
+        .map(column)
+        .collect();
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -605,7 +627,7 @@ pub fn results_table(rows: &[ResultRow]) -> String {
                 (Some(mean), Some(min), Some(max)) => format!("{mean:.0} [{min}-{max}]"),
                 _ => String::new(),
             };
-            let mut cells = all[..9].to_vec();
+            let mut cells: Vec<String> = settings.iter().map(|&i| all[i].clone()).collect();
             cells.extend([
                 format!("{:.3}", r.frac_separated),
                 format!("[{lo:.2},{hi:.2}]"),
@@ -615,20 +637,19 @@ pub fn results_table(rows: &[ResultRow]) -> String {
                 active,
                 opt(r.remaining_at_split_median),
                 opt(r.first_split_level_median),
-                all[15].clone(),
-                all[16].clone(),
+                all[column("test_accuracy")].clone(),
+                all[column("engine")].clone(),
             ]);
             cells
         })
         .collect();
-    let headers = [
-        "shape",
-        "ext",
-        "weights",
-        "levels",
-        "rate",
-        "target",
-        "scope",
+    let mut headers = vec![
+        "shape", "ext", "weights", "levels", "rate", "target", "scope",
+    ];
+    if data_seeds_differ {
+        headers.push("data_seed");
+    }
+    headers.extend([
         "done",
         "of",
         "sep",
@@ -641,7 +662,7 @@ pub fn results_table(rows: &[ResultRow]) -> String {
         "split_level",
         "test_accuracy",
         "engine",
-    ];
+    ]);
     table(&headers, &cells)
 }
 
@@ -785,6 +806,57 @@ mod tests {
         assert_eq!(header[0], "extension_level");
         assert!(header.contains(&"frac_split_ci_lo"));
         assert_eq!(lines.count(), 2);
+    }
+
+    #[test]
+    fn data_seeds_are_grid_points_and_shown_where_they_differ() {
+        let yaml = "name: t\nmodel:\n  shape: [4, 8, 8, 2]\npruning: { levels: 2, target: 50 }\ndata: { seed: [0, 3] }\nseeds: 2\n";
+        let sweep = shared::sweep::Sweep::from_yaml(yaml, "t.yaml").unwrap();
+        let tasks: Vec<crate::data::TaskResult> = sweep
+            .expand()
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(idx, spec)| {
+                let levels = (0..=spec.prune.levels)
+                    .map(|l| {
+                        let masks = shared::synthetic::synthetic_masks(&spec, l);
+                        shared::synthetic::synthetic_metrics(&spec, l, &masks)
+                    })
+                    .collect();
+                crate::data::TaskResult {
+                    idx,
+                    done: true,
+                    spec,
+                    levels,
+                }
+            })
+            .collect();
+        let rows = ResultRow::of_tasks(&tasks);
+        assert_eq!(rows.len(), 2, "one grid point per data seed");
+        assert_eq!((rows[0].data_seed, rows[1].data_seed), (0, 3));
+        assert!(rows.iter().all(|r| r.seeds_done == 2));
+        let text = results_table(&rows);
+        let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header[7..9], ["data_seed", "done"], "{text}");
+        let at = text.find("data_seed").unwrap();
+        let second = text.lines().nth(2).unwrap();
+        assert!(second[at..].starts_with("3 "), "{text}");
+        // One data seed: no column in the text table; CSV and JSON always carry it.
+        let one = results_table(&rows[1..]);
+        assert!(!one.contains("data_seed"), "{one}");
+        let csv = results_csv(&rows[1..]);
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let at = header.iter().position(|&c| c == "data_seed").unwrap();
+        // The shape, quoted, is the first field: the others follow its closing quote.
+        let row = csv.lines().nth(1).unwrap().split_once("\",").unwrap().1;
+        assert_eq!(row.split(',').nth(at - 1), Some("3"), "{csv}");
+        let json: Value = serde_json::from_str(&results_json(&rows).unwrap()).unwrap();
+        assert_eq!(json[1]["data_seed"], json!(3));
+        // Grouping by the data seed pools the model seeds of each data set.
+        let groups = group_by(&tasks, &[Axis::DataSeed]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(Axis::parse("data").unwrap(), Axis::DataSeed);
     }
 
     #[test]

@@ -109,6 +109,37 @@ pub fn split_sizes(samples: usize, test_fraction: f64) -> (usize, usize) {
     (samples - n_test, n_test)
 }
 
+/// The data set as CSV, for tools outside the project (`worker data`, `bench/pytorch_imp.py`):
+/// a header `split,x0,x1,..,y0,..`, then one line per point, the train split first in its
+/// stored order, then the test split; values printed as the shortest decimal that reads back
+/// to the same `f32`.
+pub fn to_csv(data: &Dataset) -> String {
+    let mut out = String::from("split");
+    for i in 0..data.inputs {
+        out.push_str(&format!(",x{i}"));
+    }
+    for o in 0..data.outputs {
+        out.push_str(&format!(",y{o}"));
+    }
+    out.push('\n');
+    let splits = [
+        ("train", &data.train_x, &data.train_y, data.n_train),
+        ("test", &data.test_x, &data.test_y, data.n_test),
+    ];
+    for (name, x, y, n) in splits {
+        for row in 0..n {
+            out.push_str(name);
+            let xs = &x[row * data.inputs..(row + 1) * data.inputs];
+            let ys = &y[row * data.outputs..(row + 1) * data.outputs];
+            for v in xs.iter().chain(ys) {
+                out.push_str(&format!(",{v}"));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Generates, splits and standardises the data set of `spec`. Same spec, same bits.
 pub fn generate(spec: &DataSpec) -> Result<Dataset, DataError> {
     if spec.problems.is_empty() {

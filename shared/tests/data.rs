@@ -406,3 +406,36 @@ fn errors() {
         "problem 1 (moons): noise must be a finite number >= 0, got -1"
     );
 }
+
+#[test]
+fn the_csv_export_reads_back_to_the_same_bits() {
+    let spec = DataSpec {
+        seed: 7,
+        ..DataSpec::protocol()
+    };
+    let data = shared::data::generate(&spec).unwrap();
+    let csv = shared::data::to_csv(&data);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("split,x0,x1,x2,x3,y0,y1"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), data.n_train + data.n_test);
+    let (mut xs, mut ys) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), 7);
+        let train = i < data.n_train;
+        assert_eq!(row[0], if train { "train" } else { "test" });
+        let values: Vec<f32> = row[1..].iter().map(|v| v.parse().unwrap()).collect();
+        let (x, y) = if train {
+            (&mut xs.0, &mut ys.0)
+        } else {
+            (&mut xs.1, &mut ys.1)
+        };
+        x.extend_from_slice(&values[..4]);
+        y.extend_from_slice(&values[4..]);
+    }
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+    assert_eq!(bits(&xs.0), bits(&data.train_x));
+    assert_eq!(bits(&xs.1), bits(&data.test_x));
+    assert_eq!(bits(&ys.0), bits(&data.train_y));
+    assert_eq!(bits(&ys.1), bits(&data.test_y));
+}

@@ -688,3 +688,93 @@ fn from_path_names_the_file() {
         "{e}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// `data.seed` as a grid axis.
+
+#[test]
+fn data_seeds_are_a_grid_axis_outside_the_model_seeds() {
+    let one = "name: d\nmodel:\n  shape: [4, 16, 16, 2]\npruning: { levels: [1, 2], target: 50 }\nseeds: 2\n";
+    let base = Sweep::from_yaml(one, "d.yaml").unwrap().expand().unwrap();
+    assert!(base.iter().all(|t| t.data.seed == 0), "absent: data seed 0");
+    // A lone number is the seed itself (as it always was), not a count.
+    let three = one.replace("seeds: 2", "seeds: 2\ndata: { seed: 3 }");
+    let three = Sweep::from_yaml(&three, "d.yaml")
+        .unwrap()
+        .expand()
+        .unwrap();
+    assert!(three.iter().all(|t| t.data.seed == 3));
+    // A list and a range expand per pruning point, data seed then model seed (innermost).
+    for written in ["[5, 2]", "\"2..3\""] {
+        let file = one.replace(
+            "seeds: 2",
+            &format!("seeds: 2\ndata: {{ seed: {written} }}"),
+        );
+        let tasks = Sweep::from_yaml(&file, "d.yaml").unwrap().expand().unwrap();
+        check_invariants(&tasks);
+        assert_eq!(tasks.len(), 2 * 2 * 2, "{written}");
+        let want: Vec<u64> = if written.starts_with('[') {
+            vec![5, 2]
+        } else {
+            vec![2, 3]
+        };
+        let got: Vec<(usize, u64, u64)> = tasks
+            .iter()
+            .map(|t| (t.prune.levels, t.data.seed, t.seed))
+            .collect();
+        let expected: Vec<(usize, u64, u64)> = [1, 2]
+            .into_iter()
+            .flat_map(|l| want.iter().flat_map(move |&d| [(l, d, 0), (l, d, 1)]))
+            .collect();
+        assert_eq!(got, expected, "{written}");
+        let rows = plan_rows(&tasks);
+        assert!(rows
+            .iter()
+            .zip(&tasks)
+            .all(|(r, t)| r.data_seed == t.data.seed));
+    }
+    // Adding a data seed keeps every existing task (same ids) and adds only its own.
+    let two = one.replace("seeds: 2", "seeds: 2\ndata: { seed: [0, 1] }");
+    let two = Sweep::from_yaml(&two, "d.yaml").unwrap().expand().unwrap();
+    let old: HashSet<String> = ids(&base).into_iter().collect();
+    let added: Vec<&TaskSpec> = two.iter().filter(|t| !old.contains(&t.id())).collect();
+    assert_eq!(added.len(), base.len());
+    assert!(added.iter().all(|t| t.data.seed == 1));
+}
+
+#[test]
+fn bad_data_seeds_are_located() {
+    check(
+        "name: bad\ndata:\n  seed: [1, 2, 1]\n",
+        3,
+        "data.seed[2]",
+        &["data seed 1 is listed twice"],
+    );
+    check(
+        "name: bad\ndata:\n  seed: -1\n",
+        3,
+        "data.seed",
+        &["not a data seed", "whole number"],
+    );
+    check(
+        "name: bad\ndata:\n  seed: \"4..2\"\n",
+        3,
+        "data.seed",
+        &["is empty"],
+    );
+    check(
+        "name: bad\ndata:\n  seed: lots\n",
+        3,
+        "data.seed",
+        &["not a data seed"],
+    );
+    check("name: bad\ndata:\n  seed: []\n", 3, "data.seed", &["empty"]);
+    check(
+        "name: bad\ndata:\n  seed: \"0..20000\"\n",
+        3,
+        "data.seed",
+        &["more than 10000 data seeds"],
+    );
+    let e = bad("name: bad\ndata: { seed: \"0..9999\" }\nseeds: 20\n");
+    assert!(e.to_string().contains("10000 data seeds x 20 seeds"), "{e}");
+}

@@ -6,6 +6,8 @@
 //!   [`worker::client`]);
 //! - `worker train SWEEP.yaml --task INDEX [--with-masks]` runs one task of a sweep file
 //!   locally and prints one JSON object per IMP level on stdout;
+//! - `worker data SWEEP.yaml --task INDEX` prints the task's data set as CSV on stdout (the
+//!   standardised points every level trains and tests on);
 //! - `worker bench` prints seconds per training epoch, GFLOP/s and peak memory for a grid of
 //!   widths and densities.
 //!
@@ -60,6 +62,20 @@ enum Command {
         with_masks: bool,
         /// Override a key of the sweep file (KEY=VALUE, a dotted key and a YAML value, e.g.
         /// train.max_epochs=10); repeatable, applied in order.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
+        set: Vec<shared::sweep::Override>,
+    },
+    /// Print a task's data set as CSV: a header `split,x0,..,y0,..`, then one row per point,
+    /// the train split first in training order, then the test split; inputs standardised
+    /// with the train statistics exactly as training sees them.
+    Data {
+        /// The sweep file.
+        sweep: PathBuf,
+        /// The task's index in the expanded sweep (see `coordinator plan`); every task of a
+        /// data seed shares one data set.
+        #[arg(long, default_value_t = 0)]
+        task: usize,
+        /// Override a key of the sweep file (KEY=VALUE, e.g. data.seed=3); repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
         set: Vec<shared::sweep::Override>,
     },
@@ -119,6 +135,7 @@ fn run(cli: Cli) -> Result<()> {
             with_masks,
             set,
         }) => train(&sweep, task, with_masks, &set),
+        Some(Command::Data { sweep, task, set }) => data(&sweep, task, &set),
         Some(Command::Bench {
             widths,
             densities,
@@ -147,22 +164,40 @@ fn parse_override(s: &str) -> Result<shared::sweep::Override, String> {
     s.parse()
 }
 
-fn train(
+/// Task `index` of the sweep file at `path` with `overrides` applied.
+fn task_of(
     path: &Path,
     index: usize,
-    with_masks: bool,
     overrides: &[shared::sweep::Override],
-) -> Result<()> {
+) -> Result<shared::spec::TaskSpec> {
     let sweep = Sweep::from_path_with(path, overrides).map_err(anyhow::Error::new)?;
-    let tasks = sweep.expand().map_err(anyhow::Error::new)?;
-    let Some(spec) = tasks.get(index) else {
+    let mut tasks = sweep.expand().map_err(anyhow::Error::new)?;
+    if index >= tasks.len() {
         bail!(
             "{}: no task {index}: the sweep expands to {} tasks (indices 0..{})",
             path.display(),
             tasks.len(),
             tasks.len().saturating_sub(1)
         );
-    };
+    }
+    Ok(tasks.swap_remove(index))
+}
+
+fn data(path: &Path, index: usize, overrides: &[shared::sweep::Override]) -> Result<()> {
+    let spec = task_of(path, index, overrides)?;
+    let dataset = shared::data::generate(&spec.data)
+        .with_context(|| format!("{}: task {index}: the data set", path.display()))?;
+    let csv = shared::data::to_csv(&dataset);
+    print_line(csv.trim_end_matches('\n'))
+}
+
+fn train(
+    path: &Path,
+    index: usize,
+    with_masks: bool,
+    overrides: &[shared::sweep::Override],
+) -> Result<()> {
+    let spec = &task_of(path, index, overrides)?;
     let id = spec.id();
     tracing::info!(task = index, id = %id, shape = ?spec.shape, levels = spec.prune.levels, "training");
     let mut failure = None;

@@ -264,3 +264,44 @@ seeds: 1
         );
     }
 }
+
+#[test]
+fn data_prints_the_tasks_data_set_as_csv() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let sweep = write_sweep(
+        dir.path(),
+        &SWEEP.replace("  samples: 200\n", "  samples: 200\n  seed: [0, 9]\n"),
+    );
+    let path = sweep.to_str().unwrap();
+    let csv = |args: &[&str]| {
+        let out = worker(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let first = csv(&["data", path]);
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(lines[0], "split,x0,x1,x2,x3,y0,y1");
+    assert_eq!(lines.len(), 1 + 200);
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("train,")).count(),
+        100
+    );
+    assert!(lines[101..].iter().all(|l| l.starts_with("test,")));
+    // Tasks 0 and 1 (two model seeds) share data seed 0; tasks 2 and 3 have data seed 9.
+    assert_eq!(csv(&["data", path, "--task", "1"]), first);
+    let other = csv(&["data", path, "--task", "2"]);
+    assert_ne!(other, first, "another data seed, another data set");
+    assert_eq!(csv(&["data", path, "--set", "data.seed=9"]), other);
+    // A task that does not exist is an error naming the file and the count.
+    let out = worker(&["data", path, "--task", "4"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no task 4") && err.contains("4 tasks"),
+        "{err}"
+    );
+}

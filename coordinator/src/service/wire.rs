@@ -293,5 +293,6 @@ pub fn point_to_wire(p: &PointStats) -> pb::AggregateRow {
         active_at_split_min: g.active_at_split.map(|s| s.min),
         active_at_split_max: g.active_at_split.map(|s| s.max),
         remaining_at_split_median: g.remaining_at_split.map(|s| s.median),
+        data_seed: spec.data.seed,
     }
 }

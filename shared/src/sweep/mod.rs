@@ -17,7 +17,8 @@
 //!     # defaults: noise 0.1, factor 0.35, turns 1.5, std 0.5
 //!   samples: 2000                   # points per problem (at least 2)
 //!   test_fraction: 0.5              # in (0, 1)
-//!   seed: 0                         # data seed, independent of the model seeds
+//!   seed: 0                         # data seed, independent of the model seeds: a number, a list
+//!                                   #   or an inclusive range "0..7" (grid axis)
 //! model:                            # exactly one of: shape | shapes | hidden (+ depth) | base (+ extension_*)
 //!   shape: [4, 410, 410, 2]         # one shape
 //!   shapes: [[4, 8, 8, 2], [4, 20, 2]]
@@ -80,8 +81,8 @@
 //! # Expansion
 //!
 //! Shapes in file order (for model.base: bases in file order, then extension levels in file
-//! order) x rate x levels x target (each in file order) x seeds (innermost; a count n gives
-//! 0..n-1). Grid points that resolve to identical
+//! order) x rate x levels x target x data seed (each in file order) x seeds (innermost; a count
+//! n gives 0..n-1). Grid points that resolve to identical
 //! settings (e.g. level count 0 under several rates) give one task: the first. The order is
 //! deterministic, and [`TaskSpec::id`] depends only on the settings, so reordering the file keeps
 //! the set of ids and adding a seed adds exactly that seed's tasks.
@@ -97,7 +98,7 @@ mod values;
 
 pub use overrides::Override;
 
-use crate::spec::TaskSpec;
+use crate::spec::{DataSpec, TaskSpec};
 use locate::Ctx;
 use plan::Plan;
 use schema::SweepFile;
@@ -231,20 +232,27 @@ impl Sweep {
         let ctx = Ctx::new(&self.yaml, &self.source);
         let points = self.plan.points(&ctx, true)?;
         let seeds = self.plan.seeds.values();
+        let data_seeds = &self.plan.data_seeds;
         let mut seen = HashSet::new();
-        let mut tasks = Vec::with_capacity(points.len() * seeds.len());
+        let mut tasks = Vec::with_capacity(points.len() * data_seeds.len() * seeds.len());
         for point in points {
-            for &seed in &seeds {
-                let task = TaskSpec {
-                    data: self.plan.data.clone(),
-                    shape: self.plan.shapes[point.shape].shape.clone(),
-                    extension_level: self.plan.shapes[point.shape].extension_level,
-                    train: self.plan.train.clone(),
-                    prune: point.prune.clone(),
-                    seed,
+            for &data_seed in data_seeds {
+                let data = DataSpec {
+                    seed: data_seed,
+                    ..self.plan.data.clone()
                 };
-                if seen.insert(task.id()) {
-                    tasks.push(task);
+                for &seed in &seeds {
+                    let task = TaskSpec {
+                        data: data.clone(),
+                        shape: self.plan.shapes[point.shape].shape.clone(),
+                        extension_level: self.plan.shapes[point.shape].extension_level,
+                        train: self.plan.train.clone(),
+                        prune: point.prune.clone(),
+                        seed,
+                    };
+                    if seen.insert(task.id()) {
+                        tasks.push(task);
+                    }
                 }
             }
         }
@@ -270,6 +278,8 @@ pub struct PlanRow {
     pub levels: usize,
     pub rate: f64,
     pub target: usize,
+    /// The data seed (`data.seed`).
+    pub data_seed: u64,
     pub seed: u64,
 }
 
@@ -286,6 +296,7 @@ pub fn plan_rows(tasks: &[TaskSpec]) -> Vec<PlanRow> {
             levels: t.prune.levels,
             rate: t.prune.rate,
             target: t.prune.target,
+            data_seed: t.data.seed,
             seed: t.seed,
         })
         .collect()

@@ -7,8 +7,8 @@ use super::schema::{
     DataFile, ModelFile, ProblemFile, ProblemKind, PruningFile, ScheduleKind, SweepFile, TrainFile,
 };
 use super::values::{
-    empty_list, parse_bases, parse_counts, parse_rates, parse_seeds, parse_targets, Item, Seeds,
-    Target,
+    empty_list, parse_bases, parse_counts, parse_data_seeds, parse_rates, parse_seeds,
+    parse_targets, Item, Seeds, Target,
 };
 use super::{SweepError, MAX_PLANNED_LEVELS, MAX_TASKS};
 use crate::schedule::{self, ScheduleError, MAX_WEIGHTS};
@@ -82,7 +82,10 @@ impl Grid {
 /// A validated sweep: data, training, the shapes and the pruning grid, and the seeds.
 #[derive(Debug, Clone)]
 pub(super) struct Plan {
+    /// The data set of every task, its seed aside (`data_seeds`).
     pub(super) data: DataSpec,
+    /// The data seeds, a grid axis, in file order.
+    pub(super) data_seeds: Vec<u64>,
     pub(super) train: TrainSpec,
     pub(super) shapes: Vec<ShapePoint>,
     /// The base shapes of the extension experiment, in file order.
@@ -135,15 +138,17 @@ impl Plan {
     pub(super) fn build(ctx: &Ctx, file: &SweepFile) -> Result<Plan, SweepError> {
         check_name(ctx, &file.name)?;
         let data = build_data(ctx, &file.data)?;
+        let data_seeds = parse_data_seeds(ctx, file.data.seed.as_ref())?;
         let train = build_train(ctx, &file.train)?;
         let p = &file.pruning;
         let axes = parse_pruning_axes(ctx, p)?;
         let model = build_model(ctx, &file.model, data.problems.len(), axes.rates.as_deref())?;
         let grid = build_grid(ctx, p, axes, model.extension_rate, &model.bases)?;
         let seeds = parse_seeds(ctx, file.seeds.as_ref())?;
-        check_task_count(ctx, model.shapes.len(), &grid, &seeds)?;
+        check_task_count(ctx, model.shapes.len(), &grid, data_seeds.len(), &seeds)?;
         Ok(Plan {
             data,
+            data_seeds,
             train,
             shapes: model.shapes,
             bases: model.bases,
@@ -165,7 +170,8 @@ impl Plan {
             .try_fold(0usize, |sum, p| {
                 sum.checked_add(p.prune.levels.saturating_add(1))
             })
-            .and_then(|per_seed| per_seed.checked_mul(self.seeds.len()));
+            .and_then(|per_seed| per_seed.checked_mul(self.seeds.len()))
+            .and_then(|n| n.checked_mul(self.data_seeds.len()));
         if planned.is_none_or(|n| n > MAX_PLANNED_LEVELS) {
             let count = planned.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
             return Err(ctx.err_at(
@@ -386,7 +392,8 @@ fn build_data(ctx: &Ctx, d: &DataFile) -> Result<DataSpec, SweepError> {
         problems,
         samples: d.samples,
         test_fraction: d.test_fraction,
-        seed: d.seed,
+        // Each task gets one of the plan's `data_seeds`.
+        seed: 0,
     })
 }
 
@@ -938,16 +945,19 @@ fn exact_grid(ctx: &Ctx, axes: PruningAxes, bases: &[Vec<usize>]) -> Result<Grid
 // ---------------------------------------------------------------------------------------------
 // Limits.
 
-/// The full grid product (shapes x pruning settings x seeds) is at most [`MAX_TASKS`].
+/// The full grid product (shapes x pruning settings x data seeds x seeds) is at most
+/// [`MAX_TASKS`].
 fn check_task_count(
     ctx: &Ctx,
     shapes: usize,
     grid: &Grid,
+    data_seeds: usize,
     seeds: &Seeds,
 ) -> Result<(), SweepError> {
     let per_shape = grid.per_shape();
     let total = shapes
         .checked_mul(per_shape)
+        .and_then(|x| x.checked_mul(data_seeds))
         .and_then(|x| x.checked_mul(seeds.len()));
     match total {
         Some(t) if t <= MAX_TASKS => Ok(()),
@@ -956,7 +966,7 @@ fn check_task_count(
             Err(ctx.err_at(
                 None,
                 format!(
-                    "the sweep expands to {count} tasks ({shapes} shapes x {per_shape} pruning settings x {} seeds), more than the limit of {MAX_TASKS}; split it into several sweeps",
+                    "the sweep expands to {count} tasks ({shapes} shapes x {per_shape} pruning settings x {data_seeds} data seeds x {} seeds), more than the limit of {MAX_TASKS}; split it into several sweeps",
                     seeds.len()
                 ),
             ))

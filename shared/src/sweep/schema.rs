@@ -47,7 +47,8 @@ pub(super) struct DataFile {
     pub(super) problems: Option<Vec<ProblemFile>>,
     pub(super) samples: usize,
     pub(super) test_fraction: f64,
-    pub(super) seed: u64,
+    /// A data seed, a list of them, or an inclusive range `"a..b"`: a grid axis.
+    pub(super) seed: Option<Value>,
 }
 
 impl Default for DataFile {
@@ -56,7 +57,7 @@ impl Default for DataFile {
             problems: None,
             samples: 2000,
             test_fraction: 0.5,
-            seed: 0,
+            seed: None,
         }
     }
 }

@@ -347,6 +347,64 @@ pub(super) fn parse_seeds(ctx: &Ctx, v: Option<&Value>) -> Result<Seeds, SweepEr
     }
 }
 
+/// Most data seeds one `data.seed` range may name (each is a data set of its own).
+pub(super) const MAX_DATA_SEEDS: u64 = 10_000;
+
+/// `data.seed`: a data seed, an inclusive range `"a..b"`, or a list of them, none repeated;
+/// `[0]` when absent (the thesis kept data seed 0). Unlike `seeds`, a lone number is the seed
+/// itself, not a count: `data.seed: 3` is data set 3, as it always was.
+pub(super) fn parse_data_seeds(ctx: &Ctx, v: Option<&Value>) -> Result<Vec<u64>, SweepError> {
+    let path = vec![Seg::Key("data"), Seg::Key("seed")];
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(vec![0]);
+    };
+    let mut out: Vec<u64> = Vec::new();
+    let mut push = |s: u64, p: &FieldPath| -> Result<(), SweepError> {
+        if out.contains(&s) {
+            return Err(ctx.err(p, format!("data seed {s} is listed twice")));
+        }
+        out.push(s);
+        Ok(())
+    };
+    for (x, p) in items(ctx, v, &path)? {
+        match x {
+            Value::Number(n) if n.as_u64().is_some() => push(n.as_u64().unwrap_or(0), &p)?,
+            Value::String(s) => match parse_range(s) {
+                Some(Ok((a, b))) if b - a < MAX_DATA_SEEDS => {
+                    for seed in a..=b {
+                        push(seed, &p)?;
+                    }
+                }
+                Some(Ok(_)) => {
+                    return Err(ctx.err(
+                        &p,
+                        format!("range {s:?} names more than {MAX_DATA_SEEDS} data seeds"),
+                    ))
+                }
+                Some(Err(message)) => return Err(ctx.err(&p, message)),
+                None => {
+                    return Err(ctx.err(
+                        &p,
+                        format!(
+                            "{s:?} is not a data seed; give a whole number >= 0, a range \"a..b\" or a list"
+                        ),
+                    ))
+                }
+            },
+            other => {
+                return Err(ctx.err(
+                    &p,
+                    format!(
+                        "{} is not a data seed; give a whole number >= 0, a range \"a..b\" or a list",
+                        describe(other)
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
