@@ -15,6 +15,7 @@
 //! - [`tables`]: text, CSV and JSON renderings of the statistics (`coordinator results`);
 //! - [`export`]: the long-format export (one row per task and level; CSV, JSON, Parquet) and a
 //!   ticket's graph (GraphML, DOT);
+//! - [`import`]: the long CSV read back into the data set, with the sweep file's settings;
 //! - [`plot`]: the figures (SVG and PNG, with an embedded font);
 //! - [`report`]: the self-contained HTML page.
 //!
@@ -24,6 +25,7 @@
 pub mod axis;
 pub mod data;
 pub mod export;
+pub mod import;
 pub mod plot;
 pub mod report;
 pub mod stats;

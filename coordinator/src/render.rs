@@ -100,8 +100,16 @@ pub fn status_text(status: &StatusReport) -> String {
 
 /// The planned tasks of a sweep (any serialisable rows) as a table, keys as columns.
 pub fn plan_table(rows: &[Value]) -> String {
-    const COLUMNS: [&str; 8] = [
-        "index", "id", "shape", "weights", "levels", "rate", "target", "seed",
+    const COLUMNS: [&str; 9] = [
+        "index",
+        "id",
+        "shape",
+        "weights",
+        "levels",
+        "rate",
+        "target",
+        "data_seed",
+        "seed",
     ];
     let cells: Vec<Vec<String>> = rows
         .iter()

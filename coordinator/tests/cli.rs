@@ -40,7 +40,15 @@ async fn plan_submit_status_and_results() {
     let plan: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(plan.len(), 2);
     for key in [
-        "index", "id", "shape", "weights", "levels", "rate", "target", "seed",
+        "index",
+        "id",
+        "shape",
+        "weights",
+        "levels",
+        "rate",
+        "target",
+        "data_seed",
+        "seed",
     ] {
         assert!(plan[0].get(key).is_some(), "plan lacks {key}");
     }
