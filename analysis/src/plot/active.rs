@@ -2,7 +2,9 @@
 //! pruning had left), one point per finished seed that split, both on log scales: the poster's
 //! "splits at a similar number of active weights". Per grid point (every setting but the
 //! seed) the thesis's summary: a marker at the mean with the min-max range over its seeds,
-//! the median as a second marker, and the dense network's weight count beside it.
+//! the median as a second marker, and beside it what sets the point apart: the dense
+//! network's weight count when the networks differ in size (experiments 1 and 2), else the
+//! value of what the sweep varies (experiment 3: "6 levels").
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -37,6 +39,8 @@ pub struct PointSummary {
     pub point: String,
     /// Weights of its dense network.
     pub dense: f64,
+    /// What the figure writes beside it (see [`point_label`]).
+    pub label: String,
     /// Finished seeds.
     pub seeds: usize,
     /// Active weights at the first split over the seeds that split.
@@ -67,8 +71,10 @@ impl ActiveFigure {
         let summaries: Vec<PointSummary> = stats::grid_points(tasks)
             .into_iter()
             .filter_map(|p| {
+                let dense = p.stats.available_weights?.median;
                 Some(PointSummary {
-                    dense: p.stats.available_weights?.median,
+                    label: point_label(x_axis, &p.spec, dense),
+                    dense,
                     seeds: p.stats.tasks_done,
                     active: p.stats.active_at_split?,
                     remaining: p.stats.remaining_at_split?,
@@ -151,9 +157,10 @@ impl super::Draw for ActiveFigure {
         }
         entries.push(LegendEntry::new(
             format!(
-                "{} of {} finished networks split; label: dense weights",
+                "{} of {} finished networks split; label: {}",
                 self.points.len(),
-                self.networks
+                self.networks,
+                label_kind(self.x_axis)
             ),
             GREY,
             &[],
@@ -332,7 +339,7 @@ impl super::Draw for ActiveFigure {
                 x1: hi.0 + 12,
                 y1: hi.1,
             });
-            let text = format!("dense {}", si_short(s.dense));
+            let text = s.label.clone();
             let (w, h) = plot
                 .estimate_text_size(&text, &style)
                 .map_err(PlotError::draw)?;
@@ -366,6 +373,27 @@ impl super::Draw for ActiveFigure {
             .map_err(PlotError::draw)?;
         }
         Ok(())
+    }
+}
+
+/// The label of a grid point whose networks have `dense` weights, by the axis its figure's
+/// points differ in: `dense 170k` by weights, `6 levels` by pruning levels, else the axis and
+/// its value (`rate 0.32`).
+pub fn point_label(x_axis: Axis, spec: &shared::spec::TaskSpec, dense: f64) -> String {
+    match x_axis {
+        Axis::Weights => format!("dense {}", si_short(dense)),
+        Axis::Levels if spec.prune.levels == 1 => "1 level".to_string(),
+        Axis::Levels => format!("{} levels", spec.prune.levels),
+        axis => format!("{} {}", axis.name().replace('_', " "), axis.value(spec)),
+    }
+}
+
+/// What [`point_label`] writes, for the legend.
+fn label_kind(x_axis: Axis) -> &'static str {
+    match x_axis {
+        Axis::Weights => "dense weights",
+        Axis::Levels => "pruning levels",
+        axis => axis.label(),
     }
 }
 
