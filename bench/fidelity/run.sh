@@ -4,13 +4,14 @@
 # (bench/pytorch_imp.py, one process). Resumable: the engine's sweeps resume from their
 # databases, and a PyTorch case whose output holds every seed's run record is skipped.
 #
-#   bash bench/fidelity/run.sh [OUT_DIR]      (default /work/runs/fidelity)
+#   bash bench/fidelity/run.sh [OUT_DIR [engine|pytorch]]   (default /work/runs/fidelity, both)
 #
 # Needs `cargo build` (the optimised dev profile) and Python with torch, numpy and
 # scikit-learn (`pip install -r bench/requirements.txt`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:-/work/runs/fidelity}"
+lanes="${2:-engine pytorch}"
 mkdir -p "$out"
 coordinator=target/debug/coordinator
 worker=target/debug/worker
@@ -23,33 +24,38 @@ engine() {
   done
 }
 
-# One PyTorch case: OUTPUT.jsonl then the script's arguments; skipped once complete (8 seeds).
-torch_case() {
-  local file="$out/$1"; shift
-  if [ -f "$file" ] && [ "$(grep -c '"kind": "run"' "$file")" -ge 8 ]; then
+# One PyTorch run: OUTPUT.jsonl, the seed, then the script's arguments; one file per case and
+# seed, skipped once complete, so an interruption loses at most the run in progress.
+torch_run() {
+  local file="$out/$1" seed="$2"; shift 2
+  if [ -f "$file" ]; then
     return 0
   fi
-  nice -n 19 "$python" bench/pytorch_imp.py "$@" --seeds 0..7 --out "$file.part" \
+  nice -n 19 "$python" bench/pytorch_imp.py "$@" --seeds "$seed" --out "$file.part" \
     > "$file.txt" 2> "$file.log"
   mv "$file.part" "$file"
 }
 
+# Seed by seed over every case, so that an interrupted study has comparable counts everywhere.
 pytorch() {
   "$worker" data sweeps/poster-levels.yaml > "$out/data-seed-0.csv"
-  for levels in 6 7 8; do
-    torch_case "torch-project-L$levels.jsonl" --data "$out/data-seed-0.csv" \
-      --shape 4,410,410,2 --levels "$levels" --target 112
+  local project=(--data "$out/data-seed-0.csv") thesis=(--sklearn --data-seed 0 --split thesis)
+  for seed in 0 1 2 3 4 5 6 7; do
+    for levels in 6 7 8; do
+      local case=(--shape 4,410,410,2 --levels "$levels" --target 112)
+      torch_run "torch-project-L$levels-s$seed.jsonl" "$seed" "${project[@]}" "${case[@]}"
+      torch_run "torch-sklearn-L$levels-s$seed.jsonl" "$seed" "${thesis[@]}" "${case[@]}"
+    done
   done
-  for levels in 6 7 8; do
-    torch_case "torch-sklearn-L$levels.jsonl" --sklearn --data-seed 0 --split thesis \
-      --shape 4,410,410,2 --levels "$levels" --target 112
-  done
-  for ext in 19 20; do
-    torch_case "torch-project-ext$ext.jsonl" --data "$out/data-seed-0.csv" \
-      --base 4,8,8,2 --extension-rate 0.32 --extension-level "$ext"
+  for seed in 0 1 2 3 4 5 6 7; do
+    for ext in 19 20; do
+      torch_run "torch-project-ext$ext-s$seed.jsonl" "$seed" "${project[@]}" \
+        --base 4,8,8,2 --extension-rate 0.32 --extension-level "$ext"
+    done
   done
 }
 
-engine > "$out/engine.log" 2>&1 &
-pytorch > "$out/pytorch.log" 2>&1 &
+for lane in $lanes; do
+  "$lane" > "$out/$lane.log" 2>&1 &
+done
 wait
