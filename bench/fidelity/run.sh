@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The fidelity study of issue 20 (docs/reproduction.md, "Fidelity"), in two lanes of one core
-# each at nice 19: the engine (`coordinator run`, one local worker) and plain PyTorch
-# (bench/pytorch_imp.py, one process). Resumable: the engine's sweeps resume from their
-# databases, and a PyTorch case whose output holds every seed's run record is skipped.
+# The fidelity study of issue 20 (docs/reproduction.md, "Fidelity") and then the poster's three
+# experiments, in two lanes of one core each at nice 19: the engine (`coordinator run`, one
+# local worker) and plain PyTorch (bench/pytorch_imp.py, one process). Resumable: the
+# engine's sweeps resume from their databases (the poster's in $POSTER_DIR, default
+# OUT_DIR/../poster), and a PyTorch run whose output file exists is skipped.
 #
 #   bash bench/fidelity/run.sh [OUT_DIR [engine|pytorch]]   (default /work/runs/fidelity, both)
 #
@@ -12,16 +13,28 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:-/work/runs/fidelity}"
 lanes="${2:-engine pytorch}"
-mkdir -p "$out"
+poster="${POSTER_DIR:-$(dirname "$out")/poster}"
+mkdir -p "$out" "$poster"
 coordinator=target/debug/coordinator
 worker=target/debug/worker
 python="${PYTHON:-python3}"
 
+# The engine's fidelity sweeps, then the poster's three experiments (issue 20), each into its
+# own database: experiment 3 first (it holds the cases compared here), then experiment 1
+# (whose seeds 0-3 at widths 410 and 498 the extension study reads), then experiment 2.
 engine() {
-  for name in levels-6-8 levels-6-8-uniform data-seeds extension-410-498; do
-    nice -n 19 "$coordinator" run "bench/fidelity/$name.yaml" --workers 1 \
-      --db "$out/$name.db" --format csv > "$out/$name-results.csv"
+  for name in levels-6-8 levels-6-8-uniform data-seeds; do
+    run_sweep "bench/fidelity/$name.yaml" "$out/$name"
   done
+  run_sweep sweeps/poster-levels.yaml "$poster/poster-levels"
+  run_sweep sweeps/poster-extension.yaml "$poster/poster-extension"
+  run_sweep bench/fidelity/extension-410-498.yaml "$out/extension-410-498"
+  run_sweep sweeps/poster-20-levels.yaml "$poster/poster-20-levels"
+}
+
+# One sweep with one local worker at nice 19: SWEEP.yaml, then the database path without .db.
+run_sweep() {
+  nice -n 19 "$coordinator" run "$1" --workers 1 --db "$2.db" --format csv > "$2-results.csv"
 }
 
 # One PyTorch run: OUTPUT.jsonl, the seed, then the script's arguments; one file per case and
