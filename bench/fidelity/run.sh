@@ -5,7 +5,8 @@
 # engine's sweeps resume from their databases (the poster's in $POSTER_DIR, default
 # OUT_DIR/../poster), and a PyTorch run whose output file exists is skipped.
 #
-#   bash bench/fidelity/run.sh [OUT_DIR [engine|pytorch]]   (default /work/runs/fidelity, both)
+#   [BIN=DIR] bash bench/fidelity/run.sh [OUT_DIR [engine|pytorch]]
+#   (default /work/runs/fidelity, both lanes)
 #
 # Needs `cargo build` (the optimised dev profile) and Python with torch, numpy and
 # scikit-learn (`pip install -r bench/requirements.txt`).
@@ -15,8 +16,10 @@ out="${1:-/work/runs/fidelity}"
 lanes="${2:-engine pytorch}"
 poster="${POSTER_DIR:-$(dirname "$out")/poster}"
 mkdir -p "$out" "$poster"
-coordinator=target/debug/coordinator
-worker=target/debug/worker
+# The binaries (BIN, default target/debug): a copy elsewhere keeps a long run apart from the
+# builds of the same tree.
+coordinator="${BIN:-target/debug}/coordinator"
+worker="${BIN:-target/debug}/worker"
 python="${PYTHON:-python3}"
 
 # The engine's fidelity sweeps, then the poster's three experiments (issue 20), each into its
