@@ -436,6 +436,85 @@ pub fn grid_points(tasks: &[TaskResult]) -> Vec<PointStats> {
         .collect()
 }
 
+/// FLOP of one epoch of a level with `remaining` weights on `n_train` training and `n_test`
+/// held-out points: a forward and a backward pass over the train split (2 + 4 FLOP per weight
+/// and point) and a forward pass over the held-out split (2).
+pub fn epoch_flop(remaining: usize, n_train: usize, n_test: usize) -> f64 {
+    remaining as f64 * (6 * n_train + 2 * n_test) as f64
+}
+
+/// The dense path's throughput that the FLOP limit of [`Cost::limit_core_hours`] assumes: about
+/// 100 GFLOP/s a core on the development machines (README, "Performance").
+pub const REFERENCE_GFLOPS_PER_CORE: f64 = 100.0;
+
+/// What training some tasks cost, from their stored levels.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Cost {
+    /// Tasks with at least one stored level.
+    pub tasks: usize,
+    pub levels: usize,
+    pub epochs: u64,
+    /// Training seconds summed over the levels (each level's own clock).
+    pub seconds: f64,
+    /// [`epoch_flop`] summed over every epoch of every level.
+    pub flop: f64,
+}
+
+impl Cost {
+    fn add(&mut self, task: &TaskResult) {
+        let (n_train, n_test) =
+            shared::data::split_sizes(task.spec.data.samples, task.spec.data.test_fraction);
+        self.tasks += usize::from(!task.levels.is_empty());
+        for l in &task.levels {
+            self.levels += 1;
+            self.epochs += l.epochs as u64;
+            self.seconds += l.seconds;
+            self.flop += l.epochs as f64 * epoch_flop(l.remaining_weights, n_train, n_test);
+        }
+    }
+
+    /// Core-hours the FLOP would take at [`REFERENCE_GFLOPS_PER_CORE`].
+    pub fn limit_core_hours(&self) -> f64 {
+        self.flop / (REFERENCE_GFLOPS_PER_CORE * 1e9) / 3600.0
+    }
+
+    /// The average throughput of the training seconds, GFLOP/s.
+    pub fn gflops(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.flop / self.seconds / 1e9
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One shape's share of a [`Cost`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShapeCost {
+    pub shape: Vec<usize>,
+    pub cost: Cost,
+}
+
+/// What training `tasks` cost, in total and per shape (most training seconds first).
+pub fn cost(tasks: &[TaskResult]) -> (Cost, Vec<ShapeCost>) {
+    let mut total = Cost::default();
+    let mut by_shape: BTreeMap<Vec<usize>, Cost> = BTreeMap::new();
+    for task in tasks {
+        total.add(task);
+        by_shape
+            .entry(task.spec.shape.clone())
+            .or_default()
+            .add(task);
+    }
+    let mut shapes: Vec<ShapeCost> = by_shape
+        .into_iter()
+        .filter(|(_, c)| c.levels > 0)
+        .map(|(shape, cost)| ShapeCost { shape, cost })
+        .collect();
+    shapes.sort_by(|a, b| b.cost.seconds.total_cmp(&a.cost.seconds));
+    (total, shapes)
+}
+
 /// The axes along which `tasks` take more than one value (the seed excluded unless asked).
 pub fn varying_axes(tasks: &[TaskResult], candidates: &[Axis]) -> Vec<Axis> {
     candidates

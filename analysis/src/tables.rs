@@ -1,14 +1,15 @@
 //! Text, CSV and JSON renderings of the statistics: the grid points (`coordinator results`),
-//! grouped statistics (`results --by`), the per-task summaries and the per-level weights, and
-//! the aligned-table and duration formats the other outputs share. Pure: rows in, strings out.
+//! grouped statistics (`results --by`), what training cost (`results --cost`), the per-task
+//! summaries and the per-level weights, and the aligned-table and duration formats the other
+//! outputs share. Pure: rows in, strings out.
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use shared::outcome::Outcome;
 
 use crate::stats::{
-    format_float, grid_points, AxisValue, GroupStats, LevelStats, PointStats, Proportion, Spread,
-    TaskSummary,
+    format_float, grid_points, AxisValue, Cost, GroupStats, LevelStats, PointStats, Proportion,
+    ShapeCost, Spread, TaskSummary, REFERENCE_GFLOPS_PER_CORE,
 };
 
 fn frac(p: &Proportion) -> String {
@@ -381,6 +382,100 @@ pub fn duration(seconds: f64) -> String {
         3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
         _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
     }
+}
+
+/// The cells of a cost row: tasks, levels, epochs, training hours, share of the total
+/// training seconds, TFLOP, GFLOP/s.
+fn cost_cells(c: &Cost, total_seconds: f64) -> Vec<String> {
+    let share = if total_seconds > 0.0 {
+        c.seconds / total_seconds
+    } else {
+        0.0
+    };
+    vec![
+        c.tasks.to_string(),
+        c.levels.to_string(),
+        c.epochs.to_string(),
+        format!("{:.3}", c.seconds / 3600.0),
+        format!("{share:.3}"),
+        format!("{:.1}", c.flop / 1e12),
+        format!("{:.1}", c.gflops()),
+    ]
+}
+
+const COST_COLUMNS: [&str; 8] = [
+    "shape",
+    "tasks",
+    "levels",
+    "epochs",
+    "training_hours",
+    "share",
+    "tflop",
+    "gflops",
+];
+
+/// What a sweep's training cost (`coordinator results --cost`): the totals, the FLOP limit at
+/// [`REFERENCE_GFLOPS_PER_CORE`], then one row per shape, most training first.
+pub fn cost_table(total: &Cost, shapes: &[ShapeCost]) -> String {
+    let mut out = format!(
+        "{} tasks, {} levels, {} epochs; training {} summed over levels ({:.1} GFLOP/s on \
+         average); {:.1} TFLOP: {:.2} core-hours at {} GFLOP/s a core\n",
+        total.tasks,
+        total.levels,
+        total.epochs,
+        duration(total.seconds),
+        total.gflops(),
+        total.flop / 1e12,
+        total.limit_core_hours(),
+        REFERENCE_GFLOPS_PER_CORE
+    );
+    let rows: Vec<Vec<String>> = shapes
+        .iter()
+        .map(|s| {
+            let mut row = vec![shape(&s.shape)];
+            row.extend(cost_cells(&s.cost, total.seconds));
+            row
+        })
+        .collect();
+    out.push_str(&table(&COST_COLUMNS, &rows));
+    out
+}
+
+/// [`cost_table`] as CSV: one row per shape, then a row `total`.
+pub fn cost_csv(total: &Cost, shapes: &[ShapeCost]) -> String {
+    let mut out = COST_COLUMNS.join(",");
+    out.push('\n');
+    let rows = shapes
+        .iter()
+        .map(|s| (shape(&s.shape), &s.cost))
+        .chain([("total".to_string(), total)]);
+    for (name, c) in rows {
+        let mut cells = vec![csv_field(name)];
+        cells.extend(cost_cells(c, total.seconds));
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// [`cost_table`] as JSON: `total` (with `limit_core_hours` and `gflops`) and `shapes`.
+pub fn cost_json(total: &Cost, shapes: &[ShapeCost]) -> Value {
+    let with_rates = |c: &Cost| {
+        let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+        if let Value::Object(o) = &mut v {
+            o.insert("gflops".into(), json!(c.gflops()));
+            o.insert("limit_core_hours".into(), json!(c.limit_core_hours()));
+        }
+        v
+    };
+    json!({
+        "total": with_rates(total),
+        "reference_gflops_per_core": REFERENCE_GFLOPS_PER_CORE,
+        "shapes": shapes
+            .iter()
+            .map(|s| json!({ "shape": s.shape, "cost": with_rates(&s.cost) }))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// One row of `coordinator results`: a grid point over its finished seeds, with the keys of

@@ -23,9 +23,13 @@ pub struct ResultsArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Group by these grid axes instead of by grid point (comma-separated): shape, width,
-    /// depth, weights, extension_level (ext), levels, rate, target, scope, seed.
+    /// depth, weights, extension_level (ext), levels, rate, target, scope, data_seed, seed.
     #[arg(long, value_name = "AXIS[,AXIS]", value_delimiter = ',', value_parser = parse_axis)]
     pub by: Option<Vec<Axis>>,
+    /// What the stored levels cost instead: levels, epochs, training seconds and FLOP (epochs x
+    /// remaining weights x 8 per data point), in total, against the FLOP limit, and per shape.
+    #[arg(long, conflicts_with = "by")]
+    pub cost: bool,
     #[command(flatten)]
     pub source: Source,
 }
@@ -36,6 +40,18 @@ fn parse_axis(name: &str) -> Result<Axis, String> {
 
 pub async fn results(args: ResultsArgs) -> anyhow::Result<()> {
     let data = super::data::sweep(&args.source, &args.sweep).await?;
+    if args.cost {
+        let (total, shapes) = analysis::stats::cost(&data.tasks);
+        let text = match args.format {
+            Format::Table => tables::cost_table(&total, &shapes),
+            Format::Csv => tables::cost_csv(&total, &shapes),
+            Format::Json => format!(
+                "{}\n",
+                serde_json::to_string_pretty(&tables::cost_json(&total, &shapes))?
+            ),
+        };
+        return super::output::print(text);
+    }
     if let Some(by) = &args.by {
         let mut axes = by.clone();
         let mut seen = std::collections::HashSet::new();
