@@ -19,31 +19,12 @@ use crate::data::TaskResult;
 pub enum ImportError {
     #[error("the CSV is empty: it has no header line")]
     Empty,
+    #[error("the CSV does not parse: {0}")]
+    Syntax(String),
     #[error("the CSV has no column {0:?}")]
     MissingColumn(String),
     #[error("line {line}: {message}")]
     Line { line: usize, message: String },
-}
-
-/// The fields of one CSV line (RFC 4180 quoting; no line breaks inside fields).
-pub fn fields(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
-    }
-    out.push(field);
-    out
 }
 
 /// A CSV read into its header and rows of fields.
@@ -56,10 +37,20 @@ pub struct Csv {
 }
 
 impl Csv {
-    /// Splits `text` into a header and rows (blank lines skipped).
+    /// Splits `text` into a header and rows (RFC 4180; rows may be short, see [`Csv::get`]).
     pub fn parse(text: &str) -> Result<Csv, ImportError> {
-        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header = fields(lines.next().ok_or(ImportError::Empty)?);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let mut records = reader.records();
+        let record =
+            |r: Result<csv::StringRecord, csv::Error>| -> Result<Vec<String>, ImportError> {
+                let r = r.map_err(|e| ImportError::Syntax(e.to_string()))?;
+                Ok(r.iter().map(str::to_string).collect())
+            };
+        let header = record(records.next().ok_or(ImportError::Empty)?)?;
+        let rows = records.map(record).collect::<Result<Vec<_>, _>>()?;
         let columns = header
             .iter()
             .enumerate()
@@ -68,7 +59,7 @@ impl Csv {
         Ok(Csv {
             columns,
             header,
-            rows: lines.map(fields).collect(),
+            rows,
         })
     }
 

@@ -11,6 +11,7 @@
 //! - `plan`: expand a sweep file locally and list its tasks;
 //! - `plot`, `export`, `report`: figures, exports and the HTML report of a sweep's results
 //!   (from a coordinator or a database);
+//! - `compare`: several sweeps' first splits on one figure (from databases or long CSVs);
 //! - `run`: run a sweep locally with an embedded coordinator and workers (`run.rs`; only
 //!   with the default `local-run` feature, the one part that links the worker crate);
 //! - `bench` (hidden): the round-trip benchmark.
@@ -56,6 +57,8 @@ enum Command {
     Plan(commands::plan::PlanArgs),
     /// Draw a sweep's figures (SVG and PNG), or one ticket.
     Plot(commands::plot::PlotArgs),
+    /// Draw the active weights at the first split of several sweeps on one figure.
+    Compare(commands::compare::CompareArgs),
     /// Export a sweep's results (CSV, JSON, Parquet), or one ticket's graph (GraphML, DOT).
     Export(commands::export::ExportArgs),
     /// Write a sweep's self-contained HTML report.
@@ -93,6 +96,7 @@ async fn dispatch() -> ExitCode {
         Command::Results(args) => commands::results::results(args).await,
         Command::Plan(args) => commands::plan::plan(args).await,
         Command::Plot(args) => commands::plot::plot(args).await,
+        Command::Compare(args) => commands::compare::compare(args).await,
         Command::Export(args) => commands::export::export(args).await,
         Command::Report(args) => commands::report::report(args).await,
         #[cfg(feature = "local-run")]

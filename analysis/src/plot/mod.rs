@@ -15,6 +15,9 @@
 //! - [`levels`]: remaining, active, zombie and inactive weights against the pruning level for
 //!   one grid point (median and range over seeds);
 //! - [`ticket`]: one ticket drawn as a layered network, subnetworks in colour;
+//! - [`compare`]: several sweeps on one figure, the active weights at the first split of every
+//!   run that split against its network's size (the poster's cross-experiment claim), drawn
+//!   from the tasks or from the long CSVs alone;
 //! - [`labels`]: where point labels go so that none covers another or a marker.
 //!
 //! Every figure is a pure function of stored rows (and masks, for the ticket) to SVG text and
@@ -22,6 +25,7 @@
 //! when a figure is printed on a poster.
 
 pub mod active;
+pub mod compare;
 pub mod fraction;
 pub mod labels;
 pub mod levels;

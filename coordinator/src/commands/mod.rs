@@ -2,6 +2,7 @@
 //! setup and where status and results are read from.
 
 pub mod bench;
+pub mod compare;
 pub mod data;
 pub mod export;
 pub mod output;
