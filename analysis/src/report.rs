@@ -153,7 +153,7 @@ fn settings(data: &SweepData) -> String {
                 problems.join(" + "),
                 spec.data.samples,
                 spec.data.test_fraction * 100.0,
-                spec.data.seed
+                values(data, Axis::DataSeed)
             ),
         ]);
         let t = &spec.train;
