@@ -778,3 +778,34 @@ fn bad_data_seeds_are_located() {
     let e = bad("name: bad\ndata: { seed: \"0..9999\" }\nseeds: 20\n");
     assert!(e.to_string().contains("10000 data seeds x 20 seeds"), "{e}");
 }
+
+#[test]
+fn the_benchmarks_and_studies_sweep_files_parse_and_expand() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench");
+    let mut files = vec![root.join("projection.yaml")];
+    for entry in std::fs::read_dir(root.join("fidelity")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            files.push(path);
+        }
+    }
+    assert!(files.len() >= 5, "{files:?}");
+    for path in files {
+        let sweep = Sweep::from_path(&path).unwrap_or_else(|e| panic!("{e}"));
+        let tasks = sweep.expand().unwrap();
+        check_invariants(&tasks);
+        assert!(!tasks.is_empty(), "{}", path.display());
+    }
+    // The extension study adds seeds 4-7 to poster-extension's own tasks at widths 410 and 498.
+    let (_, poster) = load("poster-extension.yaml");
+    let study = Sweep::from_path(&root.join("fidelity/extension-410-498.yaml")).unwrap();
+    let study = study.expand().unwrap();
+    assert_eq!(study.len(), 8);
+    let mut same: Vec<TaskSpec> = study.clone();
+    for t in &mut same {
+        t.seed -= 4;
+    }
+    let poster_ids: HashSet<String> = ids(&poster).into_iter().collect();
+    assert!(same.iter().all(|t| poster_ids.contains(&t.id())));
+    assert!(study.iter().all(|t| !poster_ids.contains(&t.id())));
+}
