@@ -10,7 +10,9 @@ Finished runs only; a case still running shows what is stored so far (n says how
 """
 
 import argparse
+import csv
 import glob
+import io
 import json
 import math
 import os
@@ -72,6 +74,31 @@ def cell(counts):
         return "-"
     n = sum(counts)
     return f"{counts[0]} / {counts[1]} / {counts[2]} / {counts[3]} (n {n}); split {counts[0] + counts[1]}/{n}"
+
+
+def degraded_runs(coordinator, db, sweep):
+    """The runs of a sweep that degraded without a split: for each, the problems its ticket
+    lost (not fully covered by one component) and their test accuracy at the level before,
+    from the long export (`coordinator export --format csv`)."""
+    if not os.path.exists(db):
+        return []
+    out = subprocess.run([coordinator, "export", sweep, "--db", db, "--format", "csv"],
+                         check=True, capture_output=True, text=True).stdout
+    tasks = {}
+    for row in csv.DictReader(io.StringIO(out)):
+        tasks.setdefault(row["task_id"], []).append(row)
+    runs = []
+    for levels in tasks.values():
+        levels.sort(key=lambda r: int(r["level"]))
+        last = levels[-1]
+        if last["outcome"] != "degraded_unsplit" or len(levels) < 2:
+            continue
+        coverage = json.loads(last["coverage"])
+        problems = len(coverage[0]) if coverage else 2
+        lost = [t for t in range(problems) if not any(c[t] == 1.0 for c in coverage)]
+        before = levels[-2]
+        runs.append({"lost": [(t, float(before[f"test_accuracy_{t + 1}"])) for t in lost]})
+    return runs
 
 
 def main():
@@ -150,6 +177,25 @@ def main():
         print("|---|---|")
         for s, counts in rows:
             print(f"| {s} | {cell(counts)} |")
+    print_degraded(c, out)
+
+
+def print_degraded(c, out):
+    """Which problem the degraded runs lose, and whether it had already failed to train."""
+    runs = []
+    for db, sweep in (("levels-6-8", "fidelity-levels"), ("levels-6-8-uniform",
+                      "fidelity-levels-uniform"), ("data-seeds", "fidelity-data-seeds")):
+        runs += degraded_runs(c, f"{out}/{db}.db", sweep)
+    if not runs:
+        return
+    names = ("circles", "moons")
+    lost = [t for run in runs for t, _ in run["lost"]]
+    at_chance = sum(1 for run in runs if any(acc < 0.6 for _, acc in run["lost"]))
+    print(f"\nThe engine's {len(runs)} runs that degraded without a split (6-8 levels, every "
+          f"study above): the ticket lost "
+          + ", ".join(f"{names[t]} {lost.count(t)} times" for t in sorted(set(lost)))
+          + f"; in {at_chance} of them a lost problem's test accuracy at the level before was "
+          f"already below 0.6 (it had failed to train before it lost its inputs or output).")
 
 
 if __name__ == "__main__":
