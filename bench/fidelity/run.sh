@@ -52,10 +52,18 @@ torch_run() {
   mv "$file.part" "$file"
 }
 
-# Seed by seed over every case, so that an interrupted study has comparable counts everywhere.
+# First the thesis's own runs as closely as the code allows (its data, its seeds 1-3, one batch
+# sequence shared by every run); then seed by seed over every case, so that an interrupted
+# study has comparable counts everywhere.
 pytorch() {
   "$worker" data sweeps/poster-levels.yaml > "$out/data-seed-0.csv"
   local project=(--data "$out/data-seed-0.csv") thesis=(--sklearn --data-seed 0 --split thesis)
+  for seed in 1 2 3; do
+    for levels in 6 7 8; do
+      torch_run "torch-thesis-L$levels-s$seed.jsonl" "$seed" "${thesis[@]}" --batch-order thesis \
+        --shape 4,410,410,2 --levels "$levels" --target 112
+    done
+  done
   for seed in 0 1 2 3 4 5 6 7; do
     for levels in 6 7 8; do
       local case=(--shape 4,410,410,2 --levels "$levels" --target 112)

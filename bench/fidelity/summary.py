@@ -114,6 +114,7 @@ def main():
         "engine, Kaiming uniform": {},
         "PyTorch, engine's data": {},
         "PyTorch, thesis's data": {},
+        "PyTorch, as the thesis ran": {},
     }
     columns["engine, its data"].update(
         engine_counts(c, f"{out}/levels-6-8.db", "fidelity-levels", "levels"))
@@ -131,6 +132,8 @@ def main():
             torch_counts(out, f"torch-project-L{levels}-s*.jsonl", key))
         columns["PyTorch, thesis's data"].update(
             torch_counts(out, f"torch-sklearn-L{levels}-s*.jsonl", key))
+        columns["PyTorch, as the thesis ran"].update(
+            torch_counts(out, f"torch-thesis-L{levels}-s*.jsonl", key))
     for ext_level in (19, 20):
         key = ("extension_level", ext_level)
         columns["PyTorch, engine's data"].update(
