@@ -68,6 +68,30 @@ def fisher(a, b, c, d):
     return min(1.0, sum(p(x) for x in range(lo, hi + 1) if p(x) <= observed * (1 + 1e-9)))
 
 
+def chi2_sf(x, df):
+    """P(X >= x) for a chi-square variable with df degrees of freedom (closed forms)."""
+    if df % 2 == 0:
+        return math.exp(-x / 2) * sum((x / 2) ** i / math.factorial(i) for i in range(df // 2))
+    term, total = math.sqrt(2 * x / math.pi) * math.exp(-x / 2), 0.0
+    for i in range(1, (df - 1) // 2 + 1):
+        total += term
+        term *= x / (2 * i + 1)
+    return math.erfc(math.sqrt(x / 2)) + total
+
+
+def homogeneity(rows):
+    """The chi-square test p that the (split, not split) counts of rows share one rate."""
+    split, n = sum(r[0] for r in rows), sum(r[0] + r[1] for r in rows)
+    if split in (0, n) or len(rows) < 2:
+        return 1.0
+    x = 0.0
+    for a, b in rows:
+        for observed, share in ((a, split / n), (b, 1 - split / n)):
+            expected = (a + b) * share
+            x += (observed - expected) ** 2 / expected
+    return chi2_sf(x, len(rows) - 1)
+
+
 def cell(counts):
     """`sep / sep>deg / inter / deg (n)` and ever split k/n."""
     if counts is None or sum(counts) == 0:
@@ -180,6 +204,13 @@ def main():
         print("|---|---|")
         for s, counts in rows:
             print(f"| {s} | {cell(counts)} |")
+        table = [(c[0] + c[1], c[2] + c[3]) for _, c in rows if sum(c) > 0]
+        split, n = sum(a for a, _ in table), sum(a + b for a, b in table)
+        print(f"\nEver split: {split} of {n} over the data sets; that the data sets share one "
+              f"rate: chi-square p = {homogeneity(table):.2g}. At that pooled rate "
+              f"({split / n:.2f}), 9 independent runs all split with probability "
+              f"{(split / n) ** 9:.2g}; 3 (if each level count's runs were one run, as the "
+              f"thesis's seeds shared data and batch order) with {(split / n) ** 3:.2g}.")
     print_degraded(c, out)
 
 
