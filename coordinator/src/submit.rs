@@ -21,6 +21,8 @@ pub struct NewTask {
     pub spec_json: String,
     /// Levels 0..=prune.levels.
     pub levels_planned: usize,
+    /// The expected cost of all its levels (`shared::cost`).
+    pub cost: f64,
 }
 
 /// A parsed and expanded sweep file.
@@ -97,6 +99,7 @@ pub fn new_tasks(specs: &[TaskSpec]) -> Result<Vec<NewTask>, StoreError> {
             idx,
             spec_json,
             levels_planned: spec.prune.levels + 1,
+            cost: shared::cost::remaining_cost(spec, 0),
         });
     }
     Ok(tasks)
@@ -146,6 +149,7 @@ mod tests {
             idx,
             spec_json: "{}".to_string(),
             levels_planned: 1,
+            cost: 1.0,
         }
     }
 

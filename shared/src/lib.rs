@@ -20,11 +20,13 @@
 //! - [`outcome`]: the four outcomes of a run (separated, separated-degraded,
 //!   interconnected, degraded), classified by its trajectory;
 //! - [`synthetic`]: valid levels without training, for tests and benchmarks;
+//! - [`cost`]: the expected cost of a task's levels, what the coordinator leases by;
 //! - [`cpu`]: the instruction set the build needs (x86-64-v3 on x86-64), which both binaries
 //!   check at start.
 //!
 //! Training itself lives in the `worker` crate; storage and gRPC in `coordinator` and `proto`.
 
+pub mod cost;
 pub mod cpu;
 pub mod data;
 pub mod graph;

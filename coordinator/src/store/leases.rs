@@ -124,15 +124,17 @@ pub fn lease(
             "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
         )));
     }
-    // Sweeps in submission order (rowid breaks ties within a millisecond), tasks in order;
-    // a task started by one engine continues only on that engine.
+    // Sweeps in submission order (rowid breaks ties within a millisecond), within a sweep the
+    // task with the most expected work left first (`shared::cost`; ties in expansion order), so
+    // that the widest tasks do not start last; a task started by one engine continues only on
+    // that engine.
     let next = tx
         .query_row(
             "SELECT t.key, t.id, t.sweep, t.spec_json
              FROM tasks t JOIN sweeps s ON s.name = t.sweep
              WHERE t.state = 'pending'
                AND (t.engine IS NULL OR t.engine = (SELECT engine FROM workers WHERE id = ?1))
-             ORDER BY s.created_ms, s.rowid, t.idx LIMIT 1",
+             ORDER BY s.created_ms, s.rowid, t.cost DESC, t.idx LIMIT 1",
             [worker_id as i64],
             |r| {
                 Ok((
@@ -838,6 +840,63 @@ mod tests {
     }
 
     #[test]
+    fn the_most_expensive_pending_task_goes_first_within_submission_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        // Two sweeps: the first's narrow tasks still come before the second's wide one.
+        let first = "name: a\nmodel:\n  hidden: [8, 64, 16]\npruning:\n  levels: 2\n  target: 40\nseeds: 1\n";
+        let second = "name: b\nmodel:\n  shape: [4, 128, 128, 2]\npruning:\n  levels: 1\n  target: 400\nseeds: 1\n";
+        for (yaml, now) in [(first, 0), (second, 1)] {
+            let sweep = submit::expand(yaml, "t.yaml", "").unwrap();
+            store
+                .run_blocking(move |c| sweeps::submit(c, &sweep, now))
+                .unwrap();
+        }
+        let mut worker = test_worker();
+        worker.parallel = 8;
+        let worker = store.run_blocking(|c| register(c, &worker, 0)).unwrap();
+        let order: Vec<(String, usize)> = (0..4)
+            .map(|i| {
+                let g = grant(&store, worker, 0, 10 + i, 100);
+                let spec: shared::spec::TaskSpec = serde_json::from_str(&g.spec_json).unwrap();
+                (g.sweep, spec.shape[1])
+            })
+            .collect();
+        let want = [("a", 64), ("a", 16), ("a", 8), ("b", 128)];
+        let want: Vec<(String, usize)> = want.iter().map(|(s, w)| (s.to_string(), *w)).collect();
+        assert_eq!(order, want);
+    }
+
+    #[test]
+    fn a_stored_level_lowers_its_tasks_expected_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let worker = store
+            .run_blocking(|c| register(c, &test_worker(), 0))
+            .unwrap();
+        let cost = |store: &Store| -> f64 {
+            store
+                .run_blocking(|c| {
+                    c.query_row("SELECT cost FROM tasks WHERE idx = 0", [], |r| r.get(0))
+                        .map_err(StoreError::from)
+                })
+                .unwrap()
+        };
+        let before = cost(&store);
+        let spec = shared::sweep::Sweep::from_yaml(
+            "name: t\nmodel:\n  shape: [4, 8, 8, 2]\npruning:\n  levels: 2\n  target: 40\nseeds: 2\n",
+            "t.yaml",
+        )
+        .unwrap()
+        .expand()
+        .unwrap()
+        .remove(0);
+        assert_eq!(before, shared::cost::remaining_cost(&spec, 0));
+        lease_and_store_level_0(&store, worker, 10, 1.0);
+        assert!((cost(&store) - shared::cost::remaining_cost(&spec, 1)).abs() < 1e-6);
+    }
+
+    #[test]
     fn lease_then_expire_then_fail() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_sweep(dir.path());
@@ -954,8 +1013,24 @@ mod tests {
         assert!(store
             .run_blocking(|c| return_lease(c, worker, granted.lease_id, 32))
             .is_err());
-        // The next lease resumes at level 1.
-        let next = grant(&store, worker, 0, 40, 100);
+        // The other task has more work left, so it goes first; then the returned one resumes
+        // at level 1.
+        let other = grant(&store, worker, 0, 40, 100);
+        assert_ne!(other.task_id, granted.task_id);
+        assert_eq!(other.resume_level, 0);
+        store
+            .run_blocking(|c| return_lease(c, worker, other.lease_id, 41))
+            .unwrap();
+        store
+            .run_blocking(|c| {
+                c.execute(
+                    "UPDATE tasks SET state = 'done' WHERE id = ?1",
+                    [&other.task_id],
+                )
+                .map_err(StoreError::from)
+            })
+            .unwrap();
+        let next = grant(&store, worker, 0, 42, 100);
         assert_eq!((next.task_id, next.resume_level), (granted.task_id, 1));
         assert!(next.previous_masks.is_some());
     }

@@ -165,6 +165,17 @@ pub fn insert(
             now_ms
         ],
     )?;
+    // The task's expected remaining cost loses this level's (the dense count is level 0's).
+    let dense: i64 = tx.query_row(
+        "SELECT remaining_weights FROM levels WHERE task = ?1 AND level = 0",
+        [lease.task_key],
+        |r| r.get(0),
+    )?;
+    let done = shared::cost::level_cost(dense as usize, metrics.remaining_weights);
+    tx.execute(
+        "UPDATE tasks SET cost = MAX(0, cost - ?2) WHERE key = ?1",
+        params![lease.task_key, done],
+    )?;
     tx.execute(
         "UPDATE leases SET level = ?2, progress_ms = ?3 WHERE id = ?1",
         params![lease_id as i64, metrics.level as i64, now_ms],

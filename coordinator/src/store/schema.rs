@@ -3,10 +3,12 @@
 //! Version 1 was the first; version 2 lets a lease end as `returned` (a worker shutting down
 //! gave it back); version 3 records training engine versions of tasks and workers; version 4
 //! gives a lease the worker's request id (a retried lease request gets the same lease back)
-//! and the time of its last progress (the stall watchdog). A new database is created at
+//! and the time of its last progress (the stall watchdog); version 5 gives a task the expected
+//! cost of its levels not yet stored (`shared::cost`), which leasing orders by. A new database
+//! is created at
 //! version 1 and migrated, so the one migration path is the one every database takes. A
 //! database of an unknown (newer) version is refused with a clear error rather than misread.
-//! Read-only connections accept every version whose tables they can read (1 to 4).
+//! Read-only connections accept every version whose tables they can read (1 to 5).
 
 use std::path::Path;
 
@@ -15,7 +17,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this coordinator reads and writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The oldest version a read-only connection still reads.
 const OLDEST_READABLE: i64 = 1;
@@ -124,6 +126,39 @@ UPDATE tasks SET engine = 1 WHERE key IN (SELECT task FROM levels);
 ALTER TABLE workers ADD COLUMN engine INTEGER NOT NULL DEFAULT 1;
 "#;
 
+/// Version 5: a task's expected remaining cost (`shared::cost::remaining_cost` of its levels
+/// not yet stored), filled in by [`fill_costs`], and the index the lease query walks: pending
+/// tasks of a sweep, most expensive first.
+const MIGRATE_V4_TO_V5: &str = r#"
+ALTER TABLE tasks ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+CREATE INDEX tasks_by_cost ON tasks(state, sweep, cost DESC, idx);
+"#;
+
+/// Sets every task's cost from its settings and the levels it has stored (a migration step:
+/// the settings are JSON that only Rust reads). A task whose settings do not read keeps 0.
+fn fill_costs(tx: &Connection) -> Result<(), StoreError> {
+    let mut read = tx.prepare(
+        "SELECT t.key, t.spec_json, (SELECT COUNT(*) FROM levels l WHERE l.task = t.key)
+         FROM tasks t",
+    )?;
+    let rows = read.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut update = tx.prepare("UPDATE tasks SET cost = ?2 WHERE key = ?1")?;
+    for row in rows {
+        let (key, spec_json, stored) = row?;
+        if let Ok(spec) = serde_json::from_str::<shared::spec::TaskSpec>(&spec_json) {
+            let cost = shared::cost::remaining_cost(&spec, stored.max(0) as usize);
+            update.execute(rusqlite::params![key, cost])?;
+        }
+    }
+    Ok(())
+}
+
 /// Version 4: the request id a lease was granted for (a worker that lost the reply asks again
 /// with the same id and gets the same lease), and the last time its worker made progress (the
 /// lease began or a level was stored), which the stall watchdog reads.
@@ -179,6 +214,11 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if version == 3 {
         tx.execute_batch(MIGRATE_V3_TO_V4)?;
         version = 4;
+    }
+    if version == 4 {
+        tx.execute_batch(MIGRATE_V4_TO_V5)?;
+        fill_costs(&tx)?;
+        version = 5;
     }
     if version != from {
         let broken: i64 =
@@ -241,6 +281,41 @@ mod tests {
              INSERT INTO levels VALUES (1, 0, '{}', 1, 1, 0, 0, 1, 'split', 1, 0.5, x'00', 2, 3);",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn migrating_to_version_5_sets_each_tasks_remaining_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        v1_database(&path);
+        let spec = shared::sweep::Sweep::from_yaml("name: s\nseeds: 1\n", "s.yaml")
+            .unwrap()
+            .expand()
+            .unwrap()
+            .remove(20);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO tasks (key, id, sweep, idx, spec_json, levels_planned)
+                 VALUES (2, 'u', 's', 1, ?1, 21)",
+            [serde_json::to_string(&spec).unwrap()],
+        )
+        .unwrap();
+        drop(conn);
+        let mut conn = Connection::open(&path).unwrap();
+        prepare(&mut conn, &path).unwrap();
+        let costs: Vec<(i64, f64)> = conn
+            .prepare("SELECT key, cost FROM tasks ORDER BY key")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // Task 1's settings do not read ('{}'): it keeps 0; task 2 has stored no level.
+        assert_eq!(
+            costs,
+            vec![(1, 0.0), (2, shared::cost::remaining_cost(&spec, 0))]
+        );
+        assert!(costs[1].1 > 0.0);
     }
 
     #[test]

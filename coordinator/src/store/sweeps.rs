@@ -60,8 +60,8 @@ pub fn submit(
     }
     {
         let mut insert = tx.prepare(
-            "INSERT INTO tasks (id, sweep, idx, spec_json, levels_planned)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO tasks (id, sweep, idx, spec_json, levels_planned, cost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for &i in &diff.added {
             let task = &sweep.tasks[i];
@@ -70,7 +70,8 @@ pub fn submit(
                 sweep.name,
                 task.idx as i64,
                 task.spec_json,
-                task.levels_planned as i64
+                task.levels_planned as i64,
+                task.cost
             ])?;
         }
         if !diff.added.is_empty() && diff.existing > 0 {

@@ -154,6 +154,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_coordinators_cost_model_knows_where_layers_turn_sparse() {
+        assert_eq!(SPARSE_BELOW, shared::cost::DENSE_FROM);
+    }
+
+    #[test]
     fn neurons_without_a_path_to_an_output_are_left_out() {
         // 2 inputs, 3 hidden, 1 output. Hidden 1 reaches the output; hidden 0 only has an
         // input weight; hidden 2 reaches the output with no input (a zombie).
