@@ -91,8 +91,21 @@ pub fn register(conn: &mut Connection, w: &NewWorker, now_ms: i64) -> Result<u64
     Ok(conn.last_insert_rowid() as u64)
 }
 
-/// Leases the next pending task (oldest sweep first, in expansion order) to a worker that
-/// holds fewer leases than its `parallel`.
+/// The next task for worker `?1`: sweeps in submission order (rowid breaks ties within a
+/// millisecond), within a sweep the pending task with the most expected work left
+/// (`shared::cost`; ties in expansion order), so that the widest tasks do not start last; a
+/// task started by one engine continues only on that engine. The CROSS JOIN makes SQLite walk
+/// the sweeps by age (`sweeps_by_age`) and seek each one's pending tasks by cost
+/// (`tasks_by_cost`), so the first match ends the query: no sort, no scan of all pending tasks
+/// (a test checks the plan).
+const NEXT_TASK: &str = "SELECT t.key, t.id, t.sweep, t.spec_json
+     FROM sweeps s CROSS JOIN tasks t ON t.sweep = s.name
+     WHERE t.state = 'pending'
+       AND (t.engine IS NULL OR t.engine = (SELECT engine FROM workers WHERE id = ?1))
+     ORDER BY s.created_ms, s.rowid, t.cost DESC, t.idx LIMIT 1";
+
+/// Leases the next pending task ([`NEXT_TASK`]: oldest sweep first, most expected work left
+/// first within it) to a worker that holds fewer leases than its `parallel`.
 ///
 /// `request_id` (non-zero) makes the request idempotent: a worker that lost the reply asks
 /// again with the same id and gets the lease it was granted, with a fresh deadline, instead
@@ -124,27 +137,15 @@ pub fn lease(
             "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
         )));
     }
-    // Sweeps in submission order (rowid breaks ties within a millisecond), within a sweep the
-    // task with the most expected work left first (`shared::cost`; ties in expansion order), so
-    // that the widest tasks do not start last; a task started by one engine continues only on
-    // that engine.
     let next = tx
-        .query_row(
-            "SELECT t.key, t.id, t.sweep, t.spec_json
-             FROM tasks t JOIN sweeps s ON s.name = t.sweep
-             WHERE t.state = 'pending'
-               AND (t.engine IS NULL OR t.engine = (SELECT engine FROM workers WHERE id = ?1))
-             ORDER BY s.created_ms, s.rowid, t.cost DESC, t.idx LIMIT 1",
-            [worker_id as i64],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            },
-        )
+        .query_row(NEXT_TASK, [worker_id as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
         .optional()?;
     let Some((task_key, task_id, sweep, spec_json)) = next else {
         let active: bool = tx.query_row(
@@ -865,6 +866,27 @@ mod tests {
         let want = [("a", 64), ("a", 16), ("a", 8), ("b", 128)];
         let want: Vec<(String, usize)> = want.iter().map(|(s, w)| (s.to_string(), *w)).collect();
         assert_eq!(order, want);
+    }
+
+    #[test]
+    fn the_next_task_is_one_index_seek_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_sweep(dir.path());
+        let plan: Vec<String> = store
+            .run_blocking(|c| {
+                let mut q = c.prepare(&format!("EXPLAIN QUERY PLAN {NEXT_TASK}"))?;
+                let rows = q.query_map([1], |r| r.get::<_, String>(3))?;
+                rows.collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("SCAN s USING INDEX sweeps_by_age"), "{plan}");
+        assert!(
+            plan.contains("SEARCH t USING INDEX tasks_by_cost (state=? AND sweep=?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 
     #[test]

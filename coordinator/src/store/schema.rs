@@ -127,11 +127,12 @@ ALTER TABLE workers ADD COLUMN engine INTEGER NOT NULL DEFAULT 1;
 "#;
 
 /// Version 5: a task's expected remaining cost (`shared::cost::remaining_cost` of its levels
-/// not yet stored), filled in by [`fill_costs`], and the index the lease query walks: pending
-/// tasks of a sweep, most expensive first.
+/// not yet stored), filled in by [`fill_costs`], and the indexes the lease query walks: sweeps
+/// by age, then a sweep's pending tasks, most expensive first.
 const MIGRATE_V4_TO_V5: &str = r#"
 ALTER TABLE tasks ADD COLUMN cost REAL NOT NULL DEFAULT 0;
 CREATE INDEX tasks_by_cost ON tasks(state, sweep, cost DESC, idx);
+CREATE INDEX sweeps_by_age ON sweeps(created_ms);
 "#;
 
 /// Sets every task's cost from its settings and the levels it has stored (a migration step:
