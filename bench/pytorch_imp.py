@@ -8,8 +8,7 @@ degraded_unsplit). Compare the outcome counts with the project's engine on the s
 
 Install (outside the repository, e.g. in a virtualenv):
 
-    pip install -r bench/requirements.txt        # torch, numpy
-    pip install scikit-learn                     # only for --sklearn
+    pip install -r bench/requirements.txt        # torch, numpy, scikit-learn (for --sklearn)
 
 Run IMP on the project's own data set (exported by `worker data SWEEP --task N > data.csv`):
 
@@ -29,7 +28,11 @@ or on data made with scikit-learn as the thesis made it (see "Data" below):
 
 Other options: --max-epochs 3000, --patience 30, --lr 1e-3, --batch-size 64,
 --no-stop-at-first-degraded (the default stops a run at its first degraded level, as the thesis
-and the poster sweeps do), --stop-at-first-split. Seeds are a comma list or an inclusive range
+and the poster sweeps do), --stop-at-first-split, --init kaiming_uniform (the law one older
+version of the thesis's models.py drew for its "KAIMING_NORMAL"), --batch-order thesis (one
+generator seeded with the data seed and shared by every model seed, continued over the levels,
+as the thesis's global torch generator was re-seeded after the model was built; the property,
+not the thesis's exact batches). Seeds are a comma list or an inclusive range
 "a..b" (as in the sweep files: 0..7 is eight seeds).
 
 Cross-check the project's graph code (no training):
