@@ -672,8 +672,9 @@ pub fn house_mesh<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
         .set_all_tick_mark_size(10)
 }
 
-/// Draws `text` as a centred title line at the top of `area` (bold when `strong`) and
-/// returns the area below it.
+/// Draws `text` as a centred title line at the top of `area` (bold when `strong`), in a
+/// smaller size where it would not fit the width (a long sweep name and shape), and returns
+/// the area below it.
 pub fn title<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     text: &str,
@@ -684,7 +685,17 @@ pub fn title<DB: DrawingBackend>(
     let height = (size * 1.7) as u32;
     let (band, rest) = area.split_vertically(height);
     let (w, h) = band.dim_in_pixel();
-    let style = if strong { bold(size) } else { font(size) };
+    let style_of = |size: f64| if strong { bold(size) } else { font(size) };
+    let room = w.saturating_sub(60) as f64;
+    let wide = band
+        .estimate_text_size(text, &style_of(size))
+        .map_err(PlotError::draw)?
+        .0 as f64;
+    let style = if wide > room && wide > 0.0 {
+        style_of((size * room / wide).max(size * 0.5))
+    } else {
+        style_of(size)
+    };
     band.draw(&Text::new(
         text.to_string(),
         (w as i32 / 2, h as i32 / 2 + (size * 0.1) as i32),
@@ -1045,5 +1056,34 @@ mod tests {
         assert_eq!(nice_step(0.7, true), 1.0);
         assert_eq!(nice_step(0.07, false), 0.1);
         assert_eq!(nice_step(13.0, true), 20.0);
+    }
+}
+
+#[cfg(test)]
+mod title_tests {
+    use super::*;
+
+    /// The `font-size` of the first text of an SVG drawn with one title of `text`.
+    fn title_size(text: &str) -> f64 {
+        init_fonts();
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (1600, 200)).into_drawing_area();
+            title(&root, text, TITLE, true).unwrap();
+            root.present().unwrap();
+        }
+        let at = svg.find("font-size=\"").expect("a text") + "font-size=\"".len();
+        svg[at..].split('"').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_title_too_wide_for_the_figure_is_set_smaller() {
+        // The SVG writes plotters' own unit: compare sizes with a title that fits.
+        let fits = title_size("poster-levels: networks that split");
+        assert_eq!(fits, title_size("e3"));
+        let long = "poster-levels-with-a-long-name: weights by pruning level, \
+                    (4,410,410,2), 20 levels at rate 0.3069";
+        let size = title_size(long);
+        assert!(size < fits && size >= fits * 0.5, "{size} against {fits}");
     }
 }
