@@ -906,27 +906,7 @@ mod tests {
     #[test]
     fn data_seeds_are_grid_points_and_shown_where_they_differ() {
         let yaml = "name: t\nmodel:\n  shape: [4, 8, 8, 2]\npruning: { levels: 2, target: 50 }\ndata: { seed: [0, 3] }\nseeds: 2\n";
-        let sweep = shared::sweep::Sweep::from_yaml(yaml, "t.yaml").unwrap();
-        let tasks: Vec<crate::data::TaskResult> = sweep
-            .expand()
-            .unwrap()
-            .into_iter()
-            .enumerate()
-            .map(|(idx, spec)| {
-                let levels = (0..=spec.prune.levels)
-                    .map(|l| {
-                        let masks = shared::synthetic::synthetic_masks(&spec, l);
-                        shared::synthetic::synthetic_metrics(&spec, l, &masks)
-                    })
-                    .collect();
-                crate::data::TaskResult {
-                    idx,
-                    done: true,
-                    spec,
-                    levels,
-                }
-            })
-            .collect();
+        let tasks = crate::plot::fixtures::synthetic_sweep(yaml);
         let rows = ResultRow::of_tasks(&tasks);
         assert_eq!(rows.len(), 2, "one grid point per data seed");
         assert_eq!((rows[0].data_seed, rows[1].data_seed), (0, 3));

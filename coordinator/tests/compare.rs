@@ -7,25 +7,6 @@ use std::path::Path;
 
 use common::*;
 
-async fn coordinator(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_coordinator"))
-        .args(args)
-        .output()
-        .await
-        .expect("run coordinator");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
 /// The task-level columns are all a long CSV needs (two rows of task t0, as an export has one
 /// per level; t1 never split; t2 is unfinished).
 const HEADER: &str = "sweep,task_id,task_index,seed,shape,weights,levels,task_done,\

@@ -90,6 +90,27 @@ pub async fn start_with(make: impl FnOnce(&Path) -> ServerConfig) -> TestServer 
 }
 
 /// A small sweep: shape (4, 8, 8, 2), `levels` levels to 40 weights, `seeds` seeds.
+/// Runs the `coordinator` binary: (success, stdout, stderr).
+pub async fn coordinator(args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_coordinator"))
+        .args(args)
+        .output()
+        .await
+        .expect("run coordinator");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes `text` to `dir/name` and returns the path as a string.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
 pub fn small_sweep(name: &str, levels: usize, seeds: usize) -> String {
     format!(
         "name: {name}\nmodel:\n  shape: [4, 8, 8, 2]\npruning:\n  levels: {levels}\n  target: 40\nseeds: {seeds}\n"
