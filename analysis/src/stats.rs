@@ -488,31 +488,39 @@ impl Cost {
     }
 }
 
-/// One shape's share of a [`Cost`].
+/// One part of a [`Cost`]: the tasks of one shape pruned over one number of levels (a shape in
+/// poster experiments 1 and 2, a level count in experiment 3).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ShapeCost {
+pub struct PartCost {
     pub shape: Vec<usize>,
+    /// The pruning levels of the schedule (`prune.levels`), not the levels stored.
+    pub pruning_levels: usize,
     pub cost: Cost,
 }
 
-/// What training `tasks` cost, in total and per shape (most training seconds first).
-pub fn cost(tasks: &[TaskResult]) -> (Cost, Vec<ShapeCost>) {
+/// What training `tasks` cost, in total and per shape and pruning levels (most training seconds
+/// first).
+pub fn cost(tasks: &[TaskResult]) -> (Cost, Vec<PartCost>) {
     let mut total = Cost::default();
-    let mut by_shape: BTreeMap<Vec<usize>, Cost> = BTreeMap::new();
+    let mut by_part: BTreeMap<(Vec<usize>, usize), Cost> = BTreeMap::new();
     for task in tasks {
         total.add(task);
-        by_shape
-            .entry(task.spec.shape.clone())
+        by_part
+            .entry((task.spec.shape.clone(), task.spec.prune.levels))
             .or_default()
             .add(task);
     }
-    let mut shapes: Vec<ShapeCost> = by_shape
+    let mut parts: Vec<PartCost> = by_part
         .into_iter()
         .filter(|(_, c)| c.levels > 0)
-        .map(|(shape, cost)| ShapeCost { shape, cost })
+        .map(|((shape, pruning_levels), cost)| PartCost {
+            shape,
+            pruning_levels,
+            cost,
+        })
         .collect();
-    shapes.sort_by(|a, b| b.cost.seconds.total_cmp(&a.cost.seconds));
-    (total, shapes)
+    parts.sort_by(|a, b| b.cost.seconds.total_cmp(&a.cost.seconds));
+    (total, parts)
 }
 
 /// The axes along which `tasks` take more than one value (the seed excluded unless asked).

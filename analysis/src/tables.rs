@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 use shared::outcome::Outcome;
 
 use crate::stats::{
-    format_float, grid_points, AxisValue, Cost, GroupStats, LevelStats, PointStats, Proportion,
-    ShapeCost, Spread, TaskSummary, REFERENCE_GFLOPS_PER_CORE,
+    format_float, grid_points, AxisValue, Cost, GroupStats, LevelStats, PartCost, PointStats,
+    Proportion, Spread, TaskSummary, REFERENCE_GFLOPS_PER_CORE,
 };
 
 fn frac(p: &Proportion) -> String {
@@ -403,8 +403,9 @@ fn cost_cells(c: &Cost, total_seconds: f64) -> Vec<String> {
     ]
 }
 
-const COST_COLUMNS: [&str; 8] = [
+const COST_COLUMNS: [&str; 9] = [
     "shape",
+    "pruning_levels",
     "tasks",
     "levels",
     "epochs",
@@ -415,8 +416,8 @@ const COST_COLUMNS: [&str; 8] = [
 ];
 
 /// What a sweep's training cost (`coordinator results --cost`): the totals, the FLOP limit at
-/// [`REFERENCE_GFLOPS_PER_CORE`], then one row per shape, most training first.
-pub fn cost_table(total: &Cost, shapes: &[ShapeCost]) -> String {
+/// [`REFERENCE_GFLOPS_PER_CORE`], then one row per shape and pruning levels, most training first.
+pub fn cost_table(total: &Cost, parts: &[PartCost]) -> String {
     let mut out = format!(
         "{} tasks, {} levels, {} epochs; training {} summed over levels ({:.1} GFLOP/s on \
          average); {:.1} TFLOP: {:.2} core-hours at {} GFLOP/s a core\n",
@@ -429,10 +430,10 @@ pub fn cost_table(total: &Cost, shapes: &[ShapeCost]) -> String {
         total.limit_core_hours(),
         REFERENCE_GFLOPS_PER_CORE
     );
-    let rows: Vec<Vec<String>> = shapes
+    let rows: Vec<Vec<String>> = parts
         .iter()
         .map(|s| {
-            let mut row = vec![shape(&s.shape)];
+            let mut row = vec![shape(&s.shape), s.pruning_levels.to_string()];
             row.extend(cost_cells(&s.cost, total.seconds));
             row
         })
@@ -441,16 +442,17 @@ pub fn cost_table(total: &Cost, shapes: &[ShapeCost]) -> String {
     out
 }
 
-/// [`cost_table`] as CSV: one row per shape, then a row `total`.
-pub fn cost_csv(total: &Cost, shapes: &[ShapeCost]) -> String {
+/// [`cost_table`] as CSV: one row per shape and pruning levels, then a row `total` (with an
+/// empty `pruning_levels`).
+pub fn cost_csv(total: &Cost, parts: &[PartCost]) -> String {
     let mut out = COST_COLUMNS.join(",");
     out.push('\n');
-    let rows = shapes
+    let rows = parts
         .iter()
-        .map(|s| (shape(&s.shape), &s.cost))
-        .chain([("total".to_string(), total)]);
-    for (name, c) in rows {
-        let mut cells = vec![csv_field(name)];
+        .map(|s| (shape(&s.shape), s.pruning_levels.to_string(), &s.cost))
+        .chain([("total".to_string(), String::new(), total)]);
+    for (name, levels, c) in rows {
+        let mut cells = vec![csv_field(name), levels];
         cells.extend(cost_cells(c, total.seconds));
         out.push_str(&cells.join(","));
         out.push('\n');
@@ -458,8 +460,9 @@ pub fn cost_csv(total: &Cost, shapes: &[ShapeCost]) -> String {
     out
 }
 
-/// [`cost_table`] as JSON: `total` (with `limit_core_hours` and `gflops`) and `shapes`.
-pub fn cost_json(total: &Cost, shapes: &[ShapeCost]) -> Value {
+/// [`cost_table`] as JSON: `total` (with `limit_core_hours` and `gflops`) and `parts` (shape,
+/// pruning levels, cost).
+pub fn cost_json(total: &Cost, parts: &[PartCost]) -> Value {
     let with_rates = |c: &Cost| {
         let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
         if let Value::Object(o) = &mut v {
@@ -471,9 +474,13 @@ pub fn cost_json(total: &Cost, shapes: &[ShapeCost]) -> Value {
     json!({
         "total": with_rates(total),
         "reference_gflops_per_core": REFERENCE_GFLOPS_PER_CORE,
-        "shapes": shapes
+        "parts": parts
             .iter()
-            .map(|s| json!({ "shape": s.shape, "cost": with_rates(&s.cost) }))
+            .map(|s| json!({
+                "shape": s.shape,
+                "pruning_levels": s.pruning_levels,
+                "cost": with_rates(&s.cost),
+            }))
             .collect::<Vec<_>>(),
     })
 }

@@ -36,6 +36,10 @@ fn check_invariants(tasks: &[TaskSpec]) {
         assert!(p.remaining.windows(2).all(|w| w[0] >= w[1]));
         assert_eq!(t.shape[0], 2 * t.data.problems.len());
         assert_eq!(*t.shape.last().unwrap(), t.data.problems.len());
+        // The coordinator stores the spec as JSON and the export recomputes the id from what it
+        // reads back: every float (e.g. experiment 3's rate 0.9743746139003141) must survive.
+        let back: TaskSpec = serde_json::from_str(&serde_json::to_string(t).unwrap()).unwrap();
+        assert_eq!(back.id(), t.id(), "{t:?} changes in a JSON round trip");
     }
 }
 

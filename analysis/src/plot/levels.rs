@@ -173,7 +173,9 @@ impl super::Draw for LevelsFigure {
                     .map_err(PlotError::draw)?;
             }
         }
-        let marker = |name: &str, l: f64, colour: RGBColor| -> DrawResult {
+        // Each marker's label has its own row below the top, so that two markers at nearby
+        // levels do not write over each other.
+        let marker = |name: &str, l: f64, row: u32, colour: RGBColor| -> DrawResult {
             chart
                 .plotting_area()
                 .draw(&PathElement::new(
@@ -185,7 +187,7 @@ impl super::Draw for LevelsFigure {
                 .plotting_area()
                 .draw(&Text::new(
                     name.to_string(),
-                    (l, y_hi),
+                    (l, y_hi - f64::from(row) * 0.06 * (y_hi - y_lo)),
                     font(TICK)
                         .color(&colour)
                         .pos(plotters::style::text_anchor::Pos::new(
@@ -208,10 +210,15 @@ impl super::Draw for LevelsFigure {
             }
         };
         if let Some(s) = self.first_split {
-            marker(&format!("first split{} ", of(s.n)), s.median, BLUE)?;
+            marker(&format!("first split{} ", of(s.n)), s.median, 0, BLUE)?;
         }
         if let Some(d) = self.first_degraded {
-            marker(&format!("first degraded{} ", of(d.n)), d.median, VERMILLION)?;
+            marker(
+                &format!("first degraded{} ", of(d.n)),
+                d.median,
+                1,
+                VERMILLION,
+            )?;
         }
         for (_, colour, get, mark) in &series {
             let points: Vec<(f64, f64)> =

@@ -27,7 +27,8 @@ pub struct ResultsArgs {
     #[arg(long, value_name = "AXIS[,AXIS]", value_delimiter = ',', value_parser = parse_axis)]
     pub by: Option<Vec<Axis>>,
     /// What the stored levels cost instead: levels, epochs, training seconds and FLOP (epochs x
-    /// remaining weights x 8 per data point), in total, against the FLOP limit, and per shape.
+    /// remaining weights x 8 per data point), in total, against the FLOP limit, and per shape
+    /// and pruning levels.
     #[arg(long, conflicts_with = "by")]
     pub cost: bool,
     #[command(flatten)]
@@ -41,13 +42,13 @@ fn parse_axis(name: &str) -> Result<Axis, String> {
 pub async fn results(args: ResultsArgs) -> anyhow::Result<()> {
     let data = super::data::sweep(&args.source, &args.sweep).await?;
     if args.cost {
-        let (total, shapes) = analysis::stats::cost(&data.tasks);
+        let (total, parts) = analysis::stats::cost(&data.tasks);
         let text = match args.format {
-            Format::Table => tables::cost_table(&total, &shapes),
-            Format::Csv => tables::cost_csv(&total, &shapes),
+            Format::Table => tables::cost_table(&total, &parts),
+            Format::Csv => tables::cost_csv(&total, &parts),
             Format::Json => format!(
                 "{}\n",
-                serde_json::to_string_pretty(&tables::cost_json(&total, &shapes))?
+                serde_json::to_string_pretty(&tables::cost_json(&total, &parts))?
             ),
         };
         return super::output::print(text);
