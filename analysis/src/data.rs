@@ -55,6 +55,8 @@ pub struct SweepProgress {
     pub levels_per_minute: f64,
     /// Seconds until every task is finished at the current throughput, when known.
     pub eta_seconds: Option<f64>,
+    /// The fraction of the expected cost stored, when the coordinator records costs.
+    pub work_done: Option<f64>,
     pub failures: Vec<Failure>,
 }
 

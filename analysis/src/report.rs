@@ -210,7 +210,11 @@ fn progress(data: &SweepData, status: Option<&Progress>) -> String {
         } else {
             let _ = write!(
                 line,
-                " Throughput {:.1} tasks/h, {:.1} levels/min; ETA {}.",
+                " {}Throughput {:.1} tasks/h, {:.1} levels/min; ETA {}.",
+                s.work_done.map_or_else(String::new, |f| format!(
+                    "{:.0}% of the expected work done. ",
+                    100.0 * f
+                )),
                 s.tasks_per_hour,
                 s.levels_per_minute,
                 s.eta_seconds

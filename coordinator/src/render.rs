@@ -6,6 +6,12 @@ use serde_json::Value;
 
 use crate::store::queries::StatusReport;
 
+/// The fraction of a sweep's expected cost that is stored, as a percentage ("-" when the
+/// database does not record costs).
+pub fn work_done(fraction: Option<f64>) -> String {
+    fraction.map_or_else(|| "-".to_string(), |f| format!("{:.0}%", 100.0 * f))
+}
+
 /// The status report as text: one line per sweep, its failures, then the live workers (an
 /// unhealthy one flagged in the `health` column).
 pub fn status_text(status: &StatusReport) -> String {
@@ -24,6 +30,7 @@ pub fn status_text(status: &StatusReport) -> String {
                     s.leased.to_string(),
                     s.failed.to_string(),
                     format!("{}/{}", s.levels_done, s.levels_planned),
+                    work_done(s.work_done),
                     format!("{:.1}", s.tasks_per_hour),
                     format!("{:.1}", s.levels_per_minute),
                     s.eta_seconds.map_or_else(|| "-".to_string(), duration),
@@ -38,6 +45,7 @@ pub fn status_text(status: &StatusReport) -> String {
                 "leased",
                 "failed",
                 "levels",
+                "work",
                 "tasks/h",
                 "levels/min",
                 "eta",

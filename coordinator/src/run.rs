@@ -195,22 +195,27 @@ async fn drive(
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} levels, {msg} (eta {eta})",
-        )
-        .expect("a valid progress template"),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}")
+            .expect("a valid progress template"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
 
-/// Updates the bar from a status answer: levels as the unit, tasks and workers in the message.
+/// Updates the bar from a status answer: the share of the expected cost stored as the bar (the
+/// share of the planned levels from a coordinator that does not record costs), levels, tasks,
+/// the coordinator's cost-aware ETA and the running tasks in the message.
 fn show(bar: &ProgressBar, status: &StatusResponse) {
     let Some(sweep) = status.sweeps.first() else {
         return;
     };
-    bar.set_length(sweep.levels_planned);
-    bar.set_position(sweep.levels_done);
+    let fraction = sweep.work_done.unwrap_or(if sweep.levels_planned > 0 {
+        sweep.levels_done as f64 / sweep.levels_planned as f64
+    } else {
+        0.0
+    });
+    bar.set_length(1000);
+    bar.set_position((fraction.clamp(0.0, 1.0) * 1000.0).round() as u64);
     let running: Vec<String> = status
         .workers
         .iter()
@@ -226,11 +231,17 @@ fn show(bar: &ProgressBar, status: &StatusResponse) {
         })
         .collect();
     bar.set_message(format!(
-        "tasks {}/{} done, {} failed, {:.1} levels/min{}{}",
+        "{} of the work, {}/{} levels, tasks {}/{} done, {} failed, {:.1} levels/min, eta {}{}{}",
+        coordinator::render::work_done(Some(fraction)),
+        sweep.levels_done,
+        sweep.levels_planned,
         sweep.done,
         sweep.total,
         sweep.failed,
         sweep.levels_per_minute,
+        sweep
+            .eta_seconds
+            .map_or_else(|| "-".to_string(), analysis::tables::duration),
         if running.is_empty() { "" } else { " | " },
         running.join(" ")
     ));

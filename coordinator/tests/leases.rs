@@ -52,10 +52,15 @@ async fn a_task_runs_from_lease_to_results() {
     assert_eq!((s.done, s.pending, s.leased, s.failed), (1, 1, 0, 0));
     assert!(s.tasks_per_hour > 0.0 && s.levels_per_minute > 0.0);
     assert!(s.eta_seconds.is_some());
+    // One of two tasks of the same cost done: half the expected work (over gRPC).
+    assert_eq!(s.work_done, Some(0.5));
 
     worker.drain().await.unwrap();
     let s = status(&mut client, "life").await;
-    assert_eq!((s.done, s.eta_seconds), (2, Some(0.0)));
+    assert_eq!(
+        (s.done, s.eta_seconds, s.work_done),
+        (2, Some(0.0), Some(1.0))
+    );
     let rows = results(&mut client, "life").await;
     assert_eq!(rows.len(), 1);
     let row = &rows[0];

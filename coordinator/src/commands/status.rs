@@ -129,10 +129,11 @@ impl Bars {
             bar.set_length(s.total);
             bar.set_position(s.done + s.failed);
             bar.set_message(format!(
-                "pending {} leased {} failed {} | {:.1} levels/min | eta {}",
+                "pending {} leased {} failed {} | work {} | {:.1} levels/min | eta {}",
                 s.pending,
                 s.leased,
                 s.failed,
+                coordinator::render::work_done(s.work_done),
                 s.levels_per_minute,
                 s.eta_seconds
                     .map_or_else(|| "-".to_string(), analysis::tables::duration)

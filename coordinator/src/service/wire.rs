@@ -34,6 +34,7 @@ pub fn status_to_wire(s: StatusReport) -> pb::StatusResponse {
                 tasks_per_hour: s.tasks_per_hour,
                 levels_per_minute: s.levels_per_minute,
                 eta_seconds: s.eta_seconds,
+                work_done: s.work_done,
                 failures: s
                     .failures
                     .into_iter()
@@ -91,6 +92,7 @@ pub fn status_from_wire(s: pb::StatusResponse) -> StatusReport {
                 tasks_per_hour: s.tasks_per_hour,
                 levels_per_minute: s.levels_per_minute,
                 eta_seconds: s.eta_seconds,
+                work_done: s.work_done,
                 failures: s
                     .failures
                     .into_iter()
@@ -142,6 +144,7 @@ pub fn progress(s: &StatusReport, sweep: &str) -> Progress {
                 tasks_per_hour: x.tasks_per_hour,
                 levels_per_minute: x.levels_per_minute,
                 eta_seconds: x.eta_seconds,
+                work_done: x.work_done,
                 failures: x
                     .failures
                     .iter()

@@ -143,11 +143,23 @@ pub fn insert(
         }
         Some(_) => {}
     }
+    // The level's cost in `shared::cost`'s model (the dense count is level 0's, this one's
+    // when it is level 0); the task's expected remaining cost loses it.
+    let dense = if metrics.level == 0 {
+        metrics.remaining_weights as i64
+    } else {
+        tx.query_row(
+            "SELECT remaining_weights FROM levels WHERE task = ?1 AND level = 0",
+            [lease.task_key],
+            |r| r.get(0),
+        )?
+    };
+    let cost = shared::cost::level_cost(dense.max(0) as usize, metrics.remaining_weights);
     tx.execute(
         "INSERT INTO levels (task, level, metrics_json, remaining_weights, active_weights,
                              zombie_weights, inactive_weights, components, status, epochs,
-                             seconds, masks, reported_by, reported_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                             seconds, masks, reported_by, reported_at_ms, cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         params![
             lease.task_key,
             metrics.level as i64,
@@ -162,19 +174,13 @@ pub fn insert(
             metrics.seconds,
             blob,
             lease_id as i64,
-            now_ms
+            now_ms,
+            cost
         ],
     )?;
-    // The task's expected remaining cost loses this level's (the dense count is level 0's).
-    let dense: i64 = tx.query_row(
-        "SELECT remaining_weights FROM levels WHERE task = ?1 AND level = 0",
-        [lease.task_key],
-        |r| r.get(0),
-    )?;
-    let done = shared::cost::level_cost(dense as usize, metrics.remaining_weights);
     tx.execute(
         "UPDATE tasks SET cost = MAX(0, cost - ?2) WHERE key = ?1",
-        params![lease.task_key, done],
+        params![lease.task_key, cost],
     )?;
     tx.execute(
         "UPDATE leases SET level = ?2, progress_ms = ?3 WHERE id = ?1",

@@ -4,11 +4,13 @@
 //! gave it back); version 3 records training engine versions of tasks and workers; version 4
 //! gives a lease the worker's request id (a retried lease request gets the same lease back)
 //! and the time of its last progress (the stall watchdog); version 5 gives a task the expected
-//! cost of its levels not yet stored (`shared::cost`), which leasing orders by. A new database
-//! is created at
+//! cost of its levels not yet stored (`shared::cost`), which leasing orders by; version 6 gives
+//! a stored level its cost in the same model, which the ETA's throughput counts. A new
+//! database is created at
 //! version 1 and migrated, so the one migration path is the one every database takes. A
 //! database of an unknown (newer) version is refused with a clear error rather than misread.
-//! Read-only connections accept every version whose tables they can read (1 to 5).
+//! Read-only connections accept every version whose tables they can read (1 to 6; the status
+//! of a database older than 6 falls back to an ETA by levels).
 
 use std::path::Path;
 
@@ -17,7 +19,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this coordinator reads and writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The oldest version a read-only connection still reads.
 const OLDEST_READABLE: i64 = 1;
@@ -160,6 +162,38 @@ fn fill_costs(tx: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 6: a stored level's cost (`shared::cost::level_cost`), filled in by
+/// [`fill_level_costs`]; the status's throughput sums it over the levels of its window.
+const MIGRATE_V5_TO_V6: &str = r#"
+ALTER TABLE levels ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+"#;
+
+/// Sets every stored level's cost from its task's dense weight count (a migration step, as
+/// [`fill_costs`]). Levels of a task whose settings do not read keep 0.
+fn fill_level_costs(tx: &Connection) -> Result<(), StoreError> {
+    let mut read =
+        tx.prepare("SELECT key, spec_json FROM tasks WHERE key IN (SELECT task FROM levels)")?;
+    let tasks = read
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut levels = tx.prepare("SELECT level, remaining_weights FROM levels WHERE task = ?1")?;
+    let mut update = tx.prepare("UPDATE levels SET cost = ?3 WHERE task = ?1 AND level = ?2")?;
+    for (key, spec_json) in tasks {
+        let Ok(spec) = serde_json::from_str::<shared::spec::TaskSpec>(&spec_json) else {
+            continue;
+        };
+        let dense = spec.weights();
+        let rows = levels
+            .query_map([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (level, remaining) in rows {
+            let cost = shared::cost::level_cost(dense, remaining.max(0) as usize);
+            update.execute(rusqlite::params![key, level, cost])?;
+        }
+    }
+    Ok(())
+}
+
 /// Version 4: the request id a lease was granted for (a worker that lost the reply asks again
 /// with the same id and gets the same lease), and the last time its worker made progress (the
 /// lease began or a level was stored), which the stall watchdog reads.
@@ -221,6 +255,11 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         fill_costs(&tx)?;
         version = 5;
     }
+    if version == 5 {
+        tx.execute_batch(MIGRATE_V5_TO_V6)?;
+        fill_level_costs(&tx)?;
+        version = 6;
+    }
     if version != from {
         let broken: i64 =
             tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
@@ -256,7 +295,8 @@ pub fn check_read_only(conn: &Connection, path: &Path) -> Result<(), StoreError>
     }
 }
 
-fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+/// The schema version of `conn`'s database (`PRAGMA user_version`).
+pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
@@ -285,7 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn migrating_to_version_5_sets_each_tasks_remaining_cost() {
+    fn migrating_sets_each_tasks_remaining_cost_and_each_stored_levels_cost() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         v1_database(&path);
@@ -301,22 +341,39 @@ mod tests {
             [serde_json::to_string(&spec).unwrap()],
         )
         .unwrap();
+        // Task 2 has stored its dense level and its first pruned one.
+        for level in 0..2 {
+            conn.execute(
+                "INSERT INTO levels VALUES (2, ?1, '{}', ?2, 1, 0, 0, 1, 'connected', 1, 0.5, x'00', 2, 3)",
+                rusqlite::params![level, spec.prune.remaining[level] as i64],
+            )
+            .unwrap();
+        }
         drop(conn);
         let mut conn = Connection::open(&path).unwrap();
         prepare(&mut conn, &path).unwrap();
-        let costs: Vec<(i64, f64)> = conn
-            .prepare("SELECT key, cost FROM tasks ORDER BY key")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        // Task 1's settings do not read ('{}'): it keeps 0; task 2 has stored no level.
+        let rows = |sql: &str| -> Vec<(i64, f64)> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        // Task 1's settings do not read ('{}'): it and its level keep 0.
+        let costs = rows("SELECT key, cost FROM tasks ORDER BY key");
         assert_eq!(
             costs,
-            vec![(1, 0.0), (2, shared::cost::remaining_cost(&spec, 0))]
+            vec![(1, 0.0), (2, shared::cost::remaining_cost(&spec, 2))]
         );
         assert!(costs[1].1 > 0.0);
+        let dense = spec.weights();
+        let level = |l: usize| shared::cost::level_cost(dense, spec.prune.remaining[l]);
+        assert_eq!(
+            rows("SELECT task * 10 + level, cost FROM levels ORDER BY task, level"),
+            vec![(10, 0.0), (20, level(0)), (21, level(1))]
+        );
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
     }
 
     #[test]
