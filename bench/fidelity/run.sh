@@ -5,13 +5,19 @@
 # engine's sweeps resume from their databases (the poster's in $POSTER_DIR, default
 # OUT_DIR/../poster), and a PyTorch run whose output file exists is skipped.
 #
-#   [BIN=DIR] bash bench/fidelity/run.sh [OUT_DIR [engine|pytorch]]
+#   [BIN=DIR] setsid nohup bash bench/fidelity/run.sh [OUT_DIR [engine|pytorch]] &
 #   (default /work/runs/fidelity, both lanes)
 #
 # Needs `cargo build` (the optimised dev profile) and Python with torch, numpy and
 # scikit-learn (`pip install -r bench/requirements.txt`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Under autogroup scheduling (Linux's default) nice acts only within a session: started as
+# its own session (`setsid`), the study lowers its whole session's group too, so that it
+# yields the cores to everything else on the machine.
+if [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && [ -w /proc/self/autogroup ]; then
+  echo 19 > /proc/self/autogroup 2>/dev/null || true
+fi
 out="${1:-/work/runs/fidelity}"
 lanes="${2:-engine pytorch}"
 poster="${POSTER_DIR:-$(dirname "$out")/poster}"

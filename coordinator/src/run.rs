@@ -3,9 +3,12 @@
 //! The coordinator is the same server `coordinator serve` runs, bound to a loopback port chosen
 //! by the OS, on a database of its own per sweep (`results/<sweep>.db` unless `--db` says
 //! otherwise), so a run that was interrupted resumes where it stood when started again. The
-//! workers are the `worker` crate's pull loops, in-process, each training one task at a time
-//! on a single thread (tasks are small; parallelism across tasks is what pays). This is the
-//! only module of the coordinator that links the worker crate.
+//! worker is the `worker` crate's pull loop, in-process, with one task slot and one training
+//! thread per core (`--workers N`: N of each). Each task trains on one thread while there is
+//! work for every slot (parallelism across tasks is what pays); once nothing is pending, the
+//! idle slots' threads go to the tasks still running (`worker::client::cores`), so the end of
+//! a sweep does not run its widest task on one core while the others idle. This is the only
+//! module of the coordinator that links the worker crate.
 //!
 //! The embedded coordinator requires a random token generated for the run, which only the
 //! in-process clients know: other users of the machine cannot call it over loopback.
@@ -29,7 +32,8 @@ use shared::sweep::Sweep;
 pub struct RunArgs {
     /// The sweep file.
     pub sweep: PathBuf,
-    /// Local workers, each training one task at a time (default: one per core).
+    /// Tasks trained at once, one thread each, by the local worker (default: one per core);
+    /// once nothing is pending their threads go to the tasks still running.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub workers: Option<u64>,
     /// The SQLite database (default: results/<sweep name>.db).
@@ -104,27 +108,25 @@ async fn drive(
         .map_err(crate::commands::rpc_error)?
         .into_inner();
     eprintln!(
-        "sweep {}: {} tasks ({} new, {} already known), {} local workers",
+        "sweep {}: {} tasks ({} new, {} already known), {} at once on the local worker",
         submitted.sweep, submitted.total, submitted.added, submitted.existing, workers
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut pool = tokio::task::JoinSet::new();
-    for i in 0..workers {
-        let mut config = worker::client::Config::new(url);
-        config.parallel = 1;
-        config.name = format!("local-{}", i + 1);
-        config.exit_when_idle = true;
-        config.threads = 1;
-        config.auth = auth.clone();
-        let mut stop = stop_rx.clone();
-        pool.spawn(async move {
-            worker::client::run(config, async move {
-                let _ = stop.wait_for(|&s| s).await;
-            })
-            .await
-        });
-    }
+    let mut config = worker::client::Config::new(url);
+    config.parallel = workers;
+    config.name = "local".to_string();
+    config.exit_when_idle = true;
+    config.threads = workers;
+    config.auth = auth.clone();
+    let mut stop = stop_rx.clone();
+    pool.spawn(async move {
+        worker::client::run(config, async move {
+            let _ = stop.wait_for(|&s| s).await;
+        })
+        .await
+    });
 
     let bar = progress_bar();
     let mut interrupted = false;
@@ -176,7 +178,7 @@ async fn drive(
         }
         if !interrupted && s.pending + s.leased > 0 {
             bail!(
-                "the local workers stopped with {} tasks unfinished",
+                "the local worker stopped with {} tasks unfinished",
                 s.pending + s.leased
             );
         }

@@ -10,6 +10,11 @@
 //! `l` from stream `l + 1` of the same seed. Nothing else is random, so a trajectory resumed
 //! at level `l` from the stored mask of level `l - 1` (retrained, then pruned) is bit-identical
 //! to an uninterrupted one.
+//!
+//! Threads: [`run_task`] trains on the rayon pool it is called in; [`run_task_on`] asks for a
+//! pool before every level, so that a worker can give a task more threads (or fewer) between
+//! levels. The engine's arithmetic does not depend on the thread count, so neither do the
+//! results.
 
 use std::ops::ControlFlow;
 
@@ -69,7 +74,31 @@ pub fn run_task(
     cancel: &dyn Cancel,
     on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
 ) -> Result<(), ImpError> {
-    run_task_with(spec, resume, cancel, SPARSE_BELOW, on_level)
+    run(spec, resume, cancel, SPARSE_BELOW, None, on_level)
+}
+
+/// The pool a level trains in, asked for before each level with the level's plan (a worker's
+/// share of its cores for the task at that moment, where more threads pay); `None`: the
+/// caller's pool.
+pub type LevelPool<'a> = &'a (dyn Fn(&Plan) -> Option<std::sync::Arc<rayon::ThreadPool>> + Sync);
+
+/// [`run_task`] with every level (and the retraining before a resume point) trained in the
+/// pool that `level_pool` gives at its start.
+pub fn run_task_on(
+    spec: &TaskSpec,
+    resume: Resume,
+    cancel: &dyn Cancel,
+    level_pool: LevelPool,
+    on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
+) -> Result<(), ImpError> {
+    run(
+        spec,
+        resume,
+        cancel,
+        SPARSE_BELOW,
+        Some(level_pool),
+        on_level,
+    )
 }
 
 /// [`run_task`] with another density below which layers train sparse (`0.0`: every layer
@@ -80,6 +109,17 @@ pub fn run_task_with(
     resume: Resume,
     cancel: &dyn Cancel,
     sparse_below: f64,
+    on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
+) -> Result<(), ImpError> {
+    run(spec, resume, cancel, sparse_below, None, on_level)
+}
+
+fn run(
+    spec: &TaskSpec,
+    resume: Resume,
+    cancel: &dyn Cancel,
+    sparse_below: f64,
+    level_pool: Option<LevelPool>,
     mut on_level: impl FnMut(LevelOutcome) -> ControlFlow<()>,
 ) -> Result<(), ImpError> {
     spec.check()
@@ -93,6 +133,7 @@ pub fn run_task_with(
         spec,
         sparse_below,
         cancel,
+        level_pool,
     };
     let tasks = spec.task_io();
     let levels = spec.prune.levels;
@@ -168,6 +209,8 @@ struct Trainer<'a> {
     spec: &'a TaskSpec,
     sparse_below: f64,
     cancel: &'a dyn Cancel,
+    /// Where each level trains; `None`: the pool of the caller.
+    level_pool: Option<LevelPool<'a>>,
 }
 
 impl Trainer<'_> {
@@ -187,17 +230,27 @@ impl Trainer<'_> {
             paths = ?plan.layers.iter().map(|l| l.path).collect::<Vec<_>>(),
             "level plan"
         );
-        train_level(
-            &self.dev,
-            &self.data,
-            &self.theta0,
-            masks,
-            plan,
-            &spec.train,
-            &mut rng,
-            self.cancel,
-        )
-        .map_err(|stopped| match stopped {
+        let pool = self.level_pool.and_then(|level_pool| level_pool(&plan));
+        let train = || {
+            train_level(
+                &self.dev,
+                &self.data,
+                &self.theta0,
+                masks,
+                plan,
+                &spec.train,
+                &mut rng,
+                self.cancel,
+            )
+        };
+        let trained = match pool {
+            Some(pool) => {
+                debug!(level, threads = pool.current_num_threads(), "level threads");
+                pool.install(train)
+            }
+            None => train(),
+        };
+        trained.map_err(|stopped| match stopped {
             Stopped::Cancelled => ImpError::Cancelled,
             Stopped::Diverged { epoch, loss } => ImpError::Diverged { level, epoch, loss },
         })

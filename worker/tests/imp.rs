@@ -2,12 +2,14 @@
 //! deterministic whatever the thread count, resumption is bit-identical, and stop rules hold.
 
 use std::ops::ControlFlow;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
+use shared::graph::LayerMask;
 use shared::graph::Status;
 use shared::schedule::remaining_counts;
 use shared::spec::{DataSpec, PruneSpec, Scope, TaskSpec, TrainSpec};
-use worker::imp::{run_task, LevelOutcome, Resume};
+use worker::imp::{run_task, run_task_on, LevelOutcome, Resume};
 
 fn task(hidden: usize, rate: f64, levels: usize, max_epochs: usize, seed: u64) -> TaskSpec {
     let shape = vec![4, hidden, hidden, 2];
@@ -94,17 +96,56 @@ fn same_task_gives_identical_results_whatever_the_thread_count() {
     let one = in_pool(1);
     let two = in_pool(2);
     let four = in_pool(4);
-    let strip = |v: &[LevelOutcome]| {
-        v.iter()
-            .map(|o| {
-                let mut m = o.metrics.clone();
-                m.seconds = 0.0;
-                (m, o.masks.clone())
-            })
-            .collect::<Vec<_>>()
-    };
     assert_eq!(strip(&one), strip(&two));
     assert_eq!(strip(&one), strip(&four));
+}
+
+/// The levels without their training time (the one figure that differs between runs).
+fn strip(v: &[LevelOutcome]) -> Vec<(shared::metrics::LevelMetrics, Vec<LayerMask>)> {
+    v.iter()
+        .map(|o| {
+            let mut m = o.metrics.clone();
+            m.seconds = 0.0;
+            (m, o.masks.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn changing_the_thread_count_between_levels_changes_no_bit() {
+    // As a worker lending idle cores does: every level asks for its pool, and the thread
+    // count changes from level to level (3, 1, 2, 4 threads).
+    let spec = task(256, 0.6, 3, 3, 7);
+    let pool = |threads| {
+        Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool"),
+        )
+    };
+    let one = pool(1).install(|| run(&spec, Resume::default()));
+    let pools: Vec<Arc<rayon::ThreadPool>> = [3, 1, 2, 4].into_iter().map(pool).collect();
+    let asked = AtomicUsize::new(0);
+    let level_pool = |_: &_| {
+        Some(Arc::clone(
+            &pools[asked.fetch_add(1, Ordering::Relaxed) % 4],
+        ))
+    };
+    let mut changing = Vec::new();
+    run_task_on(
+        &spec,
+        Resume::default(),
+        &AtomicBool::new(false),
+        &level_pool,
+        |level| {
+            changing.push(level);
+            ControlFlow::Continue(())
+        },
+    )
+    .expect("the task runs");
+    assert_eq!(asked.load(Ordering::Relaxed), 4, "one pool per level");
+    assert_eq!(strip(&one), strip(&changing));
 }
 
 #[test]

@@ -25,8 +25,9 @@ use proto::convert::masks_from_wire;
 use proto::v1::{HeartbeatRequest, Lease};
 use shared::spec::TaskSpec;
 
+use super::cores::Member;
 use super::rpc::{complete, fail, give_back, report, status_text, transient, Fatal, ReportError};
-use crate::imp::{run_task, ImpError, LevelOutcome, Resume};
+use crate::imp::{run_task_on, ImpError, LevelOutcome, Resume};
 use crate::shutdown::{LeaseToken, Shutdown};
 
 /// What a lease's task needs from the pull loop.
@@ -34,7 +35,8 @@ pub(super) struct TaskContext {
     pub(super) client: AuthClient,
     pub(super) worker_id: u64,
     pub(super) heartbeat: Duration,
-    pub(super) pool: Arc<rayon::ThreadPool>,
+    /// The task's hold on the worker's training threads (released when training ends).
+    pub(super) cores: Member,
     pub(super) shutdown: Shutdown,
     pub(super) fatal: Fatal,
 }
@@ -154,11 +156,12 @@ fn prepare(lease: &Lease) -> Result<(TaskSpec, Resume), String> {
     Ok((spec, resume))
 }
 
-/// Trains `spec` from `resume` on a blocking thread inside `pool`, sending every finished
-/// level and recording in `level_now` the level being trained, until done or `token` is
-/// cancelled. Training stops too once the levels' receiver is dropped.
+/// Trains `spec` from `resume` on a blocking thread, each level in the pool of the task's
+/// share of the threads at its start, sending every finished level and recording in
+/// `level_now` the level being trained, until done or `token` is cancelled. Training stops too
+/// once the levels' receiver is dropped.
 fn train(
-    pool: Arc<rayon::ThreadPool>,
+    cores: Member,
     spec: TaskSpec,
     resume: Resume,
     token: LeaseToken,
@@ -169,14 +172,13 @@ fn train(
 ) {
     let (tx, rx) = mpsc::unbounded_channel::<LevelOutcome>();
     let training = tokio::task::spawn_blocking(move || {
-        pool.install(|| {
-            run_task(&spec, resume, token.training(), |outcome| {
-                level_now.store(outcome.metrics.level as u32 + 1, Ordering::Relaxed);
-                match tx.send(outcome) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(_) => ControlFlow::Break(()),
-                }
-            })
+        let level_pool = |plan: &crate::engine::layout::Plan| cores.pool(plan);
+        run_task_on(&spec, resume, token.training(), &level_pool, |outcome| {
+            level_now.store(outcome.metrics.level as u32 + 1, Ordering::Relaxed);
+            match tx.send(outcome) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
         })
     });
     (training, rx)
@@ -220,8 +222,13 @@ pub(super) async fn run_lease(ctx: TaskContext, lease: Lease) -> TaskEnd {
         }
     };
     let level_now = Arc::new(AtomicU32::new(lease.resume_level));
-    let (training, mut levels) =
-        train(ctx.pool, spec, resume, run.token.clone(), level_now.clone());
+    let (training, mut levels) = train(
+        ctx.cores,
+        spec,
+        resume,
+        run.token.clone(),
+        level_now.clone(),
+    );
     let beat = run.heartbeat(ctx.heartbeat, level_now);
 
     let delivery = match run.deliver(&mut levels).await {

@@ -1,11 +1,10 @@
 //! The pull loop against a coordinator: register, lease, run, heartbeat, report, complete.
 //!
 //! One async task leases work while fewer than `parallel` tasks run. Each leased task trains on
-//! a blocking thread inside a rayon pool of its own, `threads / parallel` threads (at least
-//! one; dfdx's matrix products run on them), and hands every finished level to an async
-//! reporter through a channel. (Tasks sharing one pool stalled each other: a matrix product's
-//! work-stealing join waited on a thread busy with another task's level, and single levels took
-//! 3x as long.) The reporter retries a report with backoff while the coordinator is unreachable, so
+//! a blocking thread, each level inside a rayon pool of its own (dfdx's matrix products run on
+//! it) sized by [`cores`]: `threads / parallel` threads while there is work for every slot,
+//! the idle slots' threads too while the coordinator has nothing pending. It hands every
+//! finished level to an async reporter through a channel. The reporter retries a report with backoff while the coordinator is unreachable, so
 //! a finished level is never dropped while its lease stands; a heartbeat task keeps the lease
 //! alive. When the coordinator says the lease is gone (expired, reassigned, unknown) the task is
 //! cancelled between epochs and abandoned: the coordinator hands it to someone else, who
@@ -32,6 +31,7 @@
 //!   ([`main`]) and [`run`], which owns the shutdown and its deadline;
 //! - `pull`: connecting, registering and the pull loop: lease while a slot is free, spawn a
 //!   task per lease, wait when there is nothing to do;
+//! - `cores`: how the training threads are shared among the running tasks;
 //! - `lease`: one lease from start to end, in named steps: prepare the resume point, train
 //!   level by level, heartbeat, report each level, then complete, fail or give the lease back
 //!   (an explicit `Ending`, decided by a pure function);
@@ -41,13 +41,13 @@
 //! - `backoff`: exponential backoff with jitter and the sleep that a shutdown cuts short.
 
 mod backoff;
+pub mod cores;
 mod lease;
 mod pull;
 mod rpc;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -104,8 +104,8 @@ pub struct Config {
     pub parallel: usize,
     pub name: String,
     pub exit_when_idle: bool,
-    /// Training threads, split evenly among the `parallel` task slots (each slot's pool has at
-    /// least one).
+    /// Training threads, split evenly among the `parallel` task slots (at least one each), or
+    /// among the running tasks when the coordinator has nothing pending ([`cores`]).
     pub threads: usize,
     /// The shared token and the CA of an `https://` coordinator.
     pub auth: ClientOptions,
@@ -199,24 +199,6 @@ pub fn main(args: Args) -> Result<()> {
     result
 }
 
-/// One rayon pool per task slot: `threads` split evenly among `parallel` slots, at least one
-/// thread each.
-fn training_pools(threads: usize, parallel: usize) -> Result<Vec<Arc<rayon::ThreadPool>>> {
-    let parallel = parallel.max(1);
-    (0..parallel)
-        .map(|slot| {
-            // The first `threads % parallel` slots take one thread of the remainder each.
-            let n = (threads / parallel + usize::from(slot < threads % parallel)).max(1);
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .thread_name(move |i| format!("imp-{slot}-{i}"))
-                .build()
-                .map(Arc::new)
-                .context("starting a training thread pool")
-        })
-        .collect()
-}
-
 /// Pulls and runs tasks until `shutdown` resolves or, with `exit_when_idle`, no work is left.
 ///
 /// Once `shutdown` resolves the worker stops leasing, cancels training, delivers finished
@@ -225,9 +207,9 @@ fn training_pools(threads: usize, parallel: usize) -> Result<Vec<Arc<rayon::Thre
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<Summary> {
     let stop = Shutdown::new();
     let fatal = Fatal::new(stop.clone());
-    let pools = training_pools(config.threads, config.parallel)?;
+    let cores = cores::Cores::new(config.threads, config.parallel);
     let grace = config.shutdown_timeout;
-    let work = pull::pull_loop(config, pools, stop.clone(), fatal.clone());
+    let work = pull::pull_loop(config, cores, stop.clone(), fatal.clone());
     tokio::pin!(work);
     let result = tokio::select! {
         result = &mut work => result,
@@ -350,23 +332,5 @@ mod tests {
         assert_eq!(config.name, "w");
         assert!(config.exit_when_idle);
         assert_eq!(config.shutdown_timeout, Duration::from_secs(7));
-    }
-
-    #[test]
-    fn every_task_slot_gets_its_own_pool_and_the_threads_are_split_evenly() {
-        let threads = |threads, parallel| -> Vec<usize> {
-            training_pools(threads, parallel)
-                .expect("pools start")
-                .iter()
-                .map(|p| p.current_num_threads())
-                .collect()
-        };
-        assert_eq!(threads(2, 2), vec![1, 1]);
-        assert_eq!(threads(8, 3), vec![3, 3, 2]);
-        assert_eq!(threads(4, 1), vec![4]);
-        // More slots than threads: one each.
-        assert_eq!(threads(1, 3), vec![1, 1, 1]);
-        let pools = training_pools(2, 2).expect("pools start");
-        assert!(!Arc::ptr_eq(&pools[0], &pools[1]));
     }
 }

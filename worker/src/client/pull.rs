@@ -16,6 +16,7 @@ use proto::auth::{is_auth_error, AuthClient, ClientOptions};
 use proto::v1::{LeaseTaskRequest, RegisterWorkerRequest};
 
 use super::backoff::{sleep_or_stop, Backoff};
+use super::cores::Cores;
 use super::lease::{run_lease, TaskContext, TaskEnd};
 use super::rpc::{status_text, transient, unauthenticated, Fatal};
 use super::{hostname, Config, Summary};
@@ -92,18 +93,10 @@ async fn register(
 /// (with `exit_when_idle`) no work is left; then waits for the running leases.
 pub(super) async fn pull_loop(
     config: Config,
-    pools: Vec<Arc<rayon::ThreadPool>>,
+    cores: Arc<Cores>,
     shutdown: Shutdown,
     fatal: Fatal,
 ) -> Result<Summary> {
-    // A slot's permit and its pool go together: a task takes a free pool with its permit and
-    // puts it back before releasing the permit, so a permit always finds a pool.
-    assert_eq!(
-        pools.len(),
-        config.parallel.max(1),
-        "one pool per task slot"
-    );
-    let free_pools = Arc::new(std::sync::Mutex::new(pools));
     let mut client = connect(&config.coordinator, &config.auth, &shutdown).await?;
     let (mut worker_id, mut heartbeat) = register(&mut client, &config, &shutdown).await?;
     let slots = Arc::new(Semaphore::new(config.parallel.max(1)));
@@ -138,27 +131,20 @@ pub(super) async fn pull_loop(
                 backoff.reset();
                 requests.answered();
                 let reply = reply.into_inner();
+                // Work for a slot: each slot trains on its own share again. None: the idle
+                // slots' threads go to the running tasks until work comes.
+                cores.set_lending(reply.lease.is_none());
                 if let Some(lease) = reply.lease {
-                    let pool = free_pools
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .pop()
-                        .expect("a free pool for every permit");
                     let ctx = TaskContext {
                         client: client.clone(),
                         worker_id,
                         heartbeat,
-                        pool: Arc::clone(&pool),
+                        cores: cores.join(),
                         shutdown: shutdown.clone(),
                         fatal: fatal.clone(),
                     };
-                    let free_pools = Arc::clone(&free_pools);
                     running.spawn(async move {
                         let end = run_lease(ctx, lease).await;
-                        free_pools
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(pool);
                         drop(permit);
                         end
                     });

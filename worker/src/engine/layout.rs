@@ -42,6 +42,18 @@ pub const SPARSE_ROWS: usize = 4;
 /// rows`): sparse is 4-5x faster at 2 to 8 columns and still 2.3x at 32.
 pub const SPARSE_COLS: usize = 4;
 
+/// A level whose dense matrices hold at least this many weights (kept or not) gains from more
+/// than one thread; below it a second thread costs more in synchronisation than it saves.
+/// Measured with `worker bench --threads 1|2 --widths 104,229,337,498,733,1310 --densities
+/// 1,0.3,0.1` on the 2-core machine (README, "Threads per task"): dense width 337
+/// (115,591 weights) is 6% slower on two threads, 498 (250,992) 20% faster, 1310 1.5x.
+pub const THREADS_PAY_DENSE_FROM: usize = 200_000;
+
+/// A level whose sparse matrices keep at least this many weights gains from more than one
+/// thread (the same measurement: 35,149 kept at width 337 ties, 55,488 at width 733 is 17%
+/// faster, 25,995 at 498 13% slower, 5,794 at 229 44% slower).
+pub const THREADS_PAY_SPARSE_FROM: usize = 50_000;
+
 /// How one weight matrix trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -121,6 +133,20 @@ impl Plan {
     /// Multiply-adds per sample of one forward pass over the kept weights.
     pub fn kept_weights(&self) -> usize {
         self.layers.iter().map(|l| l.kept).sum()
+    }
+
+    /// Whether training this level on more than one thread pays ([`THREADS_PAY_DENSE_FROM`],
+    /// [`THREADS_PAY_SPARSE_FROM`]): the weights of its dense matrices, or the kept weights of
+    /// its sparse ones, reach their threshold.
+    pub fn threads_pay(&self) -> bool {
+        let (mut dense, mut sparse) = (0, 0);
+        for l in &self.layers {
+            match l.path {
+                Path::Dense => dense += l.rows.len() * l.cols.len(),
+                Path::Sparse => sparse += l.kept,
+            }
+        }
+        dense >= THREADS_PAY_DENSE_FROM || sparse >= THREADS_PAY_SPARSE_FROM
     }
 }
 
