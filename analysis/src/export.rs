@@ -38,6 +38,7 @@
 //! | `outcome` | text | the task's trajectory so far: `separated`, `separated_degraded`, `interconnected` or `degraded_unsplit` (`shared::outcome`) |
 //! | `remaining_at_first_split` ? | int | weights remaining at the first split level |
 //! | `engine` | int | the training engine version of this level |
+//! | `arithmetic` | text | the arithmetic that trained it (`x86_64-avx2-fma`, ...; empty when not recorded) |
 
 use std::io::Write;
 use std::sync::Arc;
@@ -163,6 +164,7 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
         col("outcome", Kind::Text, false),
         col("remaining_at_first_split", Kind::Int, true),
         col("engine", Kind::Int, false),
+        col("arithmetic", Kind::Text, false),
     ]);
     let mut sorted: Vec<&TaskResult> = tasks.iter().collect();
     sorted.sort_by_key(|t| t.idx);
@@ -222,6 +224,7 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
                 Cell::Text(summary.trajectory.map_or("", |o| o.as_str()).to_string()),
                 opt_int(summary.remaining_at_first_split),
                 Cell::Int(i64::from(l.engine)),
+                Cell::Text(l.arithmetic.clone()),
             ]);
             rows.push(row);
         }

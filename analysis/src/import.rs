@@ -170,5 +170,9 @@ fn level_metrics(csv: &Csv, row: usize, problems: usize) -> Result<LevelMetrics,
         epochs: csv.parse_field(row, "epochs")?,
         seconds: csv.parse_field(row, "seconds")?,
         engine: csv.parse_field(row, "engine")?,
+        // Exports from before the arithmetic was recorded have no such column.
+        arithmetic: csv
+            .get(row, "arithmetic")
+            .map_or_else(|_| String::new(), str::to_string),
     })
 }

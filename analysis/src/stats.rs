@@ -270,6 +270,10 @@ pub struct GroupStats {
     /// The training engines of the finished tasks' levels, ascending: more than one means the
     /// group mixes results of different engines (shown, never hidden).
     pub engines: Vec<u32>,
+    /// The arithmetics (`shared::cpu::arithmetic`) recorded with the finished tasks' levels,
+    /// sorted and distinct: more than one means the group mixes roundings (shown, never
+    /// hidden). Levels stored before the arithmetic was recorded are left out.
+    pub arithmetics: Vec<String>,
 }
 
 impl GroupStats {
@@ -375,7 +379,20 @@ pub fn group_stats(key: Vec<(Axis, AxisValue)>, group: &[&TaskResult]) -> GroupS
         ),
         test_accuracy,
         engines: engines(&finished),
+        arithmetics: arithmetics(&finished),
     }
+}
+
+/// The recorded arithmetics of the tasks' levels, sorted and distinct.
+fn arithmetics(tasks: &[&TaskResult]) -> Vec<String> {
+    let mut all: Vec<String> = tasks
+        .iter()
+        .flat_map(|t| t.levels.iter().map(|l| l.arithmetic.clone()))
+        .filter(|a| !a.is_empty())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// The engines of the tasks' levels, ascending and distinct.
@@ -615,6 +632,7 @@ mod tests {
             epochs: 1,
             seconds: 0.0,
             engine: 2,
+            arithmetic: String::new(),
         }
     }
 
@@ -750,6 +768,38 @@ mod tests {
         let stopped = grid_points(&[task(0, spec(8, 0.32, 0), true, &[(C, 390), (D, 20)])]);
         assert_eq!(stopped[0].stats.degraded.k, 1);
         assert_eq!(stopped[0].stats.first_split_level, None);
+        assert!(stopped[0].stats.arithmetics.is_empty(), "none recorded");
+    }
+
+    #[test]
+    fn a_point_lists_the_recorded_arithmetics_of_its_levels() {
+        let with = |idx, arithmetic: &[&str]| {
+            let mut t = task(idx, spec(8, 0.32, idx as u64), true, &[(C, 390), (S, 60)]);
+            for (l, a) in t.levels.iter_mut().zip(arithmetic) {
+                l.arithmetic = a.to_string();
+            }
+            t
+        };
+        // Unrecorded levels (older workers) do not count as an arithmetic of their own.
+        let one = grid_points(&[
+            with(0, &["", "x86_64-avx2-fma"]),
+            with(1, &["x86_64-avx2-fma"]),
+        ]);
+        assert_eq!(one[0].stats.arithmetics, vec!["x86_64-avx2-fma"]);
+        let mixed = grid_points(&[
+            with(0, &["x86_64-avx2-fma"]),
+            with(1, &["aarch64-portable"]),
+        ]);
+        assert_eq!(
+            mixed[0].stats.arithmetics,
+            vec!["aarch64-portable", "x86_64-avx2-fma"]
+        );
+        let row = crate::tables::ResultRow::of(&mixed[0]);
+        let text = crate::tables::results_table(&[row]);
+        assert!(
+            text.contains("2 mixed-arithmetic:aarch64-portable+x86_64-avx2-fma"),
+            "{text}"
+        );
     }
 
     #[test]

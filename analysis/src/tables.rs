@@ -519,6 +519,8 @@ pub struct ResultRow {
     pub test_accuracy: Vec<f64>,
     /// The training engines of the point's levels (more than one: mixed).
     pub engines: Vec<u32>,
+    /// The recorded arithmetics of the point's levels (more than one: mixed roundings).
+    pub arithmetics: Vec<String>,
     /// The four outcomes of the trajectories (`shared::outcome`), fractions of the finished
     /// seeds that sum to 1: split at the last level (the same seeds as `frac_split`).
     pub frac_separated: f64,
@@ -577,6 +579,7 @@ impl ResultRow {
             first_split_level_median: g.first_split_level.map(|s| s.median),
             test_accuracy: g.test_accuracy.clone(),
             engines: g.engines.clone(),
+            arithmetics: g.arithmetics.clone(),
             frac_separated: g.separated.frac,
             frac_separated_degraded: g.separated_degraded.frac,
             frac_interconnected: g.interconnected.frac,
@@ -670,7 +673,7 @@ fn result_cells(r: &ResultRow, precision: Option<usize>) -> Vec<String> {
             .map(|&a| num(a))
             .collect::<Vec<_>>()
             .join(" "),
-        engines(&r.engines),
+        engines(&r.engines, &r.arithmetics),
         num(r.frac_separated),
         num(r.frac_separated_degraded),
         num(r.frac_interconnected),
@@ -682,13 +685,18 @@ fn result_cells(r: &ResultRow, precision: Option<usize>) -> Vec<String> {
     ]
 }
 
-/// The engine of a point: its version, or every version and `mixed` when they differ.
-fn engines(engines: &[u32]) -> String {
+/// The engine of a point: its version, or every version and `mixed` when they differ; and
+/// when its levels were trained with more than one arithmetic, ` mixed-arithmetic:` and them.
+fn engines(engines: &[u32], arithmetics: &[String]) -> String {
     let list: Vec<String> = engines.iter().map(u32::to_string).collect();
-    match list.len() {
+    let mut cell = match list.len() {
         0 | 1 => list.join(""),
         _ => format!("mixed:{}", list.join("+")),
+    };
+    if arithmetics.len() > 1 {
+        cell.push_str(&format!(" mixed-arithmetic:{}", arithmetics.join("+")));
     }
+    cell
 }
 
 /// The position of a column of [`RESULT_COLUMNS`] in [`result_cells`].

@@ -61,6 +61,7 @@ fn task(idx: usize, spec: TaskSpec, done: bool, statuses: &[Status]) -> TaskResu
                 epochs: 7,
                 seconds: 0.5,
                 engine: 4,
+                arithmetic: String::new(),
             }
         })
         .collect();

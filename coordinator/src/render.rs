@@ -69,7 +69,9 @@ pub fn status_text(status: &StatusReport) -> String {
             .workers
             .iter()
             .map(|w| {
-                let tasks = if w.tasks.is_empty() {
+                let tasks = if w.tasks.is_empty() && !w.idle_reason.is_empty() {
+                    format!("idle: {}", w.idle_reason)
+                } else if w.tasks.is_empty() {
                     "idle".to_string()
                 } else {
                     w.tasks
@@ -83,6 +85,11 @@ pub fn status_text(status: &StatusReport) -> String {
                     w.worker_id.to_string(),
                     w.name.clone(),
                     w.hostname.clone(),
+                    if w.arithmetic.is_empty() {
+                        "-".to_string()
+                    } else {
+                        w.arithmetic.clone()
+                    },
                     format!("{} ago", duration(ago)),
                     w.consecutive_failures.to_string(),
                     if w.unhealthy() { "UNHEALTHY" } else { "ok" }.to_string(),
@@ -95,6 +102,7 @@ pub fn status_text(status: &StatusReport) -> String {
                 "worker",
                 "name",
                 "host",
+                "arithmetic",
                 "last heartbeat",
                 "failures",
                 "health",

@@ -39,6 +39,8 @@ pub fn lease_spec(lease: &pb::Lease) -> Result<TaskSpec, Status> {
 pub struct FakeWorker {
     pub client: Client,
     pub worker_id: u64,
+    /// The arithmetic it registered with and reports its levels in.
+    pub arithmetic: String,
 }
 
 impl FakeWorker {
@@ -53,6 +55,16 @@ impl FakeWorker {
         name: &str,
         options: &ClientOptions,
     ) -> Result<FakeWorker, Status> {
+        FakeWorker::register_as(url, name, options, shared::cpu::arithmetic()).await
+    }
+
+    /// Registers as a worker of `arithmetic` (a machine of another instruction set).
+    pub async fn register_as(
+        url: &str,
+        name: &str,
+        options: &ClientOptions,
+        arithmetic: &str,
+    ) -> Result<FakeWorker, Status> {
         let mut client = crate::client::connect_with(url, options)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
@@ -63,11 +75,16 @@ impl FakeWorker {
                 api_version: proto::API_VERSION,
                 parallel: 1,
                 engine: TEST_ENGINE,
+                arithmetic: arithmetic.to_string(),
             })
             .await?
             .into_inner()
             .worker_id;
-        Ok(FakeWorker { client, worker_id })
+        Ok(FakeWorker {
+            client,
+            worker_id,
+            arithmetic: arithmetic.to_string(),
+        })
     }
 
     /// Leases a task; `None` when there is nothing to do.
@@ -96,9 +113,12 @@ impl FakeWorker {
             .deadline_unix_ms)
     }
 
-    /// Reports the synthetic `level`; `Ok(true)` when newly stored.
+    /// Reports the synthetic `level` (in its arithmetic); `Ok(true)` when newly stored.
     pub async fn report(&mut self, lease: &pb::Lease, level: u32) -> Result<bool, Status> {
-        let request = synthetic_report(self.worker_id, lease, level)?;
+        let mut request = synthetic_report(self.worker_id, lease, level)?;
+        if let Some(m) = request.metrics.as_mut() {
+            m.arithmetic = self.arithmetic.clone();
+        }
         Ok(self.client.report_level(request).await?.into_inner().stored)
     }
 

@@ -291,6 +291,7 @@ async fn oversized_names_are_refused_and_long_errors_cut() {
             api_version: proto::API_VERSION,
             parallel: 1,
             engine: 2,
+            arithmetic: String::new(),
         })
         .await
         .unwrap_err();

@@ -337,6 +337,7 @@ async fn unknown_workers_leases_and_versions_are_refused() {
             api_version: 0,
             parallel: 1,
             engine: 2,
+            arithmetic: String::new(),
         })
         .await
         .unwrap_err();
@@ -415,4 +416,89 @@ async fn lease_tokens_are_unguessable_and_differ_across_databases() {
         tokens[0].iter().all(|id| !tokens[1].contains(id)),
         "{tokens:?}"
     );
+}
+
+#[tokio::test]
+async fn a_task_continues_only_on_the_arithmetic_that_started_it() {
+    // Two machines of different instruction sets: their kernels round differently, so a task
+    // started on one must not continue on the other.
+    let t = start().await;
+    let mut client = t.client().await;
+    submit(&mut client, &small_sweep("arith", 3, 1))
+        .await
+        .unwrap();
+    let options = Default::default();
+    let mut avx = testkit::FakeWorker::register_as(&t.url(), "avx", &options, "x86_64-avx2-fma")
+        .await
+        .unwrap();
+    let mut arm = testkit::FakeWorker::register_as(&t.url(), "arm", &options, "aarch64-portable")
+        .await
+        .unwrap();
+    // The avx worker stores level 0, then gives the lease back (it shuts down).
+    let lease = avx.lease().await.unwrap().unwrap();
+    assert!(avx.report(&lease, 0).await.unwrap());
+    avx.return_lease(&lease).await.unwrap();
+
+    // The task is pending, but not for the arm worker, which is told why.
+    let answer = arm
+        .client
+        .lease_task(pb::LeaseTaskRequest {
+            worker_id: arm.worker_id,
+            request_id: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.lease.is_none());
+    assert!(answer.sweeps_active);
+    assert!(
+        answer.idle_reason.contains("arithmetic x86_64-avx2-fma")
+            && answer.idle_reason.contains("this worker: engine")
+            && answer.idle_reason.contains("aarch64-portable"),
+        "{}",
+        answer.idle_reason
+    );
+    // So does `status`, with each worker's arithmetic.
+    let status = client
+        .status(pb::StatusRequest { sweep: None })
+        .await
+        .unwrap()
+        .into_inner();
+    let of = |name: &str| status.workers.iter().find(|w| w.name == name).unwrap();
+    assert_eq!(of("arm").arithmetic, "aarch64-portable");
+    assert_eq!(of("arm").idle_reason, answer.idle_reason);
+    assert_eq!(of("avx").idle_reason, "");
+    let text = coordinator::render::status_text(&coordinator::service::wire::status_from_wire(
+        status.clone(),
+    ));
+    assert!(text.contains("idle: the pending tasks continue"), "{text}");
+
+    // A level of the other arithmetic under a lease of this task is refused too.
+    let lease = avx.lease().await.unwrap().unwrap();
+    assert_eq!(lease.resume_level, 1);
+    let mut wrong = synthetic_report(avx.worker_id, &lease, 1).unwrap();
+    wrong.metrics.as_mut().unwrap().arithmetic = "aarch64-portable".into();
+    let err = avx.client.report_level(wrong).await.unwrap_err();
+    assert!(err.message().contains("arithmetic"), "{}", err.message());
+
+    // The task finishes on its own arithmetic, and every level says which one.
+    for level in 1..=3 {
+        assert!(avx.report(&lease, level).await.unwrap());
+    }
+    avx.complete(&lease).await.unwrap();
+    let levels = client
+        .task_levels(pb::TaskLevelsRequest {
+            sweep: "arith".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let recorded: Vec<&str> = levels
+        .tasks
+        .iter()
+        .flat_map(|t| t.levels.iter())
+        .map(|l| l.arithmetic.as_str())
+        .collect();
+    assert_eq!(recorded, vec!["x86_64-avx2-fma"; 4]);
+    t.server.shutdown().await.unwrap();
 }

@@ -55,6 +55,7 @@ async fn a_restart_keeps_every_result() {
             .await
             .unwrap(),
         worker_id: worker.worker_id,
+        arithmetic: worker.arithmetic.clone(),
     };
     assert_eq!(
         back.finish(&proto::v1::Lease {
@@ -114,14 +115,17 @@ async fn the_read_only_database_gives_the_grpc_results() {
 fn an_unknown_schema_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("future.db");
+    let future = coordinator::store::schema::SCHEMA_VERSION + 1;
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE x (a); PRAGMA user_version = 7;")
-            .unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE x (a); PRAGMA user_version = {future};"
+        ))
+        .unwrap();
     }
     let err = Store::open(&path).unwrap_err().to_string();
     assert!(
-        err.contains("schema version 7")
+        err.contains(&format!("schema version {future}"))
             && err.contains(&format!(
                 "version {}",
                 coordinator::store::schema::SCHEMA_VERSION
@@ -129,7 +133,7 @@ fn an_unknown_schema_version_is_refused() {
         "{err}"
     );
     let err = Store::open_read_only(&path).unwrap_err().to_string();
-    assert!(err.contains("schema version 7"), "{err}");
+    assert!(err.contains(&format!("schema version {future}")), "{err}");
 
     let foreign = dir.path().join("foreign.db");
     {

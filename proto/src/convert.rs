@@ -146,6 +146,7 @@ impl From<&SharedMetrics> for LevelMetrics {
             epochs: m.epochs as u64,
             seconds: m.seconds,
             engine: m.engine,
+            arithmetic: m.arithmetic.clone(),
         }
     }
 }
@@ -180,6 +181,7 @@ impl TryFrom<&LevelMetrics> for SharedMetrics {
             } else {
                 m.engine
             },
+            arithmetic: m.arithmetic.clone(),
         })
     }
 }
@@ -204,6 +206,7 @@ mod tests {
                 epochs: 17,
                 seconds: 1.5,
                 engine: 2,
+                arithmetic: "x86_64-avx2-fma".into(),
             },
         );
         let wire = LevelMetrics::from(&metrics);

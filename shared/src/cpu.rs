@@ -23,6 +23,31 @@ pub fn missing(detected: impl Fn(&str) -> bool) -> Vec<&'static str> {
         .collect()
 }
 
+/// The arithmetic this build trains with on this CPU: the engine's sparse kernels take explicit
+/// AVX2/FMA code where the CPU has both and portable code elsewhere, and the matrix products
+/// (gemm) choose their kernels by instruction set too; the two round differently. A task
+/// started on one arithmetic continues only on workers of the same one. `x86_64-avx2-fma`, or
+/// `ARCH-portable` (`x86_64-portable`, `aarch64-portable`, ...).
+pub fn arithmetic() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "x86_64-avx2-fma";
+        }
+    }
+    portable()
+}
+
+/// [`arithmetic`] without the vector kernels.
+fn portable() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "x86_64-portable",
+        "aarch64" => "aarch64-portable",
+        _ => "portable",
+    }
+}
+
 /// An error naming what this CPU lacks, if the build uses instructions it does not have.
 pub fn check() -> Result<(), String> {
     #[cfg(target_arch = "x86_64")]

@@ -35,6 +35,10 @@ pub struct LevelMetrics {
     /// before the version was recorded come from engine 1.
     #[serde(default = "first_engine")]
     pub engine: u32,
+    /// The arithmetic of the worker that trained the level (`shared::cpu::arithmetic`, e.g.
+    /// `x86_64-avx2-fma`); empty for levels stored before it was recorded.
+    #[serde(default)]
+    pub arithmetic: String,
 }
 
 /// The engine of levels recorded before engines were versioned.
@@ -64,6 +68,7 @@ impl LevelMetrics {
             epochs: training.epochs,
             seconds: training.seconds,
             engine: training.engine,
+            arithmetic: training.arithmetic,
         }
     }
 }
@@ -78,4 +83,6 @@ pub struct TrainingFigures {
     pub seconds: f64,
     /// Version of the engine that trained the level.
     pub engine: u32,
+    /// The arithmetic it trained with (`shared::cpu::arithmetic`).
+    pub arithmetic: String,
 }

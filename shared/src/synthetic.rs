@@ -66,6 +66,7 @@ pub fn synthetic_metrics(spec: &TaskSpec, level: usize, masks: &[LayerMask]) -> 
             epochs: 10 + level,
             seconds: 0.01,
             engine: SYNTHETIC_ENGINE,
+            arithmetic: crate::cpu::arithmetic().to_string(),
         },
     )
 }

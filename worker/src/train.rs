@@ -105,6 +105,7 @@ pub fn train_level(
         epochs,
         seconds: started.elapsed().as_secs_f64(),
         engine: crate::engine::ENGINE_VERSION,
+        arithmetic: shared::cpu::arithmetic().to_string(),
     };
     Ok((trained, figures))
 }

@@ -837,6 +837,7 @@ pub(crate) mod fixtures {
             epochs: 1,
             seconds: 0.0,
             engine: 2,
+            arithmetic: String::new(),
         }
     }
 

@@ -64,6 +64,9 @@ impl CoordinatorService {
     }
 }
 
+/// The longest worker arithmetic accepted (`shared::cpu::arithmetic`'s names are ~20 bytes).
+pub const MAX_ARITHMETIC_BYTES: usize = 64;
+
 /// The longest worker name or hostname accepted.
 pub const MAX_NAME_BYTES: usize = 256;
 /// The longest failure message kept; longer ones are cut (at a character boundary).
@@ -96,7 +99,7 @@ async fn blocking<T: Send + 'static>(
 
 /// The outcome of checking a report against its context.
 enum Checked {
-    New(validate::ValidLevel),
+    New(Box<validate::ValidLevel>),
     Duplicate,
 }
 
@@ -158,7 +161,7 @@ fn check_report(
         previous: previous.as_ref().map(|(m, s)| (m.as_slice(), *s)),
     };
     validate::validate_report(expectation, level, request.metrics.as_ref(), &request.masks)
-        .map(Checked::New)
+        .map(|valid| Checked::New(Box::new(valid)))
         .map_err(refuse)
 }
 
@@ -185,7 +188,16 @@ impl Coordinator for CoordinatorService {
                 )));
             }
         }
+        if r.arithmetic.len() > MAX_ARITHMETIC_BYTES
+            || !r.arithmetic.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Status::invalid_argument(format!(
+                "worker arithmetic {:?} is not a name of at most {MAX_ARITHMETIC_BYTES} printable characters",
+                r.arithmetic.chars().take(80).collect::<String>()
+            )));
+        }
         let (name, hostname, parallel) = (r.name.clone(), r.hostname.clone(), r.parallel);
+        let arithmetic = r.arithmetic.clone();
         // Workers from before engine versions ran engine 1.
         let engine = r.engine.max(1);
         let worker_id = self
@@ -197,11 +209,12 @@ impl Coordinator for CoordinatorService {
                     api_version: r.api_version,
                     parallel,
                     engine,
+                    arithmetic: &arithmetic,
                 };
                 leases::register(c, &worker, now_ms())
             })
             .await?;
-        tracing::info!(worker_id, name = %r.name, hostname = %r.hostname, parallel = r.parallel.max(1), engine, "worker registered");
+        tracing::info!(worker_id, name = %r.name, hostname = %r.hostname, parallel = r.parallel.max(1), engine, arithmetic = %r.arithmetic, "worker registered");
         Ok(Response::new(pb::RegisterWorkerResponse {
             worker_id,
             heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
@@ -224,10 +237,14 @@ impl Coordinator for CoordinatorService {
             .run(move |c| leases::lease(c, worker_id, request_id, now_ms(), lease_ms))
             .await?;
         let response = match answer {
-            leases::LeaseAnswer::Idle { sweeps_active } => pb::LeaseTaskResponse {
+            leases::LeaseAnswer::Idle {
+                sweeps_active,
+                reason,
+            } => pb::LeaseTaskResponse {
                 lease: None,
                 sweeps_active,
                 retry_after_ms: self.retry_after(sweeps_active).as_millis() as u64,
+                idle_reason: reason.unwrap_or_default(),
             },
             leases::LeaseAnswer::Granted(g) => {
                 let previous_masks = match &g.previous_masks {
@@ -252,6 +269,7 @@ impl Coordinator for CoordinatorService {
                     }),
                     sweeps_active: true,
                     retry_after_ms: 0,
+                    idle_reason: String::new(),
                 }
             }
         };

@@ -67,6 +67,8 @@ pub fn status_to_wire(s: StatusReport) -> pb::StatusResponse {
                     })
                     .collect(),
                 consecutive_failures: w.consecutive_failures,
+                arithmetic: w.arithmetic,
+                idle_reason: w.idle_reason,
             })
             .collect(),
         window_seconds: s.window_seconds,
@@ -125,6 +127,8 @@ pub fn status_from_wire(s: pb::StatusResponse) -> StatusReport {
                     })
                     .collect(),
                 consecutive_failures: w.consecutive_failures,
+                arithmetic: w.arithmetic,
+                idle_reason: w.idle_reason,
             })
             .collect(),
         window_seconds: s.window_seconds,
@@ -284,6 +288,7 @@ pub fn point_to_wire(p: &PointStats) -> pb::AggregateRow {
         test_accuracy: g.test_accuracy.clone(),
         weights: spec.weights() as u64,
         engines: g.engines.clone(),
+        arithmetics: g.arithmetics.clone(),
         split: g.split.k as u64,
         ever_split: g.ever_split.k as u64,
         connected: g.connected.k as u64,

@@ -41,9 +41,11 @@ pub struct Granted {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LeaseAnswer {
     Granted(Granted),
-    /// Nothing pending now; `sweeps_active` when tasks are still pending or leased.
+    /// Nothing pending now for this worker; `sweeps_active` when tasks are still pending or
+    /// leased; `reason` when tasks are pending but continue on another engine or arithmetic.
     Idle {
         sweeps_active: bool,
+        reason: Option<String>,
     },
 }
 
@@ -79,14 +81,16 @@ pub struct NewWorker<'a> {
     pub parallel: u32,
     /// Training engine version.
     pub engine: u32,
+    /// Its arithmetic (`shared::cpu::arithmetic`; '' when it did not say).
+    pub arithmetic: &'a str,
 }
 
 /// Records a worker; returns its id.
 pub fn register(conn: &mut Connection, w: &NewWorker, now_ms: i64) -> Result<u64, StoreError> {
     conn.execute(
-        "INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms, engine)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-        params![w.name, w.hostname, w.api_version, w.parallel.max(1), now_ms, w.engine],
+        "INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms, engine, arithmetic)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+        params![w.name, w.hostname, w.api_version, w.parallel.max(1), now_ms, w.engine, w.arithmetic],
     )?;
     Ok(conn.last_insert_rowid() as u64)
 }
@@ -94,7 +98,8 @@ pub fn register(conn: &mut Connection, w: &NewWorker, now_ms: i64) -> Result<u64
 /// The next task for worker `?1`: sweeps in submission order (rowid breaks ties within a
 /// millisecond), within a sweep the pending task with the most expected work left
 /// (`shared::cost`; ties in expansion order), so that the widest tasks do not start last; a
-/// task started by one engine continues only on that engine. The CROSS JOIN makes SQLite walk
+/// task started by one engine and arithmetic continues only on that engine and arithmetic
+/// (they round differently). The CROSS JOIN makes SQLite walk
 /// the sweeps by age (`sweeps_by_age`) and seek each one's pending tasks by cost
 /// (`tasks_by_cost`), so the first match ends the query: no sort, no scan of all pending tasks
 /// (a test checks the plan).
@@ -102,6 +107,7 @@ const NEXT_TASK: &str = "SELECT t.key, t.id, t.sweep, t.spec_json
      FROM sweeps s CROSS JOIN tasks t ON t.sweep = s.name
      WHERE t.state = 'pending'
        AND (t.engine IS NULL OR t.engine = (SELECT engine FROM workers WHERE id = ?1))
+       AND (t.arithmetic IS NULL OR t.arithmetic = (SELECT arithmetic FROM workers WHERE id = ?1))
      ORDER BY s.created_ms, s.rowid, t.cost DESC, t.idx LIMIT 1";
 
 /// Leases the next pending task ([`NEXT_TASK`]: oldest sweep first, most expected work left
@@ -153,10 +159,16 @@ pub fn lease(
             [],
             |r| r.get(0),
         )?;
+        let reason = idle_reason(&tx, worker_id)?;
+        tx.execute(
+            "UPDATE workers SET idle_reason = ?2 WHERE id = ?1",
+            params![worker_id as i64, reason],
+        )?;
         touch_worker(&tx, worker_id, now_ms)?;
         tx.commit()?;
         return Ok(LeaseAnswer::Idle {
             sweeps_active: active,
+            reason,
         });
     };
 
@@ -175,7 +187,8 @@ pub fn lease(
         params![task_key, TaskState::Leased.as_str()],
     )?;
     tx.execute(
-        "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
+        "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4,
+                            idle_reason = NULL WHERE id = ?1",
         params![worker_id as i64, now_ms, task_id, stored],
     )?;
     tx.commit()?;
@@ -188,6 +201,38 @@ pub fn lease(
         resume_level: u32::try_from(stored).unwrap_or(u32::MAX),
         previous_masks,
         replayed: false,
+    }))
+}
+
+/// Why [`NEXT_TASK`] found nothing for `worker_id` although a task is pending (every pending
+/// task then continues on another engine or arithmetic), naming one such task's and the
+/// worker's; `None` when nothing is pending. One indexed probe, not a scan.
+fn idle_reason(tx: &Connection, worker_id: u64) -> Result<Option<String>, StoreError> {
+    let pending = tx
+        .query_row(
+            "SELECT t.id, t.engine, COALESCE(t.arithmetic, ''), w.engine, w.arithmetic
+             FROM tasks t, workers w WHERE t.state = 'pending' AND w.id = ?1 LIMIT 1",
+            [worker_id as i64],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(pending.map(|(task, engine, arithmetic, own_engine, own_arithmetic)| {
+        let named = |a: &str| if a.is_empty() { "unrecorded".to_string() } else { a.to_string() };
+        format!(
+            "the pending tasks continue on another engine or arithmetic (e.g. task {task}: engine {}, \
+             arithmetic {}; this worker: engine {own_engine}, arithmetic {})",
+            engine.map_or_else(|| "any".to_string(), |e| e.to_string()),
+            named(&arithmetic),
+            named(&own_arithmetic)
+        )
     }))
 }
 
@@ -814,6 +859,7 @@ mod tests {
             api_version: 1,
             parallel: 1,
             engine: shared::synthetic::SYNTHETIC_ENGINE,
+            arithmetic: shared::cpu::arithmetic(),
         }
     }
     use crate::store::{sweeps, Store};

@@ -122,10 +122,10 @@ pub fn insert(
             metrics.level, lease.task_id
         )));
     }
-    let engine: Option<i64> = tx.query_row(
-        "SELECT engine FROM tasks WHERE key = ?1",
+    let (engine, arithmetic): (Option<i64>, Option<String>) = tx.query_row(
+        "SELECT engine, arithmetic FROM tasks WHERE key = ?1",
         [lease.task_key],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     match engine {
         None => {
@@ -139,6 +139,23 @@ pub fn insert(
                 "task {} was trained by engine {e} so far; a level of engine {} cannot continue \
                  it (results of different engines are never mixed in one task)",
                 lease.task_id, metrics.engine
+            )));
+        }
+        Some(_) => {}
+    }
+    match arithmetic {
+        // The first level stored since arithmetic was recorded fixes the task's.
+        None => {
+            tx.execute(
+                "UPDATE tasks SET arithmetic = ?2 WHERE key = ?1",
+                params![lease.task_key, metrics.arithmetic],
+            )?;
+        }
+        Some(a) if a != metrics.arithmetic => {
+            return Err(StoreError::Conflict(format!(
+                "task {} was trained with arithmetic {a:?} so far; a level of arithmetic {:?} \
+                 cannot continue it (they round differently)",
+                lease.task_id, metrics.arithmetic
             )));
         }
         Some(_) => {}

@@ -62,6 +62,10 @@ pub struct WorkerStatus {
     pub last_seen_ms: i64,
     pub tasks: Vec<WorkerTask>,
     pub consecutive_failures: u32,
+    /// Its arithmetic ('' when it did not say).
+    pub arithmetic: String,
+    /// Why its last lease request got nothing while tasks were pending ('' when it did not).
+    pub idle_reason: String,
 }
 
 impl WorkerStatus {
@@ -293,10 +297,15 @@ fn workers(
     since_ms: i64,
     sweep: Option<&str>,
 ) -> Result<Vec<WorkerStatus>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, name, hostname, parallel, last_seen_ms, consecutive_failures
-         FROM workers WHERE last_seen_ms >= ?1 ORDER BY id",
-    )?;
+    let arithmetic = if super::schema::user_version(conn)? >= 7 {
+        "arithmetic, COALESCE(idle_reason, '')"
+    } else {
+        "'', ''"
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, name, hostname, parallel, last_seen_ms, consecutive_failures, {arithmetic}
+         FROM workers WHERE last_seen_ms >= ?1 ORDER BY id"
+    ))?;
     let mut workers: Vec<WorkerStatus> = stmt
         .query_map([since_ms], |r| {
             Ok(WorkerStatus {
@@ -307,6 +316,8 @@ fn workers(
                 last_seen_ms: r.get(4)?,
                 tasks: Vec::new(),
                 consecutive_failures: r.get(5)?,
+                arithmetic: r.get(6)?,
+                idle_reason: r.get(7)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -395,6 +406,7 @@ mod tests {
             epochs: 1,
             seconds,
             engine: shared::synthetic::SYNTHETIC_ENGINE,
+            arithmetic: shared::cpu::arithmetic().to_string(),
         }
     }
 
@@ -444,6 +456,7 @@ mod tests {
                     api_version: 1,
                     parallel: 1,
                     engine: shared::synthetic::SYNTHETIC_ENGINE,
+                    arithmetic: shared::cpu::arithmetic(),
                 };
                 store.run_blocking(|c| leases::register(c, &w, 0)).unwrap()
             })

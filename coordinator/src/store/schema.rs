@@ -5,12 +5,14 @@
 //! gives a lease the worker's request id (a retried lease request gets the same lease back)
 //! and the time of its last progress (the stall watchdog); version 5 gives a task the expected
 //! cost of its levels not yet stored (`shared::cost`), which leasing orders by; version 6 gives
-//! a stored level its cost in the same model, which the ETA's throughput counts. A new
-//! database is created at
+//! a stored level its cost in the same model, which the ETA's throughput counts; version 7 the
+//! arithmetic of tasks and workers (a task continues only on its arithmetic) and why a
+//! worker's last lease request got nothing. A new database is created at
 //! version 1 and migrated, so the one migration path is the one every database takes. A
 //! database of an unknown (newer) version is refused with a clear error rather than misread.
-//! Read-only connections accept every version whose tables they can read (1 to 6; the status
-//! of a database older than 6 falls back to an ETA by levels).
+//! Read-only connections accept every version whose tables they can read (1 to 7; the status
+//! of a database older than 6 falls back to an ETA by levels, and older than 7 shows no
+//! arithmetic).
 
 use std::path::Path;
 
@@ -19,7 +21,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this coordinator reads and writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The oldest version a read-only connection still reads.
 const OLDEST_READABLE: i64 = 1;
@@ -168,6 +170,16 @@ const MIGRATE_V5_TO_V6: &str = r#"
 ALTER TABLE levels ADD COLUMN cost REAL NOT NULL DEFAULT 0;
 "#;
 
+/// Version 7: the arithmetic (`shared::cpu::arithmetic`) of a task, set by its first stored
+/// level (NULL for tasks whose levels were stored before: they continue anywhere, as before),
+/// and of a worker ('' for workers that did not say), and why a worker's last lease request got
+/// nothing while tasks were pending.
+const MIGRATE_V6_TO_V7: &str = r#"
+ALTER TABLE tasks ADD COLUMN arithmetic TEXT;
+ALTER TABLE workers ADD COLUMN arithmetic TEXT NOT NULL DEFAULT '';
+ALTER TABLE workers ADD COLUMN idle_reason TEXT;
+"#;
+
 /// Sets every stored level's cost from its task's dense weight count (a migration step, as
 /// [`fill_costs`]). Levels of a task whose settings do not read keep 0.
 fn fill_level_costs(tx: &Connection) -> Result<(), StoreError> {
@@ -259,6 +271,10 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.execute_batch(MIGRATE_V5_TO_V6)?;
         fill_level_costs(&tx)?;
         version = 6;
+    }
+    if version == 6 {
+        tx.execute_batch(MIGRATE_V6_TO_V7)?;
+        version = 7;
     }
     if version != from {
         let broken: i64 =

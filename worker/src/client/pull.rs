@@ -69,6 +69,7 @@ async fn register(
             api_version: proto::API_VERSION,
             parallel: config.parallel as u32,
             engine: crate::engine::ENGINE_VERSION,
+            arithmetic: shared::cpu::arithmetic().to_string(),
         };
         match client.register_worker(request).await {
             Ok(reply) => {
@@ -104,6 +105,8 @@ pub(super) async fn pull_loop(
     let mut summary = Summary::default();
     let mut backoff = Backoff::new();
     let mut requests = RequestIds::default();
+    // Why the last lease request got nothing while tasks were pending (logged when it changes).
+    let mut idle_reason = String::new();
     loop {
         while let Some(done) = running.try_join_next() {
             summary.add(done);
@@ -151,6 +154,12 @@ pub(super) async fn pull_loop(
                     continue;
                 }
                 drop(permit);
+                if reply.idle_reason != idle_reason {
+                    if !reply.idle_reason.is_empty() {
+                        warn!(reason = %reply.idle_reason, "no task for this worker");
+                    }
+                    idle_reason = reply.idle_reason;
+                }
                 if config.exit_when_idle && !reply.sweeps_active && running.is_empty() {
                     info!("no work left, exiting");
                     break;

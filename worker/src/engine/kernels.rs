@@ -920,6 +920,15 @@ pub(crate) fn fma_available() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_recorded_arithmetic_names_the_kernels_that_run() {
+        assert_eq!(
+            fma_available(),
+            shared::cpu::arithmetic() == "x86_64-avx2-fma"
+        );
+    }
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
