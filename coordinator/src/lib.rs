@@ -50,6 +50,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod render;
 pub mod server;

@@ -1,8 +1,10 @@
 //! `coordinator bench` (hidden): task round trips per second against an in-process
-//! coordinator with a durable database.
+//! coordinator with a durable database; with `--fleet`, a simulated fleet's makespan in the
+//! coordinator's lease order against the old order and the lower bound (`coordinator::fleet`).
 
 use std::path::PathBuf;
 
+use anyhow::{bail, Context};
 use coordinator::bench::{self, BenchConfig};
 
 #[derive(Debug, clap::Args)]
@@ -16,9 +18,22 @@ pub struct BenchArgs {
     /// The database file (fresh; removed afterwards). Default: in the temp folder.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Simulate fleets of these many one-slot workers instead (comma-separated), on the
+    /// levels and seconds of a stored run (`--levels-from`, `--sweep`).
+    #[arg(long, value_name = "N[,N]", value_delimiter = ',', requires_all = ["levels_from", "sweep"])]
+    pub fleet: Option<Vec<usize>>,
+    /// The stored run's long export (`coordinator export SWEEP --format csv`).
+    #[arg(long, value_name = "CSV")]
+    pub levels_from: Option<PathBuf>,
+    /// The run's sweep file.
+    #[arg(long, value_name = "FILE")]
+    pub sweep: Option<PathBuf>,
 }
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if let (Some(fleets), Some(csv), Some(sweep)) = (&args.fleet, &args.levels_from, &args.sweep) {
+        return fleet(fleets, csv, sweep).await;
+    }
     let db_path = args.db.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("coordinator-bench-{}.db", std::process::id()))
     });
@@ -29,5 +44,36 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     })
     .await?;
     super::output::print(format!("{report}\n"))?;
+    Ok(())
+}
+
+/// The simulated fleets of `--fleet`.
+async fn fleet(fleets: &[usize], csv: &PathBuf, sweep_file: &PathBuf) -> anyhow::Result<()> {
+    let yaml = std::fs::read_to_string(sweep_file)
+        .with_context(|| format!("reading {}", sweep_file.display()))?;
+    let sweep = coordinator::submit::expand(&yaml, &sweep_file.display().to_string(), "")?;
+    let specs = shared::sweep::Sweep::from_path(sweep_file)?.expand()?;
+    let text =
+        std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
+    let tasks = analysis::import::long_csv(specs, &text)
+        .with_context(|| format!("reading {}", csv.display()))?;
+    if let Some(t) = tasks.iter().find(|t| !t.done) {
+        bail!(
+            "task {} (index {}) is not done in {}: simulate a finished run",
+            t.spec.id(),
+            t.idx,
+            csv.display()
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("coordinator-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let fleets = fleets.to_vec();
+    let in_dir = dir.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        coordinator::fleet::simulate(&sweep, &tasks, &fleets, &in_dir)
+    })
+    .await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    super::output::print(coordinator::fleet::table(&rows?))?;
     Ok(())
 }
