@@ -28,6 +28,9 @@ pub struct SweepData {
     pub tasks: Vec<TaskResult>,
     /// Each task's state, as `tasks`.
     pub states: Vec<TaskState>,
+    /// The sweep's own state: `active`, `paused` or `cancelled` (its results are then
+    /// partial).
+    pub state: String,
 }
 
 /// One level of one task with its masks.

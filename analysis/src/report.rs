@@ -519,6 +519,7 @@ mod tests {
             yaml: "name: t\ndescription: A <test> sweep\n".into(),
             tasks,
             states,
+            state: "active".into(),
         };
         let (id, level) = data.showcase().unwrap();
         let task = data.tasks.iter().find(|t| t.spec.id() == id).unwrap();

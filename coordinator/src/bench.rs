@@ -89,6 +89,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
             name: String::new(),
             yaml: sweep_yaml(config.tasks),
             source: "bench.yaml".to_string(),
+            priority: None,
         })
         .await?;
 

@@ -51,6 +51,15 @@ enum Command {
     Status(commands::status::StatusArgs),
     /// Make a sweep's failed tasks pending again, attempts reset (stored levels are kept).
     Retry(commands::retry::RetryArgs),
+    /// Stop leasing a sweep's tasks; its running tasks stop and are pending again (no attempt
+    /// counted, stored levels kept) until `resume`.
+    Pause(commands::control::ControlArgs),
+    /// Lease a paused sweep's tasks again; each resumes at its first level not stored.
+    Resume(commands::control::ControlArgs),
+    /// Stop a sweep for good: nothing of it is leased again; its stored levels stay (partial).
+    Cancel(commands::control::ControlArgs),
+    /// Set a sweep's priority: among active sweeps a higher one's tasks are leased first.
+    Priority(commands::control::PriorityArgs),
     /// Show the aggregated results of a sweep, one row per grid point.
     Results(commands::results::ResultsArgs),
     /// List the tasks a sweep file expands to, without a coordinator.
@@ -93,6 +102,10 @@ async fn dispatch() -> ExitCode {
         Command::Submit(args) => commands::submit::submit(args).await,
         Command::Status(args) => commands::status::status(args).await,
         Command::Retry(args) => commands::retry::retry(args).await,
+        Command::Pause(args) => commands::control::state(args, "pause").await,
+        Command::Resume(args) => commands::control::state(args, "resume").await,
+        Command::Cancel(args) => commands::control::state(args, "cancel").await,
+        Command::Priority(args) => commands::control::priority(args).await,
         Command::Results(args) => commands::results::results(args).await,
         Command::Plan(args) => commands::plan::plan(args).await,
         Command::Plot(args) => commands::plot::plot(args).await,

@@ -25,6 +25,8 @@ pub fn status_text(status: &StatusReport) -> String {
             .map(|s| {
                 vec![
                     s.name.clone(),
+                    s.state.clone(),
+                    s.priority.to_string(),
                     format!("{}/{}", s.done, s.total),
                     s.pending.to_string(),
                     s.leased.to_string(),
@@ -40,6 +42,8 @@ pub fn status_text(status: &StatusReport) -> String {
         out.push_str(&table(
             &[
                 "sweep",
+                "state",
+                "priority",
                 "done",
                 "pending",
                 "leased",

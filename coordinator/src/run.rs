@@ -103,6 +103,7 @@ async fn drive(
             name: sweep.name.clone(),
             yaml: sweep.yaml().to_string(),
             source: args.sweep.display().to_string(),
+            priority: None,
         })
         .await
         .map_err(crate::commands::rpc_error)?

@@ -43,6 +43,7 @@ async fn an_oversized_message_is_refused_and_the_server_keeps_serving() {
             name: String::new(),
             yaml,
             source: "big.yaml".into(),
+            priority: None,
         })
         .await
         .unwrap_err();

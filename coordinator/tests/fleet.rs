@@ -460,6 +460,7 @@ async fn floods_leave_the_coordinator_up_within_its_memory_and_serving_workers()
             name: String::new(),
             yaml: too_large.to_string(),
             source: "huge.yaml".to_string(),
+            priority: None,
         })
         .await
         .unwrap_err();
@@ -483,6 +484,7 @@ async fn floods_leave_the_coordinator_up_within_its_memory_and_serving_workers()
             name: String::new(),
             yaml: "\n".repeat(60 << 20),
             source: "flood.yaml".to_string(),
+            priority: None,
         })
         .await
         .unwrap_err();

@@ -254,6 +254,7 @@ async fn submit_with(
             name: String::new(),
             yaml: yaml.to_string(),
             source: "test.yaml".to_string(),
+            priority: None,
         })
         .await
         .map(|r| r.into_inner())

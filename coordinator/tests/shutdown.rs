@@ -142,3 +142,103 @@ async fn a_worker_cut_off_from_its_coordinator_still_stops_in_bounded_time() {
         assert_eq!((summary.returned, summary.completed), (0, 0));
     }
 }
+
+#[tokio::test]
+async fn a_sweep_paused_mid_level_resumes_bit_identically_on_a_real_worker() {
+    let t = start().await;
+    let mut client = t.client().await;
+    submit(&mut client, &slow_sweep("pausing")).await.unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = tokio::spawn(worker::client::run(
+        worker_config(&t.url(), Duration::from_secs(20)),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    wait_for_levels(&t, "pausing", 2).await;
+    let pause = proto::v1::ControlSweepRequest {
+        sweep: "pausing".into(),
+        action: "pause".into(),
+        priority: None,
+    };
+    let answer = client.control_sweep(pause).await.unwrap().into_inner();
+    assert_eq!(
+        (answer.state.as_str(), answer.leases_returned),
+        ("paused", 1)
+    );
+
+    // The worker learns it at its next report and stops: nothing more is stored or leased,
+    // and no attempt is charged.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let held = status(&mut client, "pausing").await;
+    assert_eq!(
+        (held.state.as_str(), held.leased, held.pending),
+        ("paused", 0, 1)
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        status(&mut client, "pausing").await.levels_done,
+        held.levels_done
+    );
+    let (_, attempts, outcome) = task_row(&t.config);
+    assert_eq!((attempts, outcome.as_deref()), (0, Some("returned")));
+
+    // Resumed: the same worker takes the task up again and finishes it.
+    let resume = proto::v1::ControlSweepRequest {
+        sweep: "pausing".into(),
+        action: "resume".into(),
+        priority: None,
+    };
+    client.control_sweep(resume).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while status(&mut client, "pausing").await.done < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the resumed sweep did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    worker.await.unwrap().unwrap();
+
+    // Every level as an uninterrupted run gives it, bit for bit (seconds aside).
+    let spec = shared::sweep::Sweep::from_yaml(&slow_sweep("pausing"), "pausing.yaml")
+        .unwrap()
+        .expand()
+        .unwrap()
+        .remove(0);
+    let mut expected = Vec::new();
+    worker::imp::run_task(
+        &spec,
+        worker::imp::Resume::default(),
+        &std::sync::atomic::AtomicBool::new(false),
+        |level| {
+            expected.push(level);
+            std::ops::ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    let store = read_only(&t.config);
+    let (data, masks) = store
+        .run_blocking(|c| {
+            let data = coordinator::store::results::sweep_data(c, "pausing")?;
+            let masks = coordinator::store::masks::level_masks(c, "pausing", &spec.id())?;
+            Ok::<_, coordinator::store::StoreError>((data, masks))
+        })
+        .unwrap();
+    let stored = &data.tasks[0].levels;
+    assert_eq!(stored.len(), expected.len());
+    for ((got, (_, blob)), want) in stored.iter().zip(&masks).zip(&expected) {
+        let (mut got, mut want_metrics) = (got.clone(), want.metrics.clone());
+        got.seconds = 0.0;
+        want_metrics.seconds = 0.0;
+        assert_eq!(got, want_metrics, "level {}", want.metrics.level);
+        assert_eq!(
+            proto::convert::masks_from_blob(blob).unwrap(),
+            want.masks,
+            "level {}",
+            want.metrics.level
+        );
+    }
+    t.server.shutdown().await.unwrap();
+}

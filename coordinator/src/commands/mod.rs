@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod control;
 pub mod data;
 pub mod export;
 pub mod output;

@@ -5,6 +5,7 @@
 
 use analysis::axis::Axis;
 use analysis::tables::{self, ResultRow};
+use shared::state::TaskState;
 
 use super::Source;
 
@@ -41,6 +42,19 @@ fn parse_axis(name: &str) -> Result<Axis, String> {
 
 pub async fn results(args: ResultsArgs) -> anyhow::Result<()> {
     let data = super::data::sweep(&args.source, &args.sweep).await?;
+    if data.state != "active" {
+        let finished = data
+            .states
+            .iter()
+            .filter(|s| matches!(s, TaskState::Done | TaskState::Failed))
+            .count();
+        eprintln!(
+            "sweep {} is {}: {finished} of {} tasks finished; the results are partial",
+            data.sweep,
+            data.state,
+            data.tasks.len()
+        );
+    }
     if args.cost {
         let (total, parts) = analysis::stats::cost(&data.tasks);
         let text = match args.format {

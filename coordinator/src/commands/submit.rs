@@ -14,6 +14,10 @@ pub struct SubmitArgs {
     pub auth: super::ClientAuth,
     #[command(flatten)]
     pub overrides: super::SweepOverrides,
+    /// The sweep's priority: among active sweeps a higher one's tasks are leased first
+    /// (default 0; a sweep already submitted keeps its priority unless this is given).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub priority: Option<i64>,
 }
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
@@ -27,6 +31,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             name: sweep.name.clone(),
             yaml: sweep.yaml().to_string(),
             source: args.sweep.display().to_string(),
+            priority: args.priority,
         })
         .await
         .map_err(super::rpc_error)?

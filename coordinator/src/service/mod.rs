@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::store::levels::{self, ReportContext};
 use crate::store::queries::{self, StatusWindows};
-use crate::store::{leases, sweeps, Store, StoreError};
+use crate::store::{control, leases, sweeps, Store, StoreError};
 use crate::submit;
 use crate::validate::{self, Expectation};
 
@@ -406,10 +406,17 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::SubmitSweepRequest>,
     ) -> Result<Response<pb::SubmitSweepResponse>, Status> {
         let r = request.into_inner();
+        let priority = r.priority;
         let expanded = blocking(move || submit::expand(&r.yaml, &r.source, &r.name)).await??;
         let submitted = self
             .store
-            .run(move |c| sweeps::submit(c, &expanded, now_ms()))
+            .run(move |c| {
+                let submitted = sweeps::submit(c, &expanded, now_ms())?;
+                if let Some(p) = priority {
+                    control::set_priority(c, &submitted.sweep, p)?;
+                }
+                Ok::<_, StoreError>(submitted)
+            })
             .await?;
         tracing::info!(sweep = %submitted.sweep, added = submitted.added, existing = submitted.existing, total = submitted.total, "sweep submitted");
         Ok(Response::new(pb::SubmitSweepResponse {
@@ -493,6 +500,52 @@ impl Coordinator for CoordinatorService {
             .await?;
         tracing::info!(sweep = %sweep, retried = task_ids.len(), "failed tasks made pending again");
         Ok(Response::new(pb::RetryTasksResponse { task_ids }))
+    }
+
+    async fn control_sweep(
+        &self,
+        request: Request<pb::ControlSweepRequest>,
+    ) -> Result<Response<pb::ControlSweepResponse>, Status> {
+        let r = request.into_inner();
+        let to = match r.action.as_str() {
+            "" => None,
+            "pause" => Some(control::SweepState::Paused),
+            "resume" => Some(control::SweepState::Active),
+            "cancel" => Some(control::SweepState::Cancelled),
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown action {:?}: pause, resume or cancel",
+                    other.chars().take(40).collect::<String>()
+                )))
+            }
+        };
+        let sweep = r.sweep.clone();
+        let done = self
+            .store
+            .run(move |c| {
+                let mut done = match to {
+                    Some(to) => control::set_state(c, &r.sweep, to, now_ms())?,
+                    None => {
+                        let (state, priority) = control::state(c, &r.sweep)?;
+                        control::Control {
+                            state,
+                            priority,
+                            leases_returned: 0,
+                        }
+                    }
+                };
+                if let Some(p) = r.priority {
+                    done.priority = control::set_priority(c, &r.sweep, p)?.priority;
+                }
+                Ok::<_, StoreError>(done)
+            })
+            .await?;
+        tracing::info!(sweep = %sweep, state = done.state.as_str(), priority = done.priority, leases_returned = done.leases_returned, "sweep controlled");
+        Ok(Response::new(pb::ControlSweepResponse {
+            state: done.state.as_str().to_string(),
+            priority: done.priority,
+            leases_returned: done.leases_returned,
+        }))
     }
 
     async fn ticket_masks(

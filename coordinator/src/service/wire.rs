@@ -35,6 +35,8 @@ pub fn status_to_wire(s: StatusReport) -> pb::StatusResponse {
                 levels_per_minute: s.levels_per_minute,
                 eta_seconds: s.eta_seconds,
                 work_done: s.work_done,
+                state: s.state,
+                priority: s.priority,
                 failures: s
                     .failures
                     .into_iter()
@@ -95,6 +97,8 @@ pub fn status_from_wire(s: pb::StatusResponse) -> StatusReport {
                 levels_per_minute: s.levels_per_minute,
                 eta_seconds: s.eta_seconds,
                 work_done: s.work_done,
+                state: s.state,
+                priority: s.priority,
                 failures: s
                     .failures
                     .into_iter()
@@ -193,6 +197,7 @@ pub fn sweep_data_to_wire(data: &SweepData) -> pb::TaskLevelsResponse {
                 levels: t.levels.iter().map(pb::LevelMetrics::from).collect(),
             })
             .collect(),
+        state: data.state.clone(),
     }
 }
 
@@ -224,6 +229,12 @@ pub fn sweep_data_from_wire(answer: &pb::TaskLevelsResponse) -> Result<SweepData
         yaml: answer.yaml.clone(),
         tasks,
         states,
+        // Coordinators before sweep states send none: active.
+        state: if answer.state.is_empty() {
+            "active".to_string()
+        } else {
+            answer.state.clone()
+        },
     })
 }
 

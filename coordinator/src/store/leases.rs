@@ -95,20 +95,20 @@ pub fn register(conn: &mut Connection, w: &NewWorker, now_ms: i64) -> Result<u64
     Ok(conn.last_insert_rowid() as u64)
 }
 
-/// The next task for worker `?1`: sweeps in submission order (rowid breaks ties within a
-/// millisecond), within a sweep the pending task with the most expected work left
+/// The next task for worker `?1`: active sweeps by priority, then in submission order (rowid
+/// breaks ties within a millisecond; paused and cancelled sweeps are passed over), within a sweep the pending task with the most expected work left
 /// (`shared::cost`; ties in expansion order), so that the widest tasks do not start last; a
 /// task started by one engine and arithmetic continues only on that engine and arithmetic
 /// (they round differently). The CROSS JOIN makes SQLite walk
-/// the sweeps by age (`sweeps_by_age`) and seek each one's pending tasks by cost
+/// the sweeps by priority and age (`sweeps_by_priority`) and seek each one's pending tasks by cost
 /// (`tasks_by_cost`), so the first match ends the query: no sort, no scan of all pending tasks
 /// (a test checks the plan).
 const NEXT_TASK: &str = "SELECT t.key, t.id, t.sweep, t.spec_json
      FROM sweeps s CROSS JOIN tasks t ON t.sweep = s.name
-     WHERE t.state = 'pending'
+     WHERE s.state = 'active' AND t.state = 'pending'
        AND (t.engine IS NULL OR t.engine = (SELECT engine FROM workers WHERE id = ?1))
        AND (t.arithmetic IS NULL OR t.arithmetic = (SELECT arithmetic FROM workers WHERE id = ?1))
-     ORDER BY s.created_ms, s.rowid, t.cost DESC, t.idx LIMIT 1";
+     ORDER BY s.priority DESC, s.created_ms, s.rowid, t.cost DESC, t.idx LIMIT 1";
 
 /// Leases the next pending task ([`NEXT_TASK`]: oldest sweep first, most expected work left
 /// first within it) to a worker that holds fewer leases than its `parallel`.
@@ -393,19 +393,34 @@ pub fn return_lease(
 ) -> Result<Returned, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let lease = check_lease(&tx, worker_id, lease_id)?;
-    end_lease(&tx, lease_id, now_ms, "returned", None)?;
-    let progress = progress(&tx, lease.task_key)?;
+    let returned = hand_back(&tx, &lease, worker_id, now_ms, None, Some(now_ms))?;
+    tx.commit()?;
+    Ok(returned)
+}
+
+/// Ends an open lease as `returned` (no attempt counted): its task is pending again (done if
+/// every level it will get is stored) and its worker off it. `seen_ms`: when the worker was
+/// heard from, if it was.
+pub(super) fn hand_back(
+    tx: &Connection,
+    lease: &OpenLease,
+    worker_id: u64,
+    now_ms: i64,
+    reason: Option<&str>,
+    seen_ms: Option<i64>,
+) -> Result<Returned, StoreError> {
+    end_lease(tx, lease.lease_id, now_ms, "returned", reason)?;
+    let progress = progress(tx, lease.task_key)?;
     let task_done = progress.finished();
     if task_done {
-        finish_task(&tx, lease.task_key, now_ms)?;
+        finish_task(tx, lease.task_key, now_ms)?;
     } else {
         tx.execute(
             "UPDATE tasks SET state = ?2 WHERE key = ?1",
             params![lease.task_key, TaskState::Pending.as_str()],
         )?;
     }
-    release_worker(&tx, worker_id, &lease.task_id, Some(now_ms), Failures::Keep)?;
-    tx.commit()?;
+    release_worker(tx, worker_id, &lease.task_id, seen_ms, Failures::Keep)?;
     Ok(Returned {
         levels_stored: progress.stored,
         task_done,
@@ -927,7 +942,10 @@ mod tests {
             })
             .unwrap();
         let plan = plan.join("\n");
-        assert!(plan.contains("SCAN s USING INDEX sweeps_by_age"), "{plan}");
+        assert!(
+            plan.contains("SCAN s USING INDEX sweeps_by_priority"),
+            "{plan}"
+        );
         assert!(
             plan.contains("SEARCH t USING INDEX tasks_by_cost (state=? AND sweep=?)"),
             "{plan}"

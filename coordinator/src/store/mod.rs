@@ -18,6 +18,7 @@
 //! knows nothing of the wire: masks are stored as the service encodes them, and the service
 //! alone maps results and errors to gRPC (a test checks that nothing here imports `proto`).
 
+pub mod control;
 pub mod leases;
 pub mod levels;
 pub mod lock;

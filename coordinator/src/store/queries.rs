@@ -40,6 +40,9 @@ pub struct SweepStatus {
     /// The fraction of the expected cost (`shared::cost`) stored so far, when the database
     /// records costs (schema 6); early stops make it an underestimate until the end.
     pub work_done: Option<f64>,
+    /// `active`, `paused` or `cancelled` ([`super::control`]), and the priority.
+    pub state: String,
+    pub priority: i64,
     pub failures: Vec<TaskFailure>,
     pub created_ms: i64,
 }
@@ -156,6 +159,7 @@ fn sweep_status(
             ))
         },
     )?;
+    let (state, priority) = super::control::state(conn, name)?;
     let with_costs = super::schema::user_version(conn)? >= 6;
     let cost = if with_costs { "l.cost" } else { "0.0" };
     let (levels_done, cost_done): (i64, f64) = conn.query_row(
@@ -253,6 +257,8 @@ fn sweep_status(
         levels_per_minute,
         eta_seconds,
         work_done,
+        state: state.as_str().to_string(),
+        priority,
         failures,
         created_ms,
     })

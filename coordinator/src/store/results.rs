@@ -71,11 +71,13 @@ pub fn sweep_data(conn: &Connection, sweep: &str) -> Result<SweepData, StoreErro
             tasks[i].levels.push(metrics);
         }
     }
+    let (state, _) = super::control::state(conn, sweep)?;
     Ok(SweepData {
         sweep: sweep.to_string(),
         yaml,
         tasks,
         states,
+        state: state.as_str().to_string(),
     })
 }
 

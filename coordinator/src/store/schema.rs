@@ -7,12 +7,13 @@
 //! cost of its levels not yet stored (`shared::cost`), which leasing orders by; version 6 gives
 //! a stored level its cost in the same model, which the ETA's throughput counts; version 7 the
 //! arithmetic of tasks and workers (a task continues only on its arithmetic) and why a
-//! worker's last lease request got nothing. A new database is created at
+//! worker's last lease request got nothing; version 8 a sweep's state (active, paused,
+//! cancelled) and priority. A new database is created at
 //! version 1 and migrated, so the one migration path is the one every database takes. A
 //! database of an unknown (newer) version is refused with a clear error rather than misread.
-//! Read-only connections accept every version whose tables they can read (1 to 7; the status
-//! of a database older than 6 falls back to an ETA by levels, and older than 7 shows no
-//! arithmetic).
+//! Read-only connections accept every version whose tables they can read (1 to 8; the status
+//! of a database older than 6 falls back to an ETA by levels, older than 7 shows no
+//! arithmetic, older than 8 every sweep active at priority 0).
 
 use std::path::Path;
 
@@ -21,7 +22,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this coordinator reads and writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The oldest version a read-only connection still reads.
 const OLDEST_READABLE: i64 = 1;
@@ -180,6 +181,17 @@ ALTER TABLE workers ADD COLUMN arithmetic TEXT NOT NULL DEFAULT '';
 ALTER TABLE workers ADD COLUMN idle_reason TEXT;
 "#;
 
+/// Version 8: a sweep's state (`active`; `paused`: nothing of it is leased until resumed;
+/// `cancelled`: nothing of it is leased again) and priority (a higher one's tasks are leased
+/// first), and the index the lease query walks sweeps by.
+const MIGRATE_V7_TO_V8: &str = r#"
+ALTER TABLE sweeps ADD COLUMN state TEXT NOT NULL DEFAULT 'active'
+    CHECK (state IN ('active', 'paused', 'cancelled'));
+ALTER TABLE sweeps ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+DROP INDEX sweeps_by_age;
+CREATE INDEX sweeps_by_priority ON sweeps(priority DESC, created_ms);
+"#;
+
 /// Sets every stored level's cost from its task's dense weight count (a migration step, as
 /// [`fill_costs`]). Levels of a task whose settings do not read keep 0.
 fn fill_level_costs(tx: &Connection) -> Result<(), StoreError> {
@@ -275,6 +287,10 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if version == 6 {
         tx.execute_batch(MIGRATE_V6_TO_V7)?;
         version = 7;
+    }
+    if version == 7 {
+        tx.execute_batch(MIGRATE_V7_TO_V8)?;
+        version = 8;
     }
     if version != from {
         let broken: i64 =
@@ -460,7 +476,7 @@ mod tests {
         prepare(&mut conn, &path).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
         conn.execute_batch(
-            "INSERT INTO sweeps VALUES ('s', 'name: s', 1, 1);
+            "INSERT INTO sweeps (name, yaml, created_ms, updated_ms) VALUES ('s', 'name: s', 1, 1);
              INSERT INTO tasks (key, id, sweep, idx, spec_json, levels_planned)
                  VALUES (1, 't', 's', 0, '{}', 3);
              INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms)
@@ -475,6 +491,16 @@ mod tests {
                  VALUES (1, 1, 1, 2, 0, 2, 'bogus')",
                 [],
             )
+            .is_err());
+        // A new sweep is active at priority 0; a state outside the three is refused.
+        let (state, priority): (String, i64) = conn
+            .query_row("SELECT state, priority FROM sweeps", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((state.as_str(), priority), ("active", 0));
+        assert!(conn
+            .execute("UPDATE sweeps SET state = 'bogus'", [])
             .is_err());
     }
 }

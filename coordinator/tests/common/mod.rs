@@ -126,6 +126,7 @@ pub async fn submit(
             name: String::new(),
             yaml: yaml.to_string(),
             source: "test.yaml".to_string(),
+            priority: None,
         })
         .await
         .map(|r| r.into_inner())
