@@ -385,25 +385,25 @@ pub fn group_stats(key: Vec<(Axis, AxisValue)>, group: &[&TaskResult]) -> GroupS
 
 /// The recorded arithmetics of the tasks' levels, sorted and distinct.
 fn arithmetics(tasks: &[&TaskResult]) -> Vec<String> {
-    let mut all: Vec<String> = tasks
-        .iter()
-        .flat_map(|t| t.levels.iter().map(|l| l.arithmetic.clone()))
-        .filter(|a| !a.is_empty())
-        .collect();
-    all.sort_unstable();
-    all.dedup();
-    all
+    distinct(tasks, |l| {
+        Some(l.arithmetic.clone()).filter(|a| !a.is_empty())
+    })
 }
 
 /// The engines of the tasks' levels, ascending and distinct.
 fn engines(tasks: &[&TaskResult]) -> Vec<u32> {
-    let mut engines: Vec<u32> = tasks
+    distinct(tasks, |l| Some(l.engine))
+}
+
+/// What `of` gives for the tasks' levels, sorted and distinct (`None` left out).
+fn distinct<T: Ord>(tasks: &[&TaskResult], of: impl Fn(&LevelMetrics) -> Option<T>) -> Vec<T> {
+    let mut all: Vec<T> = tasks
         .iter()
-        .flat_map(|t| t.levels.iter().map(|l| l.engine))
+        .flat_map(|t| t.levels.iter().filter_map(&of))
         .collect();
-    engines.sort_unstable();
-    engines.dedup();
-    engines
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// The grid point of a task: the id of its settings with the seed zeroed.

@@ -207,8 +207,6 @@ pub fn table(rows: &[Makespans]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::graph::Status;
-    use shared::metrics::LevelMetrics;
 
     /// The tasks of `yaml`, done, each level taking its expected cost (`shared::cost`) / 1e4 s.
     fn run_of(yaml: &str) -> (ExpandedSweep, Vec<TaskResult>) {
@@ -227,25 +225,9 @@ mod tests {
                     .remaining
                     .iter()
                     .enumerate()
-                    .map(|(level, &remaining)| LevelMetrics {
-                        level,
-                        remaining_weights: remaining,
-                        active_weights: remaining,
-                        zombie_weights: 0,
-                        inactive_weights: 0,
-                        active_neurons: 0,
-                        zombie_neurons: 0,
-                        inactive_neurons: 0,
-                        components: 1,
-                        status: Status::Connected,
-                        coverage: Vec::new(),
-                        test_accuracy: vec![0.9, 0.9],
-                        test_loss: 0.3,
-                        train_loss: 0.3,
-                        epochs: 1,
-                        seconds: shared::cost::level_cost(dense, remaining) / 1e4,
-                        engine: shared::synthetic::SYNTHETIC_ENGINE,
-                        arithmetic: String::new(),
+                    .map(|(level, &remaining)| {
+                        let seconds = shared::cost::level_cost(dense, remaining) / 1e4;
+                        crate::testkit::timed_level(level, remaining, seconds)
                     })
                     .collect();
                 TaskResult {

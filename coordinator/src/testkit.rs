@@ -4,11 +4,37 @@
 //! made-up training figures), so every report passes the coordinator's validation.
 
 use proto::v1 as pb;
+use shared::metrics::LevelMetrics;
 use shared::spec::TaskSpec;
 pub use shared::synthetic::{synthetic_masks, synthetic_metrics, SYNTHETIC_ENGINE as TEST_ENGINE};
 use tonic::Status;
 
 use crate::client::{Client, ClientOptions};
+
+/// A level with only what scheduling reads: its number, the weights it kept and its training
+/// seconds (no graph figures, status connected), for simulations that store levels directly.
+pub fn timed_level(level: usize, remaining_weights: usize, seconds: f64) -> LevelMetrics {
+    LevelMetrics {
+        level,
+        remaining_weights,
+        active_weights: 0,
+        zombie_weights: 0,
+        inactive_weights: 0,
+        active_neurons: 0,
+        zombie_neurons: 0,
+        inactive_neurons: 0,
+        components: 1,
+        status: shared::graph::Status::Connected,
+        coverage: Vec::new(),
+        test_accuracy: Vec::new(),
+        test_loss: 0.5,
+        train_loss: 0.5,
+        epochs: 1,
+        seconds,
+        engine: TEST_ENGINE,
+        arithmetic: shared::cpu::arithmetic().to_string(),
+    }
+}
 
 /// A valid report of `level` of the task of `lease`.
 pub fn synthetic_report(

@@ -40,7 +40,8 @@ pub fn synthetic_masks(spec: &TaskSpec, level: usize) -> Vec<LayerMask> {
         .collect()
 }
 
-fn splitmix(mut x: u64) -> u64 {
+/// One step of splitmix64: `x` plus the golden ratio, mixed (a cheap, well-spread hash).
+pub fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

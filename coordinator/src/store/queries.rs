@@ -362,8 +362,6 @@ mod tests {
     use super::*;
     use crate::store::leases::{self, LeaseAnswer, NewWorker};
     use crate::store::{levels, sweeps, Store};
-    use shared::graph::Status;
-    use shared::metrics::LevelMetrics;
     use shared::spec::TaskSpec;
 
     #[test]
@@ -392,37 +390,11 @@ mod tests {
         assert_eq!(eta_seconds(&done), Some(0.0));
     }
 
-    /// A level as the store takes it: the graph figures do not matter to the ETA.
-    fn level(spec: &TaskSpec, level: usize, seconds: f64) -> LevelMetrics {
-        LevelMetrics {
-            level,
-            remaining_weights: spec.prune.remaining[level],
-            active_weights: 0,
-            zombie_weights: 0,
-            inactive_weights: 0,
-            active_neurons: 0,
-            zombie_neurons: 0,
-            inactive_neurons: 0,
-            components: 1,
-            status: Status::Connected,
-            coverage: Vec::new(),
-            test_accuracy: Vec::new(),
-            test_loss: 0.5,
-            train_loss: 0.5,
-            epochs: 1,
-            seconds,
-            engine: shared::synthetic::SYNTHETIC_ENGINE,
-            arithmetic: shared::cpu::arithmetic().to_string(),
-        }
-    }
-
     /// A cheap deterministic stream in [0.5, 1.5) (splitmix64).
     fn factor(state: &mut u64) -> f64 {
+        let z = shared::synthetic::splitmix(*state);
         *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        0.5 + ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        0.5 + (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// One worker of the simulated fleet: the lease it holds, its task, the next level and
@@ -503,7 +475,11 @@ mod tests {
             };
             let (worker, b) = (workers[next], busy[next].as_mut().unwrap());
             now = b.ends_ms;
-            let metrics = level(&b.spec, b.level, (now - b.started_ms) as f64 / 1000.0);
+            let metrics = crate::testkit::timed_level(
+                b.level,
+                b.spec.prune.remaining[b.level],
+                (now - b.started_ms) as f64 / 1000.0,
+            );
             store
                 .run_blocking(|c| levels::insert(c, worker, b.lease, &metrics, &[0], now))
                 .unwrap();
