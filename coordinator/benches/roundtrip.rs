@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 workers,
                 tasks,
                 db_path: dir.join("bench.db"),
+                pace: None,
+                server_exe: None,
             }))?;
         println!("{report}");
     }

@@ -98,7 +98,7 @@ pub async fn serve_store(
     let started_ms = now_ms();
     let grace_until = started_ms.saturating_add(config.lease.as_millis() as i64);
     let extended = store
-        .run(move |c| leases::extend_open(c, started_ms, grace_until))
+        .write(move |c| leases::extend_open(c, started_ms, grace_until))
         .await?;
     if extended > 0 {
         tracing::info!(leases = extended, "open leases extended after a restart");
@@ -165,7 +165,7 @@ async fn expiry_loop(store: Store, config: ServerConfig, mut stop: watch::Receiv
                 let (max_attempts, watchdog) = (config.max_attempts, config.watchdog);
                 let (judged, interval) = (now.mono, config.expiry_interval);
                 store
-                    .run(move |c| {
+                    .write(move |c| {
                         // Waiting this long for the store's connection (held by calls that
                         // were themselves waiting on a busy database) is a gap too: no
                         // heartbeat could be stored meanwhile, so grace, not expiry.
@@ -192,14 +192,14 @@ async fn expiry_loop(store: Store, config: ServerConfig, mut stop: watch::Receiv
             Tick::Grace { gap_ms } => {
                 let (from, until) = (now.wall_ms, now.wall_ms.saturating_add(lease_ms));
                 store
-                    .run(move |c| leases::extend_open(c, from, until))
+                    .write(move |c| leases::extend_open(c, from, until))
                     .await
                     .map(|extended| {
                         tracing::warn!(gap_ms, leases = extended, "the expiry loop resumed after a gap: open leases get one lease duration of grace");
                     })
             }
             Tick::Rebase { jump_ms } => store
-                .run(move |c| leases::shift_open(c, jump_ms))
+                .write(move |c| leases::shift_open(c, jump_ms))
                 .await
                 .map(|shifted| {
                     tracing::warn!(
@@ -337,6 +337,7 @@ pub struct RunningServer {
     tls: bool,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), ServeError>>,
+    store: Store,
 }
 
 impl RunningServer {
@@ -353,13 +354,19 @@ impl RunningServer {
         let shutdown = async move {
             let _ = stopped.wait_for(|&s| s).await;
         };
-        let task = tokio::spawn(serve_store(store, config, listener, shutdown));
+        let task = tokio::spawn(serve_store(store.clone(), config, listener, shutdown));
         Ok(RunningServer {
             addr,
             tls,
             stop,
             task,
+            store,
         })
+    }
+
+    /// Its store (a clone sharing the connection), e.g. for its commit statistics.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The address it listens on.
@@ -376,9 +383,13 @@ impl RunningServer {
 
     /// Shuts down gracefully and waits until the database is closed.
     pub async fn shutdown(self) -> Result<(), ServeError> {
-        let _ = self.stop.send(true);
-        self.task
-            .await
-            .map_err(|e| ServeError::Join(e.to_string()))?
+        let RunningServer {
+            stop, task, store, ..
+        } = self;
+        let _ = stop.send(true);
+        let served = task.await.map_err(|e| ServeError::Join(e.to_string()));
+        // The last handle on the connection: dropping it closes the database.
+        drop(store);
+        served?
     }
 }

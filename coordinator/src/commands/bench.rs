@@ -1,20 +1,40 @@
-//! `coordinator bench` (hidden): task round trips per second against an in-process
-//! coordinator with a durable database; with `--fleet`, a simulated fleet's makespan in the
+//! `coordinator bench` (hidden): task round trips and calls per second against a coordinator
+//! with a durable database (`coordinator::bench`), saturated or at real workers' rates
+//! (`--level-ms`), for one or several fleet sizes; with `--fleet`, a simulated fleet's makespan in the
 //! coordinator's lease order against the old order and the lower bound (`coordinator::fleet`).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use coordinator::bench::{self, BenchConfig};
+use coordinator::bench::{self, BenchConfig, Pace};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Concurrent synthetic workers.
-    #[arg(long, default_value_t = 8)]
-    pub workers: usize,
-    /// Tiny tasks to run (one level each).
+    /// Concurrent synthetic workers; several (comma-separated) run one after another.
+    #[arg(long, value_name = "N[,N]", value_delimiter = ',', default_value = "8")]
+    pub workers: Vec<usize>,
+    /// Tasks to run (saturated: one tiny level each; paced: `--levels` + 1 levels each).
     #[arg(long, default_value_t = 2000)]
     pub tasks: usize,
+    /// Paced: each worker reports a level every this many milliseconds (0: saturated, as fast
+    /// as the coordinator answers).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub level_ms: u64,
+    /// Paced: milliseconds between two heartbeats of one lease (a real worker's: the
+    /// coordinator's heartbeat interval, 10 s by default).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub heartbeat_ms: u64,
+    /// Paced: pruning levels per task.
+    #[arg(long, default_value_t = 20)]
+    pub levels: usize,
+    /// Run the coordinator in this process (shows writes per commit) instead of as a child
+    /// `coordinator serve` process (shows its peak memory).
+    #[arg(long, conflicts_with = "server")]
+    pub in_process: bool,
+    /// The coordinator executable to run as the child process (default: this one), e.g. an
+    /// older build, to compare two builds under the same load.
+    #[arg(long, value_name = "EXE")]
+    pub server: Option<PathBuf>,
     /// The database file (fresh; removed afterwards). Default: in the temp folder.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
@@ -37,13 +57,29 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let db_path = args.db.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("coordinator-bench-{}.db", std::process::id()))
     });
-    let report = bench::run(BenchConfig {
-        workers: args.workers,
-        tasks: args.tasks,
-        db_path,
-    })
-    .await?;
-    super::output::print(format!("{report}\n"))?;
+    let pace = (args.level_ms > 0).then(|| Pace {
+        level: std::time::Duration::from_millis(args.level_ms),
+        heartbeat: std::time::Duration::from_millis(args.heartbeat_ms.max(1)),
+        levels: args.levels,
+    });
+    let server_exe = match (args.in_process, args.server) {
+        (true, _) => None,
+        (false, Some(exe)) => Some(exe),
+        (false, None) => {
+            Some(std::env::current_exe().context("finding this executable to run `serve`")?)
+        }
+    };
+    for workers in args.workers {
+        let report = bench::run(BenchConfig {
+            workers,
+            tasks: args.tasks,
+            db_path: db_path.clone(),
+            pace,
+            server_exe: server_exe.clone(),
+        })
+        .await?;
+        super::output::print(format!("{report}\n"))?;
+    }
     Ok(())
 }
 

@@ -202,7 +202,7 @@ impl Coordinator for CoordinatorService {
         let engine = r.engine.max(1);
         let worker_id = self
             .store
-            .run(move |c| {
+            .write(move |c| {
                 let worker = leases::NewWorker {
                     name: &name,
                     hostname: &hostname,
@@ -234,7 +234,7 @@ impl Coordinator for CoordinatorService {
         let lease_ms = self.lease_ms();
         let answer = self
             .store
-            .run(move |c| leases::lease(c, worker_id, request_id, now_ms(), lease_ms))
+            .write(move |c| leases::lease(c, worker_id, request_id, now_ms(), lease_ms))
             .await?;
         let response = match answer {
             leases::LeaseAnswer::Idle {
@@ -284,7 +284,7 @@ impl Coordinator for CoordinatorService {
         let lease_ms = self.lease_ms();
         let deadline = self
             .store
-            .run(move |c| leases::heartbeat(c, r.worker_id, r.lease_id, r.level, now_ms(), lease_ms))
+            .write(move |c| leases::heartbeat(c, r.worker_id, r.lease_id, r.level, now_ms(), lease_ms))
             .await
             .inspect_err(|e| tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %e, "heartbeat refused"))?;
         tracing::debug!(
@@ -330,7 +330,7 @@ impl Coordinator for CoordinatorService {
                     let active = metrics.active_weights;
                     let status = metrics.status.as_str();
                     self.store
-                        .run(move |c| levels::insert(c, worker_id, lease_id, &metrics, &blob, now_ms()))
+                        .write(move |c| levels::insert(c, worker_id, lease_id, &metrics, &blob, now_ms()))
                         .await?;
                     tracing::info!(worker_id, lease_id, task_id = %task_id, level, active_weights = active, status, "level stored");
                     Ok(true)
@@ -348,7 +348,7 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<pb::CompleteTaskResponse>, Status> {
         let r = request.into_inner();
         self.store
-            .run(move |c| leases::complete(c, r.worker_id, r.lease_id, now_ms()))
+            .write(move |c| leases::complete(c, r.worker_id, r.lease_id, now_ms()))
             .await
             .inspect_err(|e| tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %e, "completion refused"))?;
         tracing::info!(
@@ -372,7 +372,9 @@ impl Coordinator for CoordinatorService {
         };
         let task_failed = self
             .store
-            .run(move |c| leases::fail(c, r.worker_id, r.lease_id, &error, now_ms(), max_attempts))
+            .write(move |c| {
+                leases::fail(c, r.worker_id, r.lease_id, &error, now_ms(), max_attempts)
+            })
             .await?;
         tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %truncate(&r.error, MAX_ERROR_BYTES), task_failed, "task failed");
         Ok(Response::new(pb::FailTaskResponse { task_failed }))
@@ -385,7 +387,7 @@ impl Coordinator for CoordinatorService {
         let r = request.into_inner();
         let returned = self
             .store
-            .run(move |c| leases::return_lease(c, r.worker_id, r.lease_id, now_ms()))
+            .write(move |c| leases::return_lease(c, r.worker_id, r.lease_id, now_ms()))
             .await
             .inspect_err(|e| tracing::warn!(worker_id = r.worker_id, lease_id = r.lease_id, error = %e, "lease return refused"))?;
         tracing::info!(
@@ -410,7 +412,7 @@ impl Coordinator for CoordinatorService {
         let expanded = blocking(move || submit::expand(&r.yaml, &r.source, &r.name)).await??;
         let submitted = self
             .store
-            .run(move |c| {
+            .write(move |c| {
                 let submitted = sweeps::submit(c, &expanded, now_ms())?;
                 if let Some(p) = priority {
                     control::set_priority(c, &submitted.sweep, p)?;
@@ -496,7 +498,7 @@ impl Coordinator for CoordinatorService {
         let sweep = r.sweep.clone();
         let task_ids = self
             .store
-            .run(move |c| sweeps::retry_failed(c, &r.sweep, r.task_id.as_deref()))
+            .write(move |c| sweeps::retry_failed(c, &r.sweep, r.task_id.as_deref()))
             .await?;
         tracing::info!(sweep = %sweep, retried = task_ids.len(), "failed tasks made pending again");
         Ok(Response::new(pb::RetryTasksResponse { task_ids }))
@@ -522,7 +524,7 @@ impl Coordinator for CoordinatorService {
         let sweep = r.sweep.clone();
         let done = self
             .store
-            .run(move |c| {
+            .write(move |c| {
                 let mut done = match to {
                     Some(to) => control::set_state(c, &r.sweep, to, now_ms())?,
                     None => {

@@ -7,7 +7,8 @@
 //! bit-identically; a cancelled one is never leased again (its results stay, partial). Among
 //! active sweeps the one of higher priority is leased first, then the older.
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use super::sql;
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::leases::{self, OpenLease};
 use super::StoreError;
@@ -52,13 +53,13 @@ pub fn state(conn: &Connection, sweep: &str) -> Result<(SweepState, i64), StoreE
     if super::schema::user_version(conn)? < 8 {
         return Ok((SweepState::Active, 0));
     }
-    let row: Option<(String, i64)> = conn
-        .query_row(
-            "SELECT state, priority FROM sweeps WHERE name = ?1",
-            [sweep],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let row: Option<(String, i64)> = sql::row(
+        conn,
+        "SELECT state, priority FROM sweeps WHERE name = ?1",
+        [sweep],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?;
     let (state, priority) =
         row.ok_or_else(|| StoreError::NotFound(format!("no sweep named {sweep:?}")))?;
     let state = SweepState::parse(&state)
@@ -74,7 +75,7 @@ pub fn set_state(
     to: SweepState,
     now_ms: i64,
 ) -> Result<Control, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     let (from, priority) = state(&tx, sweep)?;
     if from == SweepState::Cancelled && to != SweepState::Cancelled {
         return Err(StoreError::Conflict(format!(
@@ -86,7 +87,8 @@ pub fn set_state(
             }
         )));
     }
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE sweeps SET state = ?2, updated_ms = ?3 WHERE name = ?1",
         params![sweep, to.as_str(), now_ms],
     )?;
@@ -112,9 +114,10 @@ pub fn set_priority(
     sweep: &str,
     priority: i64,
 ) -> Result<Control, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     let (state, _) = state(&tx, sweep)?;
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE sweeps SET priority = ?2 WHERE name = ?1",
         params![sweep, priority],
     )?;

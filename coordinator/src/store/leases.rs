@@ -11,7 +11,8 @@
 //! completed task resets it, a returned lease leaves it. `coordinator status` flags a worker
 //! at [`UNHEALTHY_AFTER`] or more as unhealthy.
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use super::sql;
+use rusqlite::{params, Connection, OptionalExtension};
 use shared::graph::Status;
 use shared::spec::TaskSpec;
 use shared::state::TaskState;
@@ -87,7 +88,7 @@ pub struct NewWorker<'a> {
 
 /// Records a worker; returns its id.
 pub fn register(conn: &mut Connection, w: &NewWorker, now_ms: i64) -> Result<u64, StoreError> {
-    conn.execute(
+    sql::exec(conn,
         "INSERT INTO workers (name, hostname, api_version, parallel, registered_ms, last_seen_ms, engine, arithmetic)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
         params![w.name, w.hostname, w.api_version, w.parallel.max(1), now_ms, w.engine, w.arithmetic],
@@ -124,7 +125,7 @@ pub fn lease(
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<LeaseAnswer, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     let parallel = worker_parallel(&tx, worker_id)?;
     let deadline_ms = now_ms.saturating_add(lease_ms);
     if request_id != 0 {
@@ -133,7 +134,8 @@ pub fn lease(
             return Ok(LeaseAnswer::Granted(granted));
         }
     }
-    let held: i64 = tx.query_row(
+    let held: i64 = sql::row(
+        &tx,
         "SELECT COUNT(*) FROM leases WHERE worker = ?1 AND ended_ms IS NULL",
         params![worker_id as i64],
         |r| r.get(0),
@@ -143,24 +145,25 @@ pub fn lease(
             "worker {worker_id} already holds {held} lease(s) and registered parallel {parallel}"
         )));
     }
-    let next = tx
-        .query_row(NEXT_TASK, [worker_id as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })
-        .optional()?;
+    let next = sql::row(&tx, NEXT_TASK, [worker_id as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })
+    .optional()?;
     let Some((task_key, task_id, sweep, spec_json)) = next else {
-        let active: bool = tx.query_row(
+        let active: bool = sql::row(
+            &tx,
             "SELECT EXISTS (SELECT 1 FROM tasks WHERE state IN ('pending', 'leased'))",
             [],
             |r| r.get(0),
         )?;
         let reason = idle_reason(&tx, worker_id)?;
-        tx.execute(
+        sql::exec(
+            &tx,
             "UPDATE workers SET idle_reason = ?2 WHERE id = ?1",
             params![worker_id as i64, reason],
         )?;
@@ -173,7 +176,7 @@ pub fn lease(
     };
 
     let (stored, previous_masks) = resume_point(&tx, task_key)?;
-    tx.execute(
+    sql::exec(&tx,
         // The id is the lease's token: random (SQLite's randomness is seeded from the OS) in
         // [1, 2^53), so it cannot be guessed and an old worker's token does not match a lease
         // of a fresh or restored database (ids stay exact in JSON).
@@ -182,11 +185,13 @@ pub fn lease(
         params![task_key, worker_id as i64, now_ms, deadline_ms, stored, request_id as i64],
     )?;
     let lease_id = tx.last_insert_rowid() as u64;
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE tasks SET state = ?2 WHERE key = ?1",
         params![task_key, TaskState::Leased.as_str()],
     )?;
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4,
                             idle_reason = NULL WHERE id = ?1",
         params![worker_id as i64, now_ms, task_id, stored],
@@ -208,22 +213,22 @@ pub fn lease(
 /// task then continues on another engine or arithmetic), naming one such task's and the
 /// worker's; `None` when nothing is pending. One indexed probe, not a scan.
 fn idle_reason(tx: &Connection, worker_id: u64) -> Result<Option<String>, StoreError> {
-    let pending = tx
-        .query_row(
-            "SELECT t.id, t.engine, COALESCE(t.arithmetic, ''), w.engine, w.arithmetic
+    let pending = sql::row(
+        tx,
+        "SELECT t.id, t.engine, COALESCE(t.arithmetic, ''), w.engine, w.arithmetic
              FROM tasks t, workers w WHERE t.state = 'pending' AND w.id = ?1 LIMIT 1",
-            [worker_id as i64],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
-        .optional()?;
+        [worker_id as i64],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        },
+    )
+    .optional()?;
     Ok(pending.map(|(task, engine, arithmetic, own_engine, own_arithmetic)| {
         let named = |a: &str| if a.is_empty() { "unrecorded".to_string() } else { a.to_string() };
         format!(
@@ -245,28 +250,29 @@ fn replay(
     now_ms: i64,
     deadline_ms: i64,
 ) -> Result<Option<Granted>, StoreError> {
-    let open = tx
-        .query_row(
-            "SELECT l.id, l.task, t.id, t.sweep, t.spec_json
+    let open = sql::row(
+        tx,
+        "SELECT l.id, l.task, t.id, t.sweep, t.spec_json
              FROM leases l JOIN tasks t ON t.key = l.task
              WHERE l.worker = ?1 AND l.request = ?2 AND l.ended_ms IS NULL",
-            params![worker_id as i64, request_id as i64],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
-        .optional()?;
+        params![worker_id as i64, request_id as i64],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        },
+    )
+    .optional()?;
     let Some((lease_id, task_key, task_id, sweep, spec_json)) = open else {
         return Ok(None);
     };
     let (stored, previous_masks) = resume_point(tx, task_key)?;
-    let deadline_ms: i64 = tx.query_row(
+    let deadline_ms: i64 = sql::row(
+        tx,
         "UPDATE leases SET deadline_ms = MAX(deadline_ms, ?2) WHERE id = ?1 RETURNING deadline_ms",
         params![lease_id, deadline_ms],
         |r| r.get(0),
@@ -289,7 +295,8 @@ fn replay(
 fn resume_point(tx: &Connection, task_key: i64) -> Result<(i64, Option<Vec<u8>>), StoreError> {
     let stored = stored_levels(tx, task_key)?;
     let previous_masks: Option<Vec<u8>> = if stored > 0 {
-        Some(tx.query_row(
+        Some(sql::row(
+            tx,
             "SELECT masks FROM levels WHERE task = ?1 AND level = ?2",
             params![task_key, stored - 1],
             |r| r.get(0),
@@ -309,14 +316,16 @@ pub fn heartbeat(
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<i64, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     let lease = check_lease(&tx, worker_id, lease_id)?;
     let deadline_ms = now_ms.saturating_add(lease_ms);
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE leases SET deadline_ms = ?2, level = ?3 WHERE id = ?1",
         params![lease_id as i64, deadline_ms, level],
     )?;
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
         params![worker_id as i64, now_ms, lease.task_id, level],
     )?;
@@ -332,7 +341,7 @@ pub fn complete(
     lease_id: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     let lease = check_lease(&tx, worker_id, lease_id)?;
     let progress = progress(&tx, lease.task_key)?;
     if !progress.finished() {
@@ -364,7 +373,7 @@ pub fn fail(
     now_ms: i64,
     max_attempts: u32,
 ) -> Result<bool, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     let lease = check_lease(&tx, worker_id, lease_id)?;
     end_lease(&tx, lease_id, now_ms, "failed", Some(error))?;
     let state = count_attempt(&tx, lease.task_key, error, now_ms, max_attempts)?;
@@ -391,7 +400,7 @@ pub fn return_lease(
     lease_id: u64,
     now_ms: i64,
 ) -> Result<Returned, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     let lease = check_lease(&tx, worker_id, lease_id)?;
     let returned = hand_back(&tx, &lease, worker_id, now_ms, None, Some(now_ms))?;
     tx.commit()?;
@@ -415,7 +424,8 @@ pub(super) fn hand_back(
     if task_done {
         finish_task(tx, lease.task_key, now_ms)?;
     } else {
-        tx.execute(
+        sql::exec(
+            tx,
             "UPDATE tasks SET state = ?2 WHERE key = ?1",
             params![lease.task_key, TaskState::Pending.as_str()],
         )?;
@@ -509,7 +519,7 @@ pub fn expire(
     max_attempts: u32,
     watchdog: Watchdog,
 ) -> Result<Vec<Expired>, StoreError> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut tx = super::unit(conn)?;
     let open: Vec<OpenRow> = {
         let mut stmt = tx.prepare(
             "SELECT l.id, l.task, l.worker, t.id, w.name, l.deadline_ms,
@@ -614,24 +624,24 @@ pub fn check_lease(
     lease_id: u64,
 ) -> Result<OpenLease, StoreError> {
     worker_parallel(conn, worker_id)?;
-    let row = conn
-        .query_row(
-            "SELECT l.worker, l.task, t.id, t.sweep, l.deadline_ms, l.ended_ms, l.outcome
+    let row = sql::row(
+        conn,
+        "SELECT l.worker, l.task, t.id, t.sweep, l.deadline_ms, l.ended_ms, l.outcome
              FROM leases l JOIN tasks t ON t.key = l.task WHERE l.id = ?1",
-            [lease_id as i64],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ))
-            },
-        )
-        .optional()?;
+        [lease_id as i64],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        },
+    )
+    .optional()?;
     let Some((owner, task_key, task_id, sweep, deadline_ms, ended_ms, outcome)) = row else {
         return Err(StoreError::NotFound(format!("unknown lease {lease_id}")));
     };
@@ -681,7 +691,8 @@ impl Progress {
 
 /// How far a task got.
 pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, StoreError> {
-    let (planned, spec_json): (i64, String) = conn.query_row(
+    let (planned, spec_json): (i64, String) = sql::row(
+        conn,
         "SELECT levels_planned, spec_json FROM tasks WHERE key = ?1",
         [task_key],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -689,7 +700,8 @@ pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, StoreError
     let stored = stored_levels(conn, task_key)?;
     let mut stopped_early = false;
     if stored > 0 {
-        let status: String = conn.query_row(
+        let status: String = sql::row(
+            conn,
             "SELECT status FROM levels WHERE task = ?1 AND level = ?2",
             params![task_key, stored - 1],
             |r| r.get(0),
@@ -709,7 +721,8 @@ pub fn progress(conn: &Connection, task_key: i64) -> Result<Progress, StoreError
 
 /// Number of levels stored for a task (they are always levels `0..n`).
 pub fn stored_levels(conn: &Connection, task_key: i64) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
+    Ok(sql::row(
+        conn,
         "SELECT COUNT(*) FROM levels WHERE task = ?1",
         [task_key],
         |r| r.get(0),
@@ -717,8 +730,7 @@ pub fn stored_levels(conn: &Connection, task_key: i64) -> Result<i64, StoreError
 }
 
 fn latest_lease(conn: &Connection, task_key: i64) -> Result<Option<u64>, StoreError> {
-    Ok(conn
-        .query_row(
+    Ok(sql::row(conn,
             "SELECT id FROM leases WHERE task = ?1 ORDER BY ended_ms IS NULL DESC, started_ms DESC LIMIT 1",
             [task_key],
             |r| r.get::<_, i64>(0),
@@ -728,7 +740,8 @@ fn latest_lease(conn: &Connection, task_key: i64) -> Result<Option<u64>, StoreEr
 }
 
 fn worker_parallel(conn: &Connection, worker_id: u64) -> Result<i64, StoreError> {
-    conn.query_row(
+    sql::row(
+        conn,
         "SELECT parallel FROM workers WHERE id = ?1",
         [worker_id as i64],
         |r| r.get(0),
@@ -738,7 +751,8 @@ fn worker_parallel(conn: &Connection, worker_id: u64) -> Result<i64, StoreError>
 }
 
 fn touch_worker(conn: &Connection, worker_id: u64, now_ms: i64) -> Result<(), StoreError> {
-    conn.execute(
+    sql::exec(
+        conn,
         "UPDATE workers SET last_seen_ms = ?2 WHERE id = ?1",
         params![worker_id as i64, now_ms],
     )?;
@@ -752,7 +766,8 @@ fn end_lease(
     outcome: &str,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    sql::exec(
+        conn,
         "UPDATE leases SET ended_ms = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
         params![lease_id as i64, now_ms, outcome, error],
     )?;
@@ -767,8 +782,7 @@ fn count_attempt(
     now_ms: i64,
     max_attempts: u32,
 ) -> Result<TaskState, StoreError> {
-    let attempts: i64 = conn
-        .query_row(
+    let attempts: i64 = sql::row(conn,
             "UPDATE tasks SET attempts = attempts + 1, last_error = ?2 WHERE key = ?1 RETURNING attempts",
             params![task_key, error],
             |r| r.get(0),
@@ -779,7 +793,7 @@ fn count_attempt(
     } else {
         TaskState::Pending
     };
-    conn.execute(
+    sql::exec(conn,
         "UPDATE tasks SET state = ?2, finished_ms = CASE WHEN ?2 = 'failed' THEN ?3 END WHERE key = ?1",
         params![task_key, state.as_str(), now_ms],
     )?;
@@ -811,7 +825,8 @@ fn release_worker(
         Failures::Keep => "consecutive_failures",
         Failures::Add => "consecutive_failures + 1",
     };
-    conn.execute(
+    sql::exec(
+        conn,
         &format!(
             "UPDATE workers SET consecutive_failures = {count},
                     last_seen_ms = COALESCE(?3, last_seen_ms),
@@ -826,7 +841,8 @@ fn release_worker(
 
 /// The task has every level it will get: done.
 fn finish_task(conn: &Connection, task_key: i64, now_ms: i64) -> Result<(), StoreError> {
-    conn.execute(
+    sql::exec(
+        conn,
         "UPDATE tasks SET state = ?3, finished_ms = ?2 WHERE key = ?1",
         params![task_key, now_ms, TaskState::Done.as_str()],
     )?;
@@ -841,12 +857,14 @@ fn finish_task(conn: &Connection, task_key: i64, now_ms: i64) -> Result<(), Stor
 /// Their workers could not store levels either: the stall watchdog's clock of each open lease
 /// starts again at `now_ms`.
 pub fn extend_open(conn: &Connection, now_ms: i64, deadline_ms: i64) -> Result<usize, StoreError> {
-    conn.execute(
+    sql::exec(
+        conn,
         "UPDATE leases SET progress_ms = MAX(COALESCE(progress_ms, started_ms), ?1)
          WHERE ended_ms IS NULL",
         [now_ms],
     )?;
-    Ok(conn.execute(
+    Ok(sql::exec(
+        conn,
         "UPDATE leases SET deadline_ms = ?1 WHERE ended_ms IS NULL AND deadline_ms < ?1",
         [deadline_ms],
     )?)
@@ -855,7 +873,8 @@ pub fn extend_open(conn: &Connection, now_ms: i64, deadline_ms: i64) -> Result<u
 /// Moves the deadlines of every open lease by `delta_ms` (the wall clock jumped by that much
 /// relative to real time), so that each keeps the real time it had left. Returns how many.
 pub fn shift_open(conn: &Connection, delta_ms: i64) -> Result<usize, StoreError> {
-    Ok(conn.execute(
+    Ok(sql::exec(
+        conn,
         "UPDATE leases SET deadline_ms = deadline_ms + ?1,
                            progress_ms = COALESCE(progress_ms, started_ms) + ?1
          WHERE ended_ms IS NULL",

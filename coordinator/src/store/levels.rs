@@ -5,7 +5,8 @@
 //! the lease and the expected level inside its write transaction and stores the level.
 //! Masks are stored as the caller encodes them (an opaque blob here).
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use super::sql;
+use rusqlite::{params, Connection, OptionalExtension};
 use shared::graph::Status;
 use shared::metrics::LevelMetrics;
 use shared::spec::TaskSpec;
@@ -45,7 +46,8 @@ pub fn context(
 ) -> Result<ReportContext, StoreError> {
     let tx = conn.transaction()?;
     let lease = leases::check_lease(&tx, worker_id, lease_id)?;
-    let spec_json: String = tx.query_row(
+    let spec_json: String = sql::row(
+        &tx,
         "SELECT spec_json FROM tasks WHERE key = ?1",
         [lease.task_key],
         |r| r.get(0),
@@ -74,20 +76,20 @@ pub fn context(
 }
 
 fn load(conn: &Connection, task_key: i64, level: u64) -> Result<Option<StoredLevel>, StoreError> {
-    let row = conn
-        .query_row(
-            "SELECT metrics_json, seconds, status, masks FROM levels WHERE task = ?1 AND level = ?2",
-            params![task_key, level as i64],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, f64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                ))
-            },
-        )
-        .optional()?;
+    let row = sql::row(
+        conn,
+        "SELECT metrics_json, seconds, status, masks FROM levels WHERE task = ?1 AND level = ?2",
+        params![task_key, level as i64],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        },
+    )
+    .optional()?;
     row.map(|(metrics_json, seconds, status, blob)| {
         Ok(StoredLevel {
             metrics_json,
@@ -113,7 +115,7 @@ pub fn insert(
     let metrics_json = serde_json::to_string(metrics)
         .map_err(|e| StoreError::Invalid(format!("metrics do not serialise: {e}")))?;
     let blob = masks_blob;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     let lease = leases::check_lease(&tx, worker_id, lease_id)?;
     let stored = leases::stored_levels(&tx, lease.task_key)?;
     if stored != metrics.level as i64 {
@@ -122,14 +124,16 @@ pub fn insert(
             metrics.level, lease.task_id
         )));
     }
-    let (engine, arithmetic): (Option<i64>, Option<String>) = tx.query_row(
+    let (engine, arithmetic): (Option<i64>, Option<String>) = sql::row(
+        &tx,
         "SELECT engine, arithmetic FROM tasks WHERE key = ?1",
         [lease.task_key],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     match engine {
         None => {
-            tx.execute(
+            sql::exec(
+                &tx,
                 "UPDATE tasks SET engine = ?2 WHERE key = ?1",
                 params![lease.task_key, metrics.engine],
             )?;
@@ -146,7 +150,8 @@ pub fn insert(
     match arithmetic {
         // The first level stored since arithmetic was recorded fixes the task's.
         None => {
-            tx.execute(
+            sql::exec(
+                &tx,
                 "UPDATE tasks SET arithmetic = ?2 WHERE key = ?1",
                 params![lease.task_key, metrics.arithmetic],
             )?;
@@ -165,14 +170,16 @@ pub fn insert(
     let dense = if metrics.level == 0 {
         metrics.remaining_weights as i64
     } else {
-        tx.query_row(
+        sql::row(
+            &tx,
             "SELECT remaining_weights FROM levels WHERE task = ?1 AND level = 0",
             [lease.task_key],
             |r| r.get(0),
         )?
     };
     let cost = shared::cost::level_cost(dense.max(0) as usize, metrics.remaining_weights);
-    tx.execute(
+    sql::exec(
+        &tx,
         "INSERT INTO levels (task, level, metrics_json, remaining_weights, active_weights,
                              zombie_weights, inactive_weights, components, status, epochs,
                              seconds, masks, reported_by, reported_at_ms, cost)
@@ -195,15 +202,18 @@ pub fn insert(
             cost
         ],
     )?;
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE tasks SET cost = MAX(0, cost - ?2) WHERE key = ?1",
         params![lease.task_key, cost],
     )?;
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE leases SET level = ?2, progress_ms = ?3 WHERE id = ?1",
         params![lease_id as i64, metrics.level as i64, now_ms],
     )?;
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE workers SET last_seen_ms = ?2, current_task = ?3, current_level = ?4 WHERE id = ?1",
         params![
             worker_id as i64,

@@ -11,14 +11,18 @@
 //! - [`masks`]: every stored mask of one task.
 //!
 //! The functions of these modules are blocking and take a `&mut Connection`; async code
-//! reaches them only through [`Store::run`]. Writes run in `IMMEDIATE` transactions and return
-//! only once they have committed, so an acknowledged report is durable.
+//! reaches them only through [`Store::run`] (reads) and [`Store::write`] (writes). A write
+//! function opens its work with [`unit`], a savepoint: alone it is a transaction of its own;
+//! through [`Store::write`] it joins a group of concurrent writes that share one durable
+//! commit ([`group`]). Either way it is answered only once it has committed, so an
+//! acknowledged report is durable.
 //!
 //! The store speaks the domain (`shared` and `analysis` types, its own [`StoreError`]) and
 //! knows nothing of the wire: masks are stored as the service encodes them, and the service
 //! alone maps results and errors to gRPC (a test checks that nothing here imports `proto`).
 
 pub mod control;
+pub mod group;
 pub mod leases;
 pub mod levels;
 pub mod lock;
@@ -26,12 +30,20 @@ pub mod masks;
 pub mod queries;
 pub mod results;
 pub mod schema;
+pub mod sql;
 pub mod sweeps;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Savepoint};
+
+/// Begins one write's unit of work: a transaction of its own when the connection has none,
+/// a savepoint within the group's transaction under [`Store::write`]. Dropped without
+/// `commit`, it rolls back its own changes only.
+pub fn unit(conn: &mut Connection) -> rusqlite::Result<Savepoint<'_>> {
+    conn.savepoint()
+}
 
 /// Why the store did not do what was asked: a refusal (decided before anything is written,
 /// so nothing changed) or a failure.
@@ -157,6 +169,7 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    writes: Arc<group::Queue>,
     path: PathBuf,
     /// The exclusive lock of a serving store (none for read-only opens).
     _lock: Option<Arc<lock::DbLock>>,
@@ -206,6 +219,7 @@ impl Store {
     fn wrap(conn: Connection, path: &Path) -> Store {
         Store {
             conn: Arc::new(Mutex::new(conn)),
+            writes: Arc::default(),
             path: path.to_path_buf(),
             _lock: None,
         }
@@ -232,6 +246,23 @@ impl Store {
         })
         .await
         .map_err(|e| E::from(StoreError::Join(e.to_string())))?
+    }
+
+    /// Runs the write `f` (a function that opens its work with [`unit`]) in the next group of
+    /// writes and returns once that group has committed ([`group`]): concurrent writes share
+    /// one disk flush. The async caller never blocks.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writes.write(&self.conn, f).await
+    }
+
+    /// The groups and writes committed through [`Store::write`] so far.
+    pub fn group_stats(&self) -> group::GroupStats {
+        self.writes.stats()
     }
 
     /// Runs `f` with the connection on the calling thread (for blocking contexts only).

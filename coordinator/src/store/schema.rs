@@ -8,10 +8,11 @@
 //! a stored level its cost in the same model, which the ETA's throughput counts; version 7 the
 //! arithmetic of tasks and workers (a task continues only on its arithmetic) and why a
 //! worker's last lease request got nothing; version 8 a sweep's state (active, paused,
-//! cancelled) and priority. A new database is created at
+//! cancelled) and priority; version 9 changes no table but computes every cost again with the
+//! cost model fitted to engine 4. A new database is created at
 //! version 1 and migrated, so the one migration path is the one every database takes. A
 //! database of an unknown (newer) version is refused with a clear error rather than misread.
-//! Read-only connections accept every version whose tables they can read (1 to 8; the status
+//! Read-only connections accept every version whose tables they can read (1 to 9; the status
 //! of a database older than 6 falls back to an ETA by levels, older than 7 shows no
 //! arithmetic, older than 8 every sweep active at priority 0).
 
@@ -22,7 +23,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this coordinator reads and writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The oldest version a read-only connection still reads.
 const OLDEST_READABLE: i64 = 1;
@@ -230,9 +231,14 @@ UPDATE leases SET progress_ms = MAX(started_ms, COALESCE(
 CREATE INDEX leases_by_request ON leases(worker, request) WHERE ended_ms IS NULL;
 "#;
 
+/// Statements kept prepared per connection ([`super::sql`]).
+pub const STATEMENT_CACHE: usize = 128;
+
 /// Sets the pragmas of a serving connection and creates, migrates or checks the schema.
 pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Room for every statement of the store (about 60), so that none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // journal_mode answers with a row; the others do not.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -291,6 +297,14 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if version == 7 {
         tx.execute_batch(MIGRATE_V7_TO_V8)?;
         version = 8;
+    }
+    if version == 8 {
+        // Version 9 changes no table: the tasks' and levels' costs are computed again with
+        // the cost model fitted to engine 4 (shared::cost), so that the tasks of one sweep
+        // are never ordered by costs of two calibrations.
+        fill_costs(&tx)?;
+        fill_level_costs(&tx)?;
+        version = 9;
     }
     if version != from {
         let broken: i64 =

@@ -1,6 +1,7 @@
 //! Submitted sweep files and their tasks.
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use super::sql;
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::submit::{self, ExpandedSweep};
 
@@ -32,26 +33,28 @@ pub fn submit(
     sweep: &ExpandedSweep,
     now_ms: i64,
 ) -> Result<Submitted, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let stored_yaml: Option<String> = tx
-        .query_row(
-            "SELECT yaml FROM sweeps WHERE name = ?1",
-            [&sweep.name],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let tx = super::unit(conn)?;
+    let stored_yaml: Option<String> = sql::row(
+        &tx,
+        "SELECT yaml FROM sweeps WHERE name = ?1",
+        [&sweep.name],
+        |r| r.get(0),
+    )
+    .optional()?;
     let stored = stored_ids(&tx, &sweep.name)?;
     let diff = submit::diff(&sweep.name, &stored, &sweep.tasks)?;
 
     match stored_yaml {
         None => {
-            tx.execute(
+            sql::exec(
+                &tx,
                 "INSERT INTO sweeps (name, yaml, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3)",
                 params![sweep.name, sweep.yaml, now_ms],
             )?;
         }
         Some(yaml) if yaml != sweep.yaml => {
-            tx.execute(
+            sql::exec(
+                &tx,
                 "UPDATE sweeps SET yaml = ?2, updated_ms = ?3 WHERE name = ?1",
                 params![sweep.name, sweep.yaml, now_ms],
             )?;
@@ -127,19 +130,25 @@ pub fn list(conn: &Connection) -> Result<Vec<SweepSummary>, StoreError> {
 
 /// Whether a sweep of this name exists.
 pub fn exists(conn: &Connection, sweep: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .query_row("SELECT 1 FROM sweeps WHERE name = ?1", [sweep], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(sql::row(
+        conn,
+        "SELECT 1 FROM sweeps WHERE name = ?1",
+        [sweep],
+        |_| Ok(()),
+    )
+    .optional()?
+    .is_some())
 }
 
 /// The stored text of a sweep file.
 pub fn yaml(conn: &Connection, sweep: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row("SELECT yaml FROM sweeps WHERE name = ?1", [sweep], |r| {
-            r.get(0)
-        })
-        .optional()?)
+    Ok(sql::row(
+        conn,
+        "SELECT yaml FROM sweeps WHERE name = ?1",
+        [sweep],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 /// The ids of a sweep's tasks in expansion order.
@@ -157,18 +166,18 @@ pub fn retry_failed(
     sweep: &str,
     task: Option<&str>,
 ) -> Result<Vec<String>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::unit(conn)?;
     if !exists(&tx, sweep)? {
         return Err(StoreError::NotFound(format!("no sweep named {sweep:?}")));
     }
     if let Some(id) = task {
-        let state: Option<String> = tx
-            .query_row(
-                "SELECT state FROM tasks WHERE sweep = ?1 AND id = ?2",
-                params![sweep, id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let state: Option<String> = sql::row(
+            &tx,
+            "SELECT state FROM tasks WHERE sweep = ?1 AND id = ?2",
+            params![sweep, id],
+            |r| r.get(0),
+        )
+        .optional()?;
         match state.as_deref() {
             None => {
                 return Err(StoreError::NotFound(format!(
@@ -191,7 +200,8 @@ pub fn retry_failed(
         let rows = stmt.query_map(params![sweep, task], |r| r.get(0))?;
         rows.collect::<Result<_, _>>()?
     };
-    tx.execute(
+    sql::exec(
+        &tx,
         "UPDATE tasks SET state = 'pending', attempts = 0, last_error = NULL, finished_ms = NULL \
          WHERE sweep = ?1 AND state = 'failed' AND (?2 IS NULL OR id = ?2)",
         params![sweep, task],
