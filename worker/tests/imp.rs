@@ -30,6 +30,7 @@ fn task(hidden: usize, rate: f64, levels: usize, max_epochs: usize, seed: u64) -
         },
         prune: PruneSpec {
             scope: Scope::Global,
+            method: Default::default(),
             rate,
             levels,
             target,
