@@ -171,7 +171,7 @@ fn run(
                     level = level - 1,
                     "retraining the level before the resume point"
                 );
-                let start = rewound.as_ref().unwrap_or(&trainer.theta0);
+                let start = trainer.start(level - 1, rewound.as_ref());
                 let trained = trainer.train(start, &masks, level - 1, None, &spec.train)?;
                 prune_to(spec, &trained.params, &mut masks, level);
             }
@@ -180,10 +180,7 @@ fn run(
     };
 
     for level in resume.level..=levels {
-        let start = match (level, &rewound) {
-            (1.., Some(point)) => point,
-            _ => &trainer.theta0,
-        };
+        let start = trainer.start(level, rewound.as_ref());
         let keep_after = (level == 0 && rewind > 0).then_some(rewind);
         let trained = trainer.train(start, &masks, level, keep_after, &spec.train)?;
         if let Some(point) = trained.kept {
@@ -254,6 +251,15 @@ struct Trainer<'a> {
 }
 
 impl Trainer<'_> {
+    /// Where `level` starts: the dense level from theta_0, every later one from the rewind
+    /// point when there is one, else from theta_0.
+    fn start<'p>(&'p self, level: usize, rewound: Option<&'p Params>) -> &'p Params {
+        match (level, rewound) {
+            (1.., Some(point)) => point,
+            _ => &self.theta0,
+        }
+    }
+
     /// Resets to `start` under `masks` and trains one level with that level's batch order and
     /// the settings `train`; `keep_after` as [`train_level`]'s.
     fn train(
