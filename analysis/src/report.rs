@@ -345,8 +345,8 @@ fn statistics(data: &SweepData) -> String {
                     .join(" / "),
             ];
             if controls {
-                let cells = Axis::CONTROLS
-                    .map(|a| g.value(a).map(ToString::to_string).unwrap_or_default());
+                let cells =
+                    Axis::CONTROLS.map(|a| g.value(a).map(ToString::to_string).unwrap_or_default());
                 row.splice(6..6, cells);
             }
             row
@@ -358,14 +358,14 @@ fn statistics(data: &SweepData) -> String {
     }
     headers.extend([
         "done",
-            "separated",
-            "separated, then degraded",
-            "interconnected",
-            "degraded",
-            "active at split",
-            "remaining at split",
-            "first split level",
-            "first degraded level",
+        "separated",
+        "separated, then degraded",
+        "interconnected",
+        "degraded",
+        "active at split",
+        "remaining at split",
+        "first split level",
+        "first degraded level",
         "test accuracy",
     ]);
     out.push_str(&table_html("table-points", &headers, &rows, 1));

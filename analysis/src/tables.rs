@@ -1020,17 +1020,27 @@ mod tests {
         assert!(last.contains(" random ") && last.contains(" 45 "), "{text}");
         let csv = results_csv(&rows);
         assert!(
-            csv.lines().next().unwrap().ends_with(",method,coupling,rewind_epochs"),
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",method,coupling,rewind_epochs"),
             "{csv}"
         );
-        assert!(csv.lines().last().unwrap().ends_with(",random,45,3"), "{csv}");
+        assert!(
+            csv.lines().last().unwrap().ends_with(",random,45,3"),
+            "{csv}"
+        );
         let json: Value = serde_json::from_str(&results_json(&rows).unwrap()).unwrap();
         assert_eq!(json[7]["method"], json!("random"));
         assert_eq!(json[7]["coupling"], json!(45.0));
         assert_eq!(json[7]["rewind_epochs"], json!(3));
         // `results --by method` (and coupling, rewind): the other settings pooled.
         for (name, axis, values) in [
-            ("method", Axis::Method, [json!("magnitude"), json!("random")]),
+            (
+                "method",
+                Axis::Method,
+                [json!("magnitude"), json!("random")],
+            ),
             ("coupling", Axis::Coupling, [json!(0.0), json!(45.0)]),
             ("rewind", Axis::RewindEpochs, [json!(0), json!(3)]),
         ] {
@@ -1039,7 +1049,10 @@ mod tests {
             assert_eq!(groups.len(), 2, "{name}");
             assert!(groups.iter().all(|g| g.tasks_total == 8));
             let json = groups_json(&groups);
-            assert_eq!([json[0][axis.name()].clone(), json[1][axis.name()].clone()], values);
+            assert_eq!(
+                [json[0][axis.name()].clone(), json[1][axis.name()].clone()],
+                values
+            );
         }
         // A sweep without controls: no control columns (its results keep their bytes).
         let plain = crate::plot::fixtures::synthetic_sweep(
@@ -1059,7 +1072,10 @@ mod tests {
         let csv = String::from_utf8(csv).unwrap();
         let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
         let at = header.iter().position(|&c| c == "method").unwrap();
-        assert_eq!(header[at - 1..at + 3], ["data_seed", "method", "coupling", "rewind_epochs"]);
+        assert_eq!(
+            header[at - 1..at + 3],
+            ["data_seed", "method", "coupling", "rewind_epochs"]
+        );
         let specs = shared::sweep::Sweep::from_yaml(CONTROLS, "t.yaml")
             .unwrap()
             .expand()

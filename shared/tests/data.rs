@@ -469,7 +469,12 @@ fn coupling_zero_is_the_uncoupled_data_bit_for_bit() {
     // The thesis data as every stored result was trained on (the digest of every bit; the
     // coupling is skipped, not applied as an identity rotation).
     let plain = generate(&thesis(0)).unwrap();
-    assert_eq!(digest(&plain), 0x5f89_4071_eef9_01fd, "{:#x}", digest(&plain));
+    assert_eq!(
+        digest(&plain),
+        0x5f89_4071_eef9_01fd,
+        "{:#x}",
+        digest(&plain)
+    );
     assert_eq!(bits(&generate(&coupled(0.0)).unwrap()), bits(&plain));
     assert_eq!(bits(&generate(&coupled(-0.0)).unwrap()), bits(&plain));
     // And the spec's JSON (so the task id) has no coupling key at 0.
@@ -512,7 +517,12 @@ fn the_coupling_is_an_orthonormal_map_for_any_number_of_problems() {
     }
     let mut row = [1.0, 2.0, 3.0, 4.0];
     couple(&mut row, 2, 30.0);
-    let want = [c - 3.0 * s, 2.0 * c - 4.0 * s, s + 3.0 * c, 2.0 * s + 4.0 * c];
+    let want = [
+        c - 3.0 * s,
+        2.0 * c - 4.0 * s,
+        s + 3.0 * c,
+        2.0 * s + 4.0 * c,
+    ];
     for (got, want) in row.iter().zip(want) {
         assert!((got - want).abs() < 1e-12, "{row:?}");
     }
@@ -537,7 +547,10 @@ fn coupling_rotates_the_raw_points_before_standardising() {
         let mut x: Vec<f64> = (0..300)
             .flat_map(|j| raw.iter().flat_map(move |p| p[j]))
             .collect();
-        let norms: Vec<f64> = x.chunks(width).map(|r| r.iter().map(|v| v * v).sum()).collect();
+        let norms: Vec<f64> = x
+            .chunks(width)
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect();
         couple(&mut x, problems, 45.0);
         for (row, n) in x.chunks(width).zip(&norms) {
             let now: f64 = row.iter().map(|v| v * v).sum();
@@ -553,11 +566,17 @@ fn coupling_rotates_the_raw_points_before_standardising() {
             ..spec.clone()
         })
         .unwrap();
-        assert_eq!(d.train_y, uncoupled.train_y, "labels stay the problems' own");
+        assert_eq!(
+            d.train_y, uncoupled.train_y,
+            "labels stay the problems' own"
+        );
         for c in 0..width {
             let got = column(&d.train_x, width, c);
             let (m, s) = mean_std(&got);
-            assert!(m.abs() < 1e-6 && (s - 1.0).abs() < 1e-5, "column {c}: {m} {s}");
+            assert!(
+                m.abs() < 1e-6 && (s - 1.0).abs() < 1e-5,
+                "column {c}: {m} {s}"
+            );
         }
     }
 }
@@ -565,7 +584,12 @@ fn coupling_rotates_the_raw_points_before_standardising() {
 /// Pearson correlation.
 fn correlation(a: &[f64], b: &[f64]) -> f64 {
     let ((ma, sa), (mb, sb)) = (mean_std(a), mean_std(b));
-    let cov = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum::<f64>() / a.len() as f64;
+    let cov = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / a.len() as f64;
     cov / (sa * sb)
 }
 
@@ -578,7 +602,10 @@ fn at_45_degrees_each_label_depends_on_the_other_problems_columns() {
         let y2: Vec<f64> = d.train_y.chunks(2).map(|r| f64::from(r[1])).collect();
         correlation(&y2, &column(&d.train_x, 4, 1))
     };
-    let (zero, coupled45) = (moons_label_vs_circles_x2(0.0), moons_label_vs_circles_x2(45.0));
+    let (zero, coupled45) = (
+        moons_label_vs_circles_x2(0.0),
+        moons_label_vs_circles_x2(45.0),
+    );
     assert!(zero.abs() < 0.08, "uncoupled: {zero}");
     assert!(coupled45.abs() > 0.3, "coupled at 45 degrees: {coupled45}");
 }

@@ -874,7 +874,14 @@ fn the_controls_sweep_crosses_the_ticket_with_its_controls() {
     // Expansion: shape, then method, coupling, rewind, then the seeds.
     let first: Vec<(Method, f64, usize, u64)> = tasks[..9]
         .iter()
-        .map(|t| (t.prune.method, t.data.coupling, t.train.rewind_epochs, t.seed))
+        .map(|t| {
+            (
+                t.prune.method,
+                t.data.coupling,
+                t.train.rewind_epochs,
+                t.seed,
+            )
+        })
         .collect();
     assert_eq!(first[0], (Method::Magnitude, 0.0, 0, 0));
     assert_eq!(first[4], (Method::Magnitude, 0.0, 10, 0));
@@ -897,7 +904,8 @@ fn the_controls_sweep_crosses_the_ticket_with_its_controls() {
 
 #[test]
 fn control_keys_are_grid_axes() {
-    let one = "name: c\nmodel:\n  shape: [4, 16, 16, 2]\npruning: { levels: 2, target: 50 }\nseeds: 2\n";
+    let one =
+        "name: c\nmodel:\n  shape: [4, 16, 16, 2]\npruning: { levels: 2, target: 50 }\nseeds: 2\n";
     let plain = Sweep::from_yaml(one, "c.yaml").unwrap().expand().unwrap();
     // Written at their defaults, the controls change no task.
     let defaults = one.replace(
@@ -905,7 +913,10 @@ fn control_keys_are_grid_axes() {
         "seeds: 2\ndata: { coupling: 0 }\ntrain: { rewind_epochs: 0 }",
     );
     let defaults = defaults.replace("target: 50 }", "target: 50, method: magnitude }");
-    let same = Sweep::from_yaml(&defaults, "c.yaml").unwrap().expand().unwrap();
+    let same = Sweep::from_yaml(&defaults, "c.yaml")
+        .unwrap()
+        .expand()
+        .unwrap();
     assert_eq!(ids(&plain), ids(&same));
     // A single value or a list; each list multiplies the grid.
     let grid = one
@@ -980,7 +991,10 @@ fn bad_control_values_are_located() {
     for (value, words) in [
         ("-1", &["whole number of epochs"][..]),
         ("1.5", &["whole number of epochs"][..]),
-        ("3001", &["3001 epochs is more than train.max_epochs 3000"][..]),
+        (
+            "3001",
+            &["3001 epochs is more than train.max_epochs 3000"][..],
+        ),
         ("[2, 2]", &["listed twice"][..]),
     ] {
         let field = if value.starts_with('[') {

@@ -460,7 +460,10 @@ mod tests {
         }
         for (j, &r) in removed.iter().enumerate() {
             let p = r as f64 / draws as f64;
-            assert!((p - 0.5).abs() < 0.03, "weight {j} removed in {p} of the draws");
+            assert!(
+                (p - 0.5).abs() < 0.03,
+                "weight {j} removed in {p} of the draws"
+            );
         }
         // Hypergeometric: both of the small layer's kept with probability C(6,4)/C(8,4) = 15/70.
         let none = small_layer_counts[0] as f64 / draws as f64;

@@ -299,8 +299,15 @@ fn rewinding_changes_only_the_levels_after_the_dense_one() {
     rewound.train.rewind_epochs = 3;
     let reset = run(&protocol, Resume::default());
     let late = run(&rewound, Resume::default());
-    assert_eq!(strip(&reset)[0], strip(&late)[0], "the dense level trains as always");
-    assert_eq!(reset[1].masks, late[1].masks, "pruned from the same dense weights");
+    assert_eq!(
+        strip(&reset)[0],
+        strip(&late)[0],
+        "the dense level trains as always"
+    );
+    assert_eq!(
+        reset[1].masks, late[1].masks,
+        "pruned from the same dense weights"
+    );
     assert_ne!(
         reset[1].metrics.test_loss, late[1].metrics.test_loss,
         "level 1 starts from other weights"
@@ -337,14 +344,20 @@ fn rewinding_past_the_dense_levels_last_epoch_rewinds_to_that_epoch() {
     beyond.train.rewind_epochs = 300;
     let full = run(&beyond, Resume::default());
     let trained = full[0].metrics.epochs;
-    assert!(trained < 300, "the dense level trained all {trained} epochs");
+    assert!(
+        trained < 300,
+        "the dense level trained all {trained} epochs"
+    );
     let mut exact = beyond.clone();
     exact.train.rewind_epochs = trained;
     assert_eq!(strip(&full), strip(&run(&exact, Resume::default())));
     assert_eq!(strip(&full[2..]), strip(&resumed_at(&beyond, &full, 2)));
     // One epoch earlier is another rewind point.
     exact.train.rewind_epochs = trained - 1;
-    assert_ne!(strip(&full[1..]), strip(&run(&exact, Resume::default())[1..]));
+    assert_ne!(
+        strip(&full[1..]),
+        strip(&run(&exact, Resume::default())[1..])
+    );
 }
 
 #[test]

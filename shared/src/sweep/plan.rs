@@ -154,7 +154,12 @@ impl Plan {
         let model = build_model(ctx, &file.model, data.problems.len(), axes.rates.as_deref())?;
         let grid = build_grid(ctx, p, axes, model.extension_rate, &model.bases)?;
         let seeds = parse_seeds(ctx, file.seeds.as_ref())?;
-        let per_seed = [methods.len(), couplings.len(), rewinds.len(), data_seeds.len()];
+        let per_seed = [
+            methods.len(),
+            couplings.len(),
+            rewinds.len(),
+            data_seeds.len(),
+        ];
         check_task_count(ctx, model.shapes.len(), &grid, per_seed, &seeds)?;
         Ok(Plan {
             data,

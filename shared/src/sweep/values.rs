@@ -413,8 +413,9 @@ pub(super) fn parse_couplings(
                 ),
             )
         })?;
-        crate::data::validate_coupling(degrees, problems)
-            .map_err(|message| ctx.err(&p, format!("coupling {degrees} is not allowed: {message}")))?;
+        crate::data::validate_coupling(degrees, problems).map_err(|message| {
+            ctx.err(&p, format!("coupling {degrees} is not allowed: {message}"))
+        })?;
         // -0 is 0: the uncoupled data, with the uncoupled task's id.
         let degrees = degrees + 0.0;
         if out.iter().any(|o| o.value == degrees) {
