@@ -29,6 +29,12 @@ pub enum Axis {
     Target,
     /// Global or layer-wise pruning.
     Scope,
+    /// Magnitude or random pruning (`pruning.method`, the random-pruning control).
+    Method,
+    /// Degrees of coupling between the problems (`data.coupling`, the coupled-problems control).
+    Coupling,
+    /// Epochs of the dense level the later levels rewind to (`train.rewind_epochs`; 0: theta_0).
+    RewindEpochs,
     /// The data seed (`data.seed`): which draw of the data set.
     DataSeed,
     /// The model seed.
@@ -37,7 +43,7 @@ pub enum Axis {
 
 impl Axis {
     /// Every axis, in the order grid points list them.
-    pub const ALL: [Axis; 11] = [
+    pub const ALL: [Axis; 14] = [
         Axis::Shape,
         Axis::Width,
         Axis::Depth,
@@ -47,20 +53,30 @@ impl Axis {
         Axis::Rate,
         Axis::Target,
         Axis::Scope,
+        Axis::Method,
+        Axis::Coupling,
+        Axis::RewindEpochs,
         Axis::DataSeed,
         Axis::Seed,
     ];
 
     /// The axes that make a grid point: what the sweep file sets, every axis but the seed.
-    pub const GRID: [Axis; 7] = [
+    pub const GRID: [Axis; 10] = [
         Axis::Shape,
         Axis::ExtensionLevel,
         Axis::Levels,
         Axis::Rate,
         Axis::Target,
         Axis::Scope,
+        Axis::Method,
+        Axis::Coupling,
+        Axis::RewindEpochs,
         Axis::DataSeed,
     ];
+
+    /// The control axes (issue 22): at their defaults (magnitude, 0, 0) a task is the
+    /// protocol's, and tables show them only where a task leaves a default.
+    pub const CONTROLS: [Axis; 3] = [Axis::Method, Axis::Coupling, Axis::RewindEpochs];
 
     /// The name used on the command line and in tables.
     pub fn name(self) -> &'static str {
@@ -74,6 +90,9 @@ impl Axis {
             Axis::Rate => "rate",
             Axis::Target => "target",
             Axis::Scope => "scope",
+            Axis::Method => "method",
+            Axis::Coupling => "coupling",
+            Axis::RewindEpochs => "rewind_epochs",
             Axis::DataSeed => "data_seed",
             Axis::Seed => "seed",
         }
@@ -91,12 +110,15 @@ impl Axis {
             Axis::Rate => "pruning rate per level",
             Axis::Target => "pruning target (weights)",
             Axis::Scope => "pruning scope",
+            Axis::Method => "pruning method",
+            Axis::Coupling => "coupling between the problems (degrees)",
+            Axis::RewindEpochs => "rewind point (epochs of the dense level)",
             Axis::DataSeed => "data seed",
             Axis::Seed => "model seed",
         }
     }
 
-    /// An axis by name (also `ext`, `extension`, `level_count`, `hidden`, `data`).
+    /// An axis by name (also `ext`, `extension`, `level_count`, `hidden`, `data`, `rewind`).
     pub fn parse(name: &str) -> Result<Axis, String> {
         let name = name.trim().to_ascii_lowercase().replace('-', "_");
         let axis = match name.as_str() {
@@ -109,6 +131,9 @@ impl Axis {
             "rate" => Axis::Rate,
             "target" => Axis::Target,
             "scope" => Axis::Scope,
+            "method" => Axis::Method,
+            "coupling" => Axis::Coupling,
+            "rewind_epochs" | "rewind" => Axis::RewindEpochs,
             "data_seed" | "data" => Axis::DataSeed,
             "seed" => Axis::Seed,
             other => {
@@ -156,9 +181,22 @@ impl Axis {
             Axis::Rate => AxisValue::Float(spec.prune.rate),
             Axis::Target => AxisValue::Int(spec.prune.target as i64),
             Axis::Scope => AxisValue::Text(spec.prune.scope.as_str().to_string()),
+            Axis::Method => AxisValue::Text(spec.prune.method.as_str().to_string()),
+            Axis::Coupling => AxisValue::Float(spec.data.coupling),
+            Axis::RewindEpochs => AxisValue::Int(spec.train.rewind_epochs as i64),
             Axis::DataSeed => AxisValue::Int(spec.data.seed as i64),
             Axis::Seed => AxisValue::Int(spec.seed as i64),
         }
+    }
+}
+
+/// Whether a task leaves the protocol's value of a control axis ([`Axis::CONTROLS`]).
+pub fn is_control_set(axis: Axis, spec: &TaskSpec) -> bool {
+    match axis {
+        Axis::Method => !spec.prune.method.is_magnitude(),
+        Axis::Coupling => spec.data.coupling != 0.0,
+        Axis::RewindEpochs => spec.train.rewind_epochs != 0,
+        _ => false,
     }
 }
 

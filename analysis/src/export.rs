@@ -20,6 +20,10 @@
 //! | `rate` | float | pruning rate per level |
 //! | `target` | int | weights left after the last level |
 //! | `scope` | text | `global` or `layerwise` |
+//! | `data_seed` | int | the data seed |
+//! | `method` | text | `magnitude` or `random` (the random-pruning control) |
+//! | `coupling` | float | degrees of coupling between the problems (0: independent) |
+//! | `rewind_epochs` | int | the dense level's epochs later levels rewind to (0: theta_0) |
 //! | `task_done` | bool | the task is finished |
 //! | `level` | int | pruning level (0 = dense) |
 //! | `last_level` | bool | the last level stored for the task (its outcome when done) |
@@ -136,6 +140,9 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
         col("target", Kind::Int, false),
         col("scope", Kind::Text, false),
         col("data_seed", Kind::Int, false),
+        col("method", Kind::Text, false),
+        col("coupling", Kind::Float, false),
+        col("rewind_epochs", Kind::Int, false),
         col("task_done", Kind::Bool, false),
         col("level", Kind::Int, false),
         col("last_level", Kind::Bool, false),
@@ -192,6 +199,9 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
                 int(spec.prune.target),
                 Cell::Text(spec.prune.scope.as_str().to_string()),
                 Cell::Int(spec.data.seed as i64),
+                Cell::Text(spec.prune.method.as_str().to_string()),
+                Cell::Float(spec.data.coupling),
+                int(spec.train.rewind_epochs),
                 Cell::Bool(task.done),
                 int(l.level),
                 Cell::Bool(k + 1 == task.levels.len()),

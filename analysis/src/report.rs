@@ -117,6 +117,16 @@ fn values(data: &SweepData, axis: Axis) -> String {
     text
 }
 
+/// Whether a task of the sweep leaves the protocol's value of a control (random pruning,
+/// coupling, rewinding): then the page shows the controls' settings and columns.
+fn uses_controls(data: &SweepData) -> bool {
+    data.tasks.iter().any(|t| {
+        Axis::CONTROLS
+            .iter()
+            .any(|&a| crate::axis::is_control_set(a, &t.spec))
+    })
+}
+
 fn settings(data: &SweepData) -> String {
     let mut out = String::new();
     if let Some(d) = description(&data.yaml) {
@@ -138,6 +148,11 @@ fn settings(data: &SweepData) -> String {
         Axis::Seed,
     ] {
         rows.push(vec![axis.label().to_string(), values(data, axis)]);
+    }
+    if uses_controls(data) {
+        for axis in Axis::CONTROLS {
+            rows.push(vec![axis.label().to_string(), values(data, axis)]);
+        }
     }
     if let Some(spec) = data.tasks.first().map(|t| &t.spec) {
         let problems: Vec<&str> = spec
@@ -279,11 +294,12 @@ fn statistics(data: &SweepData) -> String {
          figures: medians with the range over seeds in brackets.</p>\n<h3>By grid point</h3>\n",
     );
     let groups = stats::group_by(&data.tasks, &Axis::GRID);
+    let controls = uses_controls(data);
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
             let p = |p: &stats::Proportion| format!("{:.2} [{:.2}, {:.2}]", p.frac, p.ci.0, p.ci.1);
-            vec![
+            let mut row = vec![
                 g.value(Axis::Shape)
                     .map(ToString::to_string)
                     .unwrap_or_default(),
@@ -327,32 +343,32 @@ fn statistics(data: &SweepData) -> String {
                     .map(|a| format!("{a:.3}"))
                     .collect::<Vec<_>>()
                     .join(" / "),
-            ]
+            ];
+            if controls {
+                let cells =
+                    Axis::CONTROLS.map(|a| g.value(a).map(ToString::to_string).unwrap_or_default());
+                row.splice(6..6, cells);
+            }
+            row
         })
         .collect();
-    out.push_str(&table_html(
-        "table-points",
-        &[
-            "shape",
-            "ext",
-            "weights",
-            "levels",
-            "rate",
-            "target",
-            "done",
-            "separated",
-            "separated, then degraded",
-            "interconnected",
-            "degraded",
-            "active at split",
-            "remaining at split",
-            "first split level",
-            "first degraded level",
-            "test accuracy",
-        ],
-        &rows,
-        1,
-    ));
+    let mut headers = vec!["shape", "ext", "weights", "levels", "rate", "target"];
+    if controls {
+        headers.extend(["method", "coupling", "rewind epochs"]);
+    }
+    headers.extend([
+        "done",
+        "separated",
+        "separated, then degraded",
+        "interconnected",
+        "degraded",
+        "active at split",
+        "remaining at split",
+        "first split level",
+        "first degraded level",
+        "test accuracy",
+    ]);
+    out.push_str(&table_html("table-points", &headers, &rows, 1));
 
     out.push_str("<h3>Per task</h3>\n");
     let tasks: Vec<(String, stats::TaskSummary)> = data

@@ -602,6 +602,7 @@ mod tests {
             train: TrainSpec::protocol(),
             prune: PruneSpec {
                 scope: Scope::Global,
+                method: Default::default(),
                 rate,
                 levels: 3,
                 target: 112,

@@ -499,6 +499,11 @@ pub struct ResultRow {
     pub rate: f64,
     pub target: usize,
     pub scope: String,
+    /// The controls (issue 22): `pruning.method`, `data.coupling` in degrees and
+    /// `train.rewind_epochs` (magnitude, 0 and 0: the protocol).
+    pub method: String,
+    pub coupling: f64,
+    pub rewind_epochs: usize,
     /// The data seed (`data.seed`).
     pub data_seed: u64,
     pub seeds_total: usize,
@@ -568,6 +573,9 @@ impl ResultRow {
             rate: spec.prune.rate,
             target: spec.prune.target,
             scope: spec.prune.scope.as_str().to_string(),
+            method: spec.prune.method.as_str().to_string(),
+            coupling: spec.data.coupling,
+            rewind_epochs: spec.train.rewind_epochs,
             data_seed: spec.data.seed,
             seeds_total: g.tasks_total,
             seeds_done: g.tasks_done,
@@ -685,6 +693,24 @@ fn result_cells(r: &ResultRow, precision: Option<usize>) -> Vec<String> {
     ]
 }
 
+/// The control columns and their cells, in [`Axis::CONTROLS`] order: `method`, `coupling`,
+/// `rewind_epochs`.
+const CONTROL_COLUMNS: [&str; 3] = ["method", "coupling", "rewind_epochs"];
+
+fn control_cells(r: &ResultRow, precision: Option<usize>) -> [String; 3] {
+    let coupling = match precision {
+        Some(_) => format_float(r.coupling),
+        None => format!("{}", r.coupling),
+    };
+    [r.method.clone(), coupling, r.rewind_epochs.to_string()]
+}
+
+/// Whether any row leaves the protocol's value of a control (then tables show the controls).
+fn controls_set(rows: &[ResultRow]) -> bool {
+    rows.iter()
+        .any(|r| r.method != "magnitude" || r.coupling != 0.0 || r.rewind_epochs != 0)
+}
+
 /// The engine of a point: its version, or every version and `mixed` when they differ; and
 /// when its levels were trained with more than one arithmetic, ` mixed-arithmetic:` and them.
 fn engines(engines: &[u32], arithmetics: &[String]) -> String {
@@ -717,6 +743,7 @@ pub fn results_table(rows: &[ResultRow]) -> String {
         return "no finished tasks yet\n".to_string();
     }
     let data_seeds_differ = rows.iter().any(|r| r.data_seed != rows[0].data_seed);
+    let controls = controls_set(rows);
     let settings: Vec<usize> = ["shape", "extension_level", "weights", "levels", "rate"]
         .into_iter()
         .chain(["target", "scope"])
@@ -724,6 +751,8 @@ pub fn results_table(rows: &[ResultRow]) -> String {
         .chain(["seeds_done", "seeds_total"])
         .map(column)
         .collect();
+    // The controls go after the scope, where a sweep uses them.
+    let after_scope = 7;
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -738,6 +767,9 @@ pub fn results_table(rows: &[ResultRow]) -> String {
                 _ => String::new(),
             };
             let mut cells: Vec<String> = settings.iter().map(|&i| all[i].clone()).collect();
+            if controls {
+                cells.splice(after_scope..after_scope, control_cells(r, Some(3)));
+            }
             cells.extend([
                 format!("{:.3}", r.frac_separated),
                 format!("[{lo:.2},{hi:.2}]"),
@@ -756,6 +788,9 @@ pub fn results_table(rows: &[ResultRow]) -> String {
     let mut headers = vec![
         "shape", "ext", "weights", "levels", "rate", "target", "scope",
     ];
+    if controls {
+        headers.extend(CONTROL_COLUMNS);
+    }
     if data_seeds_differ {
         headers.push("data_seed");
     }
@@ -781,14 +816,20 @@ pub fn results_table(rows: &[ResultRow]) -> String {
 /// The last columns are the 95% Wilson intervals of the fractions: `frac_split_ci_lo`,
 /// `frac_split_ci_hi`, then the same for ever split, connected, degraded and the four
 /// outcomes, then the counts behind the four outcomes (`separated`, `separated_degraded`,
-/// `interconnected`, `degraded_unsplit`: seeds of `seeds_done`).
+/// `interconnected`, `degraded_unsplit`: seeds of `seeds_done`), and, where a row leaves the
+/// protocol's value of a control, the controls `method`, `coupling` (degrees) and
+/// `rewind_epochs` (so the results of sweeps without controls keep their columns).
 pub fn results_csv(rows: &[ResultRow]) -> String {
+    let controls = controls_set(rows);
     let mut out = RESULT_COLUMNS.join(",");
     for key in INTERVAL_KEYS {
         out.push_str(&format!(",{key}_ci_lo,{key}_ci_hi"));
     }
     for outcome in Outcome::ALL {
         out.push_str(&format!(",{}", outcome.as_str()));
+    }
+    if controls {
+        out.push_str(&format!(",{}", CONTROL_COLUMNS.join(",")));
     }
     out.push('\n');
     for r in rows {
@@ -799,6 +840,9 @@ pub fn results_csv(rows: &[ResultRow]) -> String {
         }
         for (_, k) in outcome_counts(r) {
             cells.push(k.to_string());
+        }
+        if controls {
+            cells.extend(control_cells(r, None));
         }
         out.push_str(&cells.join(","));
         out.push('\n');
@@ -947,6 +991,101 @@ mod tests {
         let groups = group_by(&tasks, &[Axis::DataSeed]);
         assert_eq!(groups.len(), 2);
         assert_eq!(Axis::parse("data").unwrap(), Axis::DataSeed);
+    }
+
+    const CONTROLS: &str = "name: t\nmodel:\n  shape: [4, 8, 8, 2]\npruning: { levels: 2, target: 50, method: [magnitude, random] }\ndata: { coupling: [0, 45] }\ntrain: { rewind_epochs: [0, 3] }\nseeds: 2\n";
+
+    #[test]
+    fn the_controls_are_grid_points_columns_and_axes() {
+        let tasks = crate::plot::fixtures::synthetic_sweep(CONTROLS);
+        assert_eq!(tasks.len(), 16);
+        let rows = ResultRow::of_tasks(&tasks);
+        assert_eq!(rows.len(), 8, "one grid point per setting of the controls");
+        let settings: Vec<(&str, f64, usize)> = rows
+            .iter()
+            .map(|r| (r.method.as_str(), r.coupling, r.rewind_epochs))
+            .collect();
+        assert_eq!(settings[0], ("magnitude", 0.0, 0));
+        assert_eq!(settings[1], ("magnitude", 0.0, 3));
+        assert_eq!(settings[7], ("random", 45.0, 3));
+        assert!(rows.iter().all(|r| r.seeds_done == 2));
+        let text = results_table(&rows);
+        let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(
+            header[6..11],
+            ["scope", "method", "coupling", "rewind_epochs", "done"],
+            "{text}"
+        );
+        let last = text.lines().last().unwrap();
+        assert!(last.contains(" random ") && last.contains(" 45 "), "{text}");
+        let csv = results_csv(&rows);
+        assert!(
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",method,coupling,rewind_epochs"),
+            "{csv}"
+        );
+        assert!(
+            csv.lines().last().unwrap().ends_with(",random,45,3"),
+            "{csv}"
+        );
+        let json: Value = serde_json::from_str(&results_json(&rows).unwrap()).unwrap();
+        assert_eq!(json[7]["method"], json!("random"));
+        assert_eq!(json[7]["coupling"], json!(45.0));
+        assert_eq!(json[7]["rewind_epochs"], json!(3));
+        // `results --by method` (and coupling, rewind): the other settings pooled.
+        for (name, axis, values) in [
+            (
+                "method",
+                Axis::Method,
+                [json!("magnitude"), json!("random")],
+            ),
+            ("coupling", Axis::Coupling, [json!(0.0), json!(45.0)]),
+            ("rewind", Axis::RewindEpochs, [json!(0), json!(3)]),
+        ] {
+            assert_eq!(Axis::parse(name).unwrap(), axis);
+            let groups = group_by(&tasks, &[axis]);
+            assert_eq!(groups.len(), 2, "{name}");
+            assert!(groups.iter().all(|g| g.tasks_total == 8));
+            let json = groups_json(&groups);
+            assert_eq!(
+                [json[0][axis.name()].clone(), json[1][axis.name()].clone()],
+                values
+            );
+        }
+        // A sweep without controls: no control columns (its results keep their bytes).
+        let plain = crate::plot::fixtures::synthetic_sweep(
+            "name: t\nmodel:\n  shape: [4, 8, 8, 2]\npruning: { levels: 2, target: 50 }\nseeds: 2\n",
+        );
+        let rows = ResultRow::of_tasks(&plain);
+        assert!(!results_csv(&rows).contains("method"));
+        assert!(!results_table(&rows).contains("method"));
+    }
+
+    #[test]
+    fn the_long_export_carries_the_controls_through_a_csv_round_trip() {
+        let tasks = crate::plot::fixtures::synthetic_sweep(CONTROLS);
+        let table = crate::export::long_table("t", &tasks);
+        let mut csv = Vec::new();
+        crate::export::write_csv(&table, &mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let at = header.iter().position(|&c| c == "method").unwrap();
+        assert_eq!(
+            header[at - 1..at + 3],
+            ["data_seed", "method", "coupling", "rewind_epochs"]
+        );
+        let specs = shared::sweep::Sweep::from_yaml(CONTROLS, "t.yaml")
+            .unwrap()
+            .expand()
+            .unwrap();
+        let back = crate::import::long_csv(specs, &csv).unwrap();
+        assert_eq!(back, tasks);
+        assert_eq!(ResultRow::of_tasks(&back), ResultRow::of_tasks(&tasks));
+        // The columns read back as the settings they came from.
+        let read = crate::export::read_csv(&table.columns, csv.as_bytes()).unwrap();
+        assert_eq!(read, table);
     }
 
     #[test]

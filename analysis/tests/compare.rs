@@ -23,6 +23,7 @@ fn spec(width: usize, levels: usize, seed: u64) -> TaskSpec {
         train: TrainSpec::protocol(),
         prune: PruneSpec {
             scope: Scope::Global,
+            method: Default::default(),
             rate: 0.5,
             levels,
             target: remaining[levels],

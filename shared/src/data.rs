@@ -10,6 +10,11 @@
 //!
 //! Layout: row `j` is (problem 0 point `j`, problem 1 point `j`, ...). Problem `k` owns input
 //! columns `2k, 2k + 1` and output column `k`, as [`crate::graph::TaskIo::two_d_problems`] says.
+//!
+//! The coupling control ([`couple`], `data.coupling: θ` degrees) rotates the raw inputs before
+//! they are split and standardised, so that at θ > 0 problem `k`'s columns carry parts of the
+//! other problems' points while the labels stay each problem's own: see [`coupling_pairs`] for
+//! the scheme. At θ = 0 nothing is rotated (the data are bit for bit the uncoupled data).
 
 use std::f64::consts::PI;
 
@@ -53,6 +58,8 @@ pub enum DataError {
         n_train: usize,
         n_test: usize,
     },
+    #[error("coupling {0} is not allowed: {1}")]
+    BadCoupling(f64, String),
     #[error("problem {index} ({kind}): {message}")]
     BadProblem {
         index: usize,
@@ -99,6 +106,87 @@ pub fn validate_problem(problem: &Problem) -> Result<(), String> {
             Ok(())
         }
         Problem::Blobs { std } => non_negative("std", std),
+    }
+}
+
+/// The largest coupling in degrees: at 90 every problem's inputs have turned fully into the
+/// next problem's columns (for two problems the columns swap, up to sign).
+pub const MAX_COUPLING_DEGREES: f64 = 90.0;
+
+/// Checks a coupling: a finite number of degrees in `[0, 90]`, and above 0 only with two or
+/// more problems to couple.
+pub fn validate_coupling(degrees: f64, problems: usize) -> Result<(), String> {
+    if !(degrees.is_finite() && (0.0..=MAX_COUPLING_DEGREES).contains(&degrees)) {
+        return Err(format!(
+            "the coupling must be a finite angle in [0, {MAX_COUPLING_DEGREES}] degrees"
+        ));
+    }
+    if degrees != 0.0 && problems < 2 {
+        return Err("coupling needs at least two problems to rotate into each other".into());
+    }
+    Ok(())
+}
+
+/// The pairs of problems the coupling rotates, in the order it rotates them: `(p, (p + 1) mod
+/// P)` for `p = 0..P` when there are `P > 2` problems (a cycle, each problem into the next and
+/// the last into the first), the one pair `(0, 1)` for two problems (the cycle's second pair
+/// `(1, 0)` is the same plane and would rotate back), none for one.
+pub fn coupling_pairs(problems: usize) -> Vec<(usize, usize)> {
+    match problems {
+        0 | 1 => Vec::new(),
+        2 => vec![(0, 1)],
+        n => (0..n).map(|p| (p, (p + 1) % n)).collect(),
+    }
+}
+
+/// Rotates one coordinate of every problem (`v[p]`: problem `p`'s x1, or its x2) by the
+/// coupling's Givens rotations in [`coupling_pairs`] order: `(v[p], v[q])` becomes
+/// `(cos θ v[p] - sin θ v[q], sin θ v[p] + cos θ v[q])`. A product of rotations, so the map is
+/// orthonormal for any θ.
+fn rotate_problems(v: &mut [f64], pairs: &[(usize, usize)], (sin, cos): (f64, f64)) {
+    for &(p, q) in pairs {
+        let (a, b) = (v[p], v[q]);
+        v[p] = cos * a - sin * b;
+        v[q] = sin * a + cos * b;
+    }
+}
+
+/// The coupling as a `P x P` row-major matrix `R` over the problems: the coupled first
+/// coordinates are `R` times the raw first coordinates (x1 of every problem), and the same
+/// for the second coordinates. Orthonormal (`R^T R = I`).
+pub fn coupling_matrix(problems: usize, degrees: f64) -> Vec<f64> {
+    let pairs = coupling_pairs(problems);
+    let angle = degrees.to_radians().sin_cos();
+    let mut r = vec![0.0; problems * problems];
+    for j in 0..problems {
+        let mut unit = vec![0.0; problems];
+        unit[j] = 1.0;
+        rotate_problems(&mut unit, &pairs, angle);
+        for (i, v) in unit.into_iter().enumerate() {
+            r[i * problems + j] = v;
+        }
+    }
+    r
+}
+
+/// Couples the raw inputs `x` (rows of `2 P` columns, problem `k` in columns `2k, 2k + 1`) in
+/// place: every row's first coordinates (columns `0, 2, 4, ...`) are rotated by
+/// [`coupling_matrix`], and so are its second coordinates (columns `1, 3, 5, ...`). For two
+/// problems this rotates (x1, x3) and (x2, x4) by θ.
+pub fn couple(x: &mut [f64], problems: usize, degrees: f64) {
+    let pairs = coupling_pairs(problems);
+    let angle = degrees.to_radians().sin_cos();
+    let mut v = vec![0.0; problems];
+    for row in x.chunks_exact_mut(2 * problems) {
+        for c in 0..2 {
+            for (p, v) in v.iter_mut().enumerate() {
+                *v = row[2 * p + c];
+            }
+            rotate_problems(&mut v, &pairs, angle);
+            for (p, v) in v.iter().enumerate() {
+                row[2 * p + c] = *v;
+            }
+        }
     }
 }
 
@@ -168,6 +256,8 @@ pub fn generate(spec: &DataSpec) -> Result<Dataset, DataError> {
             message,
         })?;
     }
+    validate_coupling(spec.coupling, spec.problems.len())
+        .map_err(|message| DataError::BadCoupling(spec.coupling, message))?;
 
     let n = spec.samples;
     let n_problems = spec.problems.len();
@@ -185,6 +275,10 @@ pub fn generate(spec: &DataSpec) -> Result<Dataset, DataError> {
             x[j * inputs + 2 * k + 1] = p[1];
             y[j * outputs + k] = f32::from(label);
         }
+    }
+    // Uncoupled data are left exactly as drawn (no identity rotation).
+    if spec.coupling != 0.0 {
+        couple(&mut x, n_problems, spec.coupling);
     }
 
     // One shuffled split, shared by all problems.

@@ -37,6 +37,21 @@ pub struct DataSpec {
     pub test_fraction: f64,
     /// Seed of the data; independent of the model seed (the thesis kept it at 0).
     pub seed: u64,
+    /// The coupling control: degrees by which each problem's inputs are rotated into the next
+    /// problem's before standardising ([`crate::data::couple`]); 0 (the protocol, left out of
+    /// the JSON so the task ids of uncoupled data stay what they were) keeps them independent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub coupling: f64,
+}
+
+/// Whether a coupling is the default, uncoupled 0.
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// Whether a count is its default, 0.
+fn is_zero_count(v: &usize) -> bool {
+    *v == 0
 }
 
 impl DataSpec {
@@ -54,6 +69,7 @@ impl DataSpec {
             samples: 2000,
             test_fraction: 0.5,
             seed: 0,
+            coupling: 0.0,
         }
     }
 }
@@ -83,6 +99,12 @@ pub struct TrainSpec {
     pub patience: usize,
     /// Smallest decrease of the held-out loss that counts as an improvement (the thesis: 0).
     pub min_delta: f64,
+    /// Late resetting (Frankle et al. 2020): every level after the dense one starts from the
+    /// weights and biases the dense level had after this many epochs instead of theta_0 (the
+    /// dense level's last epoch when it stopped earlier); Adam starts afresh at every level
+    /// either way. 0 (the protocol, left out of the JSON) resets to theta_0.
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub rewind_epochs: usize,
 }
 
 impl TrainSpec {
@@ -99,6 +121,7 @@ impl TrainSpec {
             max_epochs: 3000,
             patience: 30,
             min_delta: 0.0,
+            rewind_epochs: 0,
         }
     }
 }
@@ -123,11 +146,45 @@ impl Scope {
     }
 }
 
+/// Which kept weights a level removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The smallest magnitudes (the protocol).
+    #[default]
+    Magnitude,
+    /// The same number of weights (per layer under layer-wise scope) at random positions
+    /// among the kept ones, seeded by the task's seed and the level: the random-pruning
+    /// control.
+    Random,
+}
+
+impl Method {
+    /// Every method, in the order sweep files and tables list them.
+    pub const ALL: [Method; 2] = [Method::Magnitude, Method::Random];
+
+    /// The name in sweep files, tables and exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Magnitude => "magnitude",
+            Method::Random => "random",
+        }
+    }
+
+    /// Whether this is the protocol's magnitude pruning (left out of a task's JSON).
+    pub fn is_magnitude(&self) -> bool {
+        *self == Method::Magnitude
+    }
+}
+
 /// The pruning trajectory of one task, resolved to exact counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PruneSpec {
     pub scope: Scope,
+    /// Magnitude (the protocol, left out of the JSON so existing task ids stay) or random.
+    #[serde(default, skip_serializing_if = "Method::is_magnitude")]
+    pub method: Method,
     /// Fraction of the remaining weights removed per level (descriptive when `remaining` comes
     /// from an extension trajectory, where the effective rate varies slightly per level).
     pub rate: f64,
@@ -232,6 +289,12 @@ impl TaskSpec {
         }
         if self.train.batch_size == 0 {
             return bad("batch size 0".into());
+        }
+        if self.train.rewind_epochs > self.train.max_epochs {
+            return bad(format!(
+                "rewind_epochs {} is more than max_epochs {}",
+                self.train.rewind_epochs, self.train.max_epochs
+            ));
         }
         Ok(())
     }

@@ -1,6 +1,9 @@
 //! The data sets: shapes, determinism, split, standardisation and the problems' geometry.
 
-use shared::data::{generate, generate_problem, problem_rng, DataError, Dataset};
+use shared::data::{
+    couple, coupling_matrix, coupling_pairs, generate, generate_problem, problem_rng,
+    validate_coupling, DataError, Dataset,
+};
 use shared::spec::{DataSpec, Problem};
 
 const CIRCLES: Problem = Problem::Circles {
@@ -15,6 +18,7 @@ fn thesis(seed: u64) -> DataSpec {
         samples: 2000,
         test_fraction: 0.5,
         seed,
+        coupling: 0.0,
     }
 }
 
@@ -64,6 +68,7 @@ fn split_sizes_follow_the_fraction() {
             samples,
             test_fraction: tf,
             seed: 3,
+            coupling: 0.0,
         })
         .unwrap();
         assert_eq!((d.n_train, d.n_test), (train, test), "{samples} {tf}");
@@ -277,6 +282,7 @@ fn other_problems() {
         samples: 300,
         test_fraction: 0.5,
         seed: 9,
+        coupling: 0.0,
     })
     .unwrap();
     assert_eq!(
@@ -321,6 +327,7 @@ fn rows_keep_their_problems_together() {
         samples: 400,
         test_fraction: 0.25,
         seed: 2,
+        coupling: 0.0,
     };
     let d = generate(&spec).unwrap();
     let (pts, labels) = generate_problem(&spec.problems[0], 400, &mut problem_rng(2, 0));
@@ -438,4 +445,183 @@ fn the_csv_export_reads_back_to_the_same_bits() {
     assert_eq!(bits(&xs.1), bits(&data.test_x));
     assert_eq!(bits(&ys.0), bits(&data.train_y));
     assert_eq!(bits(&ys.1), bits(&data.test_y));
+}
+
+// ------------------------------------------------------------------------------------------
+// The coupling control (`data.coupling`).
+
+fn coupled(degrees: f64) -> DataSpec {
+    DataSpec {
+        coupling: degrees,
+        ..thesis(0)
+    }
+}
+
+/// FNV-1a over the bits of every matrix of the data set.
+fn digest(d: &Dataset) -> u64 {
+    bits(d).iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn coupling_zero_is_the_uncoupled_data_bit_for_bit() {
+    // The thesis data as every stored result was trained on (the digest of every bit; the
+    // coupling is skipped, not applied as an identity rotation).
+    let plain = generate(&thesis(0)).unwrap();
+    assert_eq!(
+        digest(&plain),
+        0x5f89_4071_eef9_01fd,
+        "{:#x}",
+        digest(&plain)
+    );
+    assert_eq!(bits(&generate(&coupled(0.0)).unwrap()), bits(&plain));
+    assert_eq!(bits(&generate(&coupled(-0.0)).unwrap()), bits(&plain));
+    // And the spec's JSON (so the task id) has no coupling key at 0.
+    let json = serde_json::to_string(&coupled(0.0)).unwrap();
+    assert!(!json.contains("coupling"), "{json}");
+    let back: DataSpec = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.coupling, 0.0);
+    assert!(serde_json::to_string(&coupled(15.0))
+        .unwrap()
+        .contains("\"coupling\":15.0"));
+}
+
+#[test]
+fn the_coupling_is_an_orthonormal_map_for_any_number_of_problems() {
+    assert!(coupling_pairs(1).is_empty());
+    assert_eq!(coupling_pairs(2), vec![(0, 1)]);
+    assert_eq!(coupling_pairs(3), vec![(0, 1), (1, 2), (2, 0)]);
+    for problems in 1..=6 {
+        for degrees in [0.0, 1.0, 15.0, 30.0, 45.0, 60.0, 89.5, 90.0] {
+            let r = coupling_matrix(problems, degrees);
+            for i in 0..problems {
+                for j in 0..problems {
+                    let dot: f64 = (0..problems)
+                        .map(|k| r[k * problems + i] * r[k * problems + j])
+                        .sum();
+                    let want = if i == j { 1.0 } else { 0.0 };
+                    assert!(
+                        (dot - want).abs() < 1e-12,
+                        "{problems} problems at {degrees}: (R^T R)[{i}][{j}] = {dot}"
+                    );
+                }
+            }
+        }
+    }
+    // Two problems: (x1, x3) and (x2, x4) rotated by θ.
+    let (s, c) = 30f64.to_radians().sin_cos();
+    let r = coupling_matrix(2, 30.0);
+    for (got, want) in r.iter().zip([c, -s, s, c]) {
+        assert!((got - want).abs() < 1e-15, "{r:?}");
+    }
+    let mut row = [1.0, 2.0, 3.0, 4.0];
+    couple(&mut row, 2, 30.0);
+    let want = [
+        c - 3.0 * s,
+        2.0 * c - 4.0 * s,
+        s + 3.0 * c,
+        2.0 * s + 4.0 * c,
+    ];
+    for (got, want) in row.iter().zip(want) {
+        assert!((got - want).abs() < 1e-12, "{row:?}");
+    }
+}
+
+#[test]
+fn coupling_rotates_the_raw_points_before_standardising() {
+    // The coupled data are the standardised rotation of the very points the uncoupled data
+    // hold: the raw points of every problem, rotated by the matrix, norms preserved.
+    for problems in [2usize, 3] {
+        let spec = DataSpec {
+            problems: [CIRCLES, MOONS, Problem::Xor { noise: 0.1 }][..problems].to_vec(),
+            samples: 300,
+            test_fraction: 0.5,
+            seed: 5,
+            coupling: 45.0,
+        };
+        let raw: Vec<Vec<[f64; 2]>> = (0..problems)
+            .map(|k| generate_problem(&spec.problems[k], 300, &mut problem_rng(5, k)).0)
+            .collect();
+        let width = 2 * problems;
+        let mut x: Vec<f64> = (0..300)
+            .flat_map(|j| raw.iter().flat_map(move |p| p[j]))
+            .collect();
+        let norms: Vec<f64> = x
+            .chunks(width)
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect();
+        couple(&mut x, problems, 45.0);
+        for (row, n) in x.chunks(width).zip(&norms) {
+            let now: f64 = row.iter().map(|v| v * v).sum();
+            assert!((now - n).abs() < 1e-9 * n.max(1.0), "{now} vs {n}");
+        }
+        // Every coupled coordinate draws on every problem at 45 degrees.
+        let r = coupling_matrix(problems, 45.0);
+        assert!(r.iter().all(|v| v.abs() > 0.1), "{r:?}");
+        // The generated data are these rotated points, standardised with the train split.
+        let d = generate(&spec).unwrap();
+        let uncoupled = generate(&DataSpec {
+            coupling: 0.0,
+            ..spec.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            d.train_y, uncoupled.train_y,
+            "labels stay the problems' own"
+        );
+        for c in 0..width {
+            let got = column(&d.train_x, width, c);
+            let (m, s) = mean_std(&got);
+            assert!(
+                m.abs() < 1e-6 && (s - 1.0).abs() < 1e-5,
+                "column {c}: {m} {s}"
+            );
+        }
+    }
+}
+
+/// Pearson correlation.
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let ((ma, sa), (mb, sb)) = (mean_std(a), mean_std(b));
+    let cov = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / a.len() as f64;
+    cov / (sa * sb)
+}
+
+#[test]
+fn at_45_degrees_each_label_depends_on_the_other_problems_columns() {
+    // The moons' label goes with the moon's second coordinate (upper moon 0, lower 1). Uncoupled,
+    // the circles' columns know nothing of it; coupled, the circles' second column carries it.
+    let moons_label_vs_circles_x2 = |degrees: f64| {
+        let d = generate(&coupled(degrees)).unwrap();
+        let y2: Vec<f64> = d.train_y.chunks(2).map(|r| f64::from(r[1])).collect();
+        correlation(&y2, &column(&d.train_x, 4, 1))
+    };
+    let (zero, coupled45) = (
+        moons_label_vs_circles_x2(0.0),
+        moons_label_vs_circles_x2(45.0),
+    );
+    assert!(zero.abs() < 0.08, "uncoupled: {zero}");
+    assert!(coupled45.abs() > 0.3, "coupled at 45 degrees: {coupled45}");
+}
+
+#[test]
+fn bad_couplings_are_refused() {
+    for degrees in [-1.0, 90.5, f64::NAN, f64::INFINITY] {
+        let e = generate(&coupled(degrees)).unwrap_err();
+        assert!(matches!(e, DataError::BadCoupling(..)), "{e}");
+        assert!(e.to_string().contains("[0, 90]"), "{e}");
+    }
+    let one = DataSpec {
+        problems: vec![MOONS],
+        ..coupled(10.0)
+    };
+    let e = generate(&one).unwrap_err();
+    assert!(e.to_string().contains("at least two problems"), "{e}");
+    assert!(validate_coupling(90.0, 2).is_ok());
 }

@@ -813,3 +813,226 @@ fn the_benchmarks_and_studies_sweep_files_parse_and_expand() {
     assert!(same.iter().all(|t| poster_ids.contains(&t.id())));
     assert!(study.iter().all(|t| !poster_ids.contains(&t.id())));
 }
+
+// ------------------------------------------------------------------------------------------
+// The controls (issue 22): pruning.method, data.coupling, train.rewind_epochs.
+
+/// The task ids of a committed long export (`docs/reproduction/`), in task order.
+fn committed_ids(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut ids: Vec<(usize, String)> = text
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let mut fields = line.split(',');
+            let id = fields.nth(1).unwrap().to_string();
+            (fields.next().unwrap().parse().unwrap(), id)
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.into_iter().map(|(_, id)| id).collect()
+}
+
+#[test]
+fn shipped_sweeps_keep_their_task_ids() {
+    // The ids the committed results were stored under: the controls at their defaults are
+    // left out of a task's JSON, so no id changed.
+    for (sweep, export) in [
+        (
+            "poster-extension.yaml",
+            "../docs/reproduction/engine-2/poster-extension-long.csv",
+        ),
+        (
+            "poster-levels.yaml",
+            "../docs/reproduction/poster-levels/poster-levels-long.csv",
+        ),
+    ] {
+        let (_, tasks) = load(sweep);
+        assert_eq!(ids(&tasks), committed_ids(export), "{sweep}");
+        for t in &tasks {
+            let json = serde_json::to_string(t).unwrap();
+            for key in ["method", "coupling", "rewind_epochs"] {
+                assert!(!json.contains(key), "{sweep}: {json}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_controls_sweep_crosses_the_ticket_with_its_controls() {
+    use shared::spec::Method;
+    let (sweep, tasks) = load("controls.yaml");
+    assert_eq!(sweep.name, "controls");
+    check_invariants(&tasks);
+    assert_eq!(tasks.len(), 5 * 2 * 4 * 2 * 4);
+    let widths: Vec<usize> = tasks.iter().map(|t| t.shape[1]).collect();
+    for w in [38, 57, 85, 127, 229] {
+        assert_eq!(widths.iter().filter(|&&x| x == w).count(), 64, "width {w}");
+    }
+    // Expansion: shape, then method, coupling, rewind, then the seeds.
+    let first: Vec<(Method, f64, usize, u64)> = tasks[..9]
+        .iter()
+        .map(|t| {
+            (
+                t.prune.method,
+                t.data.coupling,
+                t.train.rewind_epochs,
+                t.seed,
+            )
+        })
+        .collect();
+    assert_eq!(first[0], (Method::Magnitude, 0.0, 0, 0));
+    assert_eq!(first[4], (Method::Magnitude, 0.0, 10, 0));
+    assert_eq!(first[8], (Method::Magnitude, 15.0, 0, 0));
+    assert!(tasks[32..64]
+        .iter()
+        .all(|t| t.prune.method == Method::Random && t.shape[1] == 38));
+    assert!(tasks.iter().all(|t| t.prune.stop_at_first_degraded));
+    // The reference (magnitude, coupling 0, rewind 0) is poster-extension's own tasks; every
+    // other task is new.
+    let (_, poster) = load("poster-extension.yaml");
+    let poster: HashSet<String> = ids(&poster).into_iter().collect();
+    for t in &tasks {
+        let reference = t.prune.method == Method::Magnitude
+            && t.data.coupling == 0.0
+            && t.train.rewind_epochs == 0;
+        assert_eq!(poster.contains(&t.id()), reference, "{t:?}");
+    }
+}
+
+#[test]
+fn control_keys_are_grid_axes() {
+    let one =
+        "name: c\nmodel:\n  shape: [4, 16, 16, 2]\npruning: { levels: 2, target: 50 }\nseeds: 2\n";
+    let plain = Sweep::from_yaml(one, "c.yaml").unwrap().expand().unwrap();
+    // Written at their defaults, the controls change no task.
+    let defaults = one.replace(
+        "seeds: 2",
+        "seeds: 2\ndata: { coupling: 0 }\ntrain: { rewind_epochs: 0 }",
+    );
+    let defaults = defaults.replace("target: 50 }", "target: 50, method: magnitude }");
+    let same = Sweep::from_yaml(&defaults, "c.yaml")
+        .unwrap()
+        .expand()
+        .unwrap();
+    assert_eq!(ids(&plain), ids(&same));
+    // A single value or a list; each list multiplies the grid.
+    let grid = one
+        .replace("target: 50 }", "target: 50, method: [random, magnitude] }")
+        .replace(
+            "seeds: 2",
+            "seeds: 2\ndata: { coupling: [45, 0, 10.5] }\ntrain: { rewind_epochs: 3 }",
+        );
+    let tasks = Sweep::from_yaml(&grid, "c.yaml").unwrap().expand().unwrap();
+    check_invariants(&tasks);
+    assert_eq!(tasks.len(), 2 * 3 * 2);
+    assert_eq!(tasks[0].prune.method, shared::spec::Method::Random);
+    let couplings: Vec<f64> = tasks.iter().step_by(2).map(|t| t.data.coupling).collect();
+    assert_eq!(couplings, [45.0, 0.0, 10.5, 45.0, 0.0, 10.5]);
+    assert!(tasks.iter().all(|t| t.train.rewind_epochs == 3));
+    let e = bad("name: bad\nseeds: 100\ndata: { coupling: [0, 10, 20, 30, 40, 50, 60, 70, 80] }\ntrain: { rewind_epochs: [0, 1, 2, 3, 4] }\npruning: { method: [magnitude, random] }\nmodel: { extension_levels: 1..25 }\n");
+    assert!(
+        e.to_string()
+            .contains("25 shapes x 1 pruning settings x 2 methods x 9 couplings x 5 rewinds x 1 data seeds x 100 seeds"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_control_values_are_located() {
+    let head = "name: bad\nmodel:\n  shape: [4, 16, 16, 2]\npruning:\n  levels: 2\n  target: 50\n";
+    check(
+        &format!("{head}  method: lottery\n"),
+        7,
+        "pruning.method",
+        &["not a pruning method", "magnitude, random"],
+    );
+    check(
+        &format!("{head}  method: [random, random]\n"),
+        7,
+        "pruning.method[1]",
+        &["method random is listed twice"],
+    );
+    check(
+        &format!("{head}  method: 1\n"),
+        7,
+        "pruning.method",
+        &["not a pruning method"],
+    );
+    for (value, words) in [
+        ("91", &["91", "[0, 90] degrees"][..]),
+        ("-5", &["-5", "[0, 90]"][..]),
+        (".nan", &["NaN", "finite"][..]),
+        (".inf", &["finite"][..]),
+        ("lots", &["not an angle"][..]),
+        ("[]", &["empty"][..]),
+    ] {
+        check(
+            &format!("{head}data:\n  coupling: {value}\n"),
+            8,
+            "data.coupling",
+            words,
+        );
+    }
+    check(
+        &format!("{head}data:\n  coupling: [0, 15, 0]\n"),
+        8,
+        "data.coupling[2]",
+        &["coupling 0 is listed twice"],
+    );
+    check(
+        "name: bad\ndata:\n  problems:\n    - { kind: moons }\n  coupling: 30\nmodel:\n  shape: [2, 8, 1]\n",
+        5,
+        "data.coupling",
+        &["at least two problems"],
+    );
+    for (value, words) in [
+        ("-1", &["whole number of epochs"][..]),
+        ("1.5", &["whole number of epochs"][..]),
+        (
+            "3001",
+            &["3001 epochs is more than train.max_epochs 3000"][..],
+        ),
+        ("[2, 2]", &["listed twice"][..]),
+    ] {
+        let field = if value.starts_with('[') {
+            "train.rewind_epochs[1]"
+        } else {
+            "train.rewind_epochs"
+        };
+        check(
+            &format!("{head}train:\n  rewind_epochs: {value}\n"),
+            8,
+            field,
+            words,
+        );
+    }
+    check(
+        &format!("{head}train:\n  max_epochs: 20\n  rewind_epochs: [5, 25]\n"),
+        9,
+        "train.rewind_epochs[1]",
+        &["more than train.max_epochs 20"],
+    );
+    // Rewinding needs a level after the dense one.
+    check(
+        "name: bad\nmodel:\n  shape: [4, 16, 16, 2]\npruning:\n  levels: [0, 2]\n  target: 50\ntrain:\n  rewind_epochs: [0, 5]\n",
+        8,
+        "train.rewind_epochs[1]",
+        &["rewinding 5 epochs needs pruning levels", "[4, 16, 16, 2] has 0"],
+    );
+    check(
+        "name: bad\ntrain:\n  rewind_epochs: 5\n",
+        3,
+        "train.rewind_epochs",
+        &["needs pruning levels", "[4, 8, 8, 2]"],
+    );
+    // Unknown keys still name the new ones.
+    check(
+        &format!("{head}  methods: random\n"),
+        7,
+        "pruning.methods",
+        &["unknown field", "method"],
+    );
+}

@@ -1,10 +1,16 @@
-//! Magnitude pruning of weights (never biases) to an exact remaining count.
+//! Pruning of weights (never biases) to an exact remaining count: by magnitude (the protocol)
+//! or at random positions (the random-pruning control).
 //!
 //! Global scope ranks every kept weight of every matrix by magnitude and removes the smallest;
 //! layer-wise scope shares the removals among the matrices in proportion to what each keeps
 //! (largest remainder, so the total is exact) and ranks within each matrix. Ties are broken by
 //! (layer, flat index), so pruning is a deterministic function of the weights.
+//!
+//! Random pruning ([`prune_random`]) removes the same number of weights, globally uniformly
+//! among all kept weights or, layer-wise, each matrix's same share uniformly among its kept
+//! weights; it is a deterministic function of the masks and the random stream it is given.
 
+use rand::Rng;
 use shared::graph::LayerMask;
 use shared::spec::Scope;
 
@@ -56,6 +62,59 @@ pub fn prune(weights: &[Vec<f32>], masks: &mut [Vec<bool>], remove: usize, scope
             }
         }
     }
+}
+
+/// Removes exactly `remove` of the kept weights at random positions, without looking at the
+/// weights: under global scope a uniformly random subset of all kept weights (only the total
+/// is fixed), under layer-wise scope each matrix's [`share`] (the counts magnitude pruning
+/// removes there) as a uniformly random subset of its kept weights.
+///
+/// Panics if `remove` exceeds the kept count (a schedule bug, checked by the caller).
+pub fn prune_random(masks: &mut [Vec<bool>], remove: usize, scope: Scope, rng: &mut impl Rng) {
+    match scope {
+        Scope::Global => {
+            let total = kept(masks);
+            remove_uniformly(masks.iter_mut(), total, remove, rng);
+        }
+        Scope::Layerwise => {
+            let per_layer: Vec<usize> = masks
+                .iter()
+                .map(|m| kept(std::slice::from_ref(m)))
+                .collect();
+            let shares = share(&per_layer, remove);
+            for ((m, &share), &total) in masks.iter_mut().zip(&shares).zip(&per_layer) {
+                remove_uniformly(std::iter::once(m), total, share, rng);
+            }
+        }
+    }
+}
+
+/// Clears `remove` of the `total` kept entries of `masks`, a uniformly random subset, by
+/// selection sampling (Knuth's algorithm S): one pass in (layer, index) order, each kept
+/// entry removed with probability (still to remove) / (still to see), drawn as an integer so
+/// the count is exact. Allocates nothing.
+fn remove_uniformly<'a>(
+    masks: impl Iterator<Item = &'a mut Vec<bool>>,
+    total: usize,
+    remove: usize,
+    rng: &mut impl Rng,
+) {
+    assert!(remove <= total, "cannot remove {remove} of {total} weights");
+    let (mut seen, mut removed) = (0usize, 0usize);
+    for m in masks {
+        for keep in m.iter_mut().filter(|k| **k) {
+            if removed == remove {
+                return;
+            }
+            let left = (total - seen) as u64;
+            if rng.gen_range(0..left) < (remove - removed) as u64 {
+                *keep = false;
+                removed += 1;
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(removed, remove, "the masks keep fewer than {total} weights");
 }
 
 /// The order pruning ranks a weight by: its magnitude's bits. For a non-negative float
@@ -332,6 +391,95 @@ mod tests {
     fn removing_more_than_is_kept_is_a_bug() {
         let mut masks = vec![vec![true, false, true]];
         prune(&[vec![1.0, 2.0, 3.0]], &mut masks, 3, Scope::Global);
+    }
+
+    fn random_masks(rng: &mut rand_chacha::ChaCha8Rng) -> Vec<Vec<bool>> {
+        use rand::Rng;
+        (0..rng.gen_range(1..4))
+            .map(|_| {
+                let n = rng.gen_range(1..200);
+                (0..n).map(|_| rng.gen_bool(0.7)).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_pruning_keeps_exact_counts_and_prunes_only_kept_weights() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for case in 0..300 {
+            let masks = random_masks(&mut rng);
+            let total = kept(&masks);
+            let remove = rng.gen_range(0..=total);
+            for scope in [Scope::Global, Scope::Layerwise] {
+                let mut ours = masks.clone();
+                prune_random(&mut ours, remove, scope, &mut rng);
+                assert_eq!(kept(&ours), total - remove, "case {case}, {scope:?}");
+                // Only kept weights go: nothing pruned comes back.
+                for (before, after) in masks.iter().zip(&ours) {
+                    assert!(before.iter().zip(after).all(|(&b, &a)| b || !a));
+                }
+                if scope == Scope::Layerwise {
+                    // Per layer, exactly the counts magnitude pruning removes there.
+                    let weights: Vec<Vec<f32>> = masks
+                        .iter()
+                        .map(|m| (0..m.len()).map(|j| j as f32).collect())
+                        .collect();
+                    let mut by_magnitude = masks.clone();
+                    prune(&weights, &mut by_magnitude, remove, scope);
+                    for (a, b) in ours.iter().zip(&by_magnitude) {
+                        assert_eq!(kept(std::slice::from_ref(a)), kept(std::slice::from_ref(b)));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_pruning_is_seeded_and_uniform() {
+        use rand::SeedableRng;
+        let draw = |seed: u64, scope: Scope| {
+            let mut masks = vec![vec![true; 6], vec![true; 2]];
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            prune_random(&mut masks, 4, scope, &mut rng);
+            masks
+        };
+        assert_eq!(draw(3, Scope::Global), draw(3, Scope::Global));
+        assert_ne!(draw(3, Scope::Global), draw(4, Scope::Global));
+        // Global: every weight is removed with probability 4/8, the small layer too (only the
+        // total is fixed; magnitude-proportional shares would take exactly 1 of its 2).
+        let draws = 4000;
+        let mut removed = [0usize; 8];
+        let mut small_layer_counts = [0usize; 3];
+        for seed in 0..draws {
+            let masks = draw(seed, Scope::Global);
+            for (j, &k) in masks.concat().iter().enumerate() {
+                removed[j] += usize::from(!k);
+            }
+            small_layer_counts[masks[1].iter().filter(|&&k| !k).count()] += 1;
+        }
+        for (j, &r) in removed.iter().enumerate() {
+            let p = r as f64 / draws as f64;
+            assert!(
+                (p - 0.5).abs() < 0.03,
+                "weight {j} removed in {p} of the draws"
+            );
+        }
+        // Hypergeometric: both of the small layer's kept with probability C(6,4)/C(8,4) = 15/70.
+        let none = small_layer_counts[0] as f64 / draws as f64;
+        assert!((none - 15.0 / 70.0).abs() < 0.03, "{none}");
+        assert!(draw(3, Scope::Layerwise)
+            .iter()
+            .map(|m| m.iter().filter(|&&k| !k).count())
+            .eq([3, 1]));
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot remove 3 of 2 weights")]
+    fn removing_more_than_is_kept_at_random_is_a_bug() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        prune_random(&mut [vec![true, false, true]], 3, Scope::Global, &mut rng);
     }
 
     #[test]

@@ -45,25 +45,39 @@ pub enum Stopped {
     Diverged { epoch: usize, loss: f64 },
 }
 
-/// Trains the network of `plan` from `theta0` under `masks` (the pruned weights are zero) and
-/// returns the trained weights (in full, pruned ones zero) and the level's figures.
+/// A trained level: the trained weights (in full, pruned ones zero), the level's figures, and
+/// the weights kept on the way when asked for ([`train_level`]'s `keep_after`).
+#[derive(Debug, Clone)]
+pub struct TrainedLevel {
+    pub params: Params,
+    pub figures: TrainingFigures,
+    /// The weights after `keep_after` epochs, or after the last epoch when training stopped
+    /// earlier (early stopping, `max_epochs`); `None` when not asked for.
+    pub kept: Option<Params>,
+}
+
+/// Trains the network of `plan` from `start` (theta_0, or the rewind point) under `masks`
+/// (the pruned weights are zero). With `keep_after: Some(k)` the weights after epoch `k`
+/// (`start` itself for 0) are kept too: the rewind point of late resetting.
 #[allow(clippy::too_many_arguments)]
 pub fn train_level(
     dev: &Cpu,
     data: &Dataset,
-    theta0: &Params,
+    start: &Params,
     masks: &BoolMasks,
     plan: Plan,
     spec: &TrainSpec,
     rng: &mut ChaCha8Rng,
     cancel: &dyn Cancel,
-) -> Result<(Params, TrainingFigures), Stopped> {
+    keep_after: Option<usize>,
+) -> Result<TrainedLevel, Stopped> {
     let started = Instant::now();
     // Blocks kept for reuse (see `crate::alloc`) have the sizes of what ran before, another
     // level's network or its results: they go back to the kernel before this level's
     // network takes its own. The same at the end, for the next level.
     crate::alloc::release();
-    let mut net = Network::new(dev, theta0, masks, plan, spec);
+    let mut net = Network::new(dev, start, masks, plan, spec);
+    let mut kept = (keep_after == Some(0)).then(|| start.masked(masks));
     let test_x = feature_major(&data.test_x, data.n_test, data.inputs);
     let mut order: Vec<usize> = (0..data.n_train).collect();
     let mut best = f64::INFINITY;
@@ -76,6 +90,9 @@ pub fn train_level(
         }
         train_epoch(&mut net, data, &mut order, rng, batch_size);
         epochs += 1;
+        if keep_after == Some(epochs) {
+            kept = Some(net.params_now(start, masks));
+        }
         let held_out = evaluate(&net, test_x.clone(), &data.test_y, data.n_test).loss;
         if !held_out.is_finite() {
             return Err(Stopped::Diverged {
@@ -96,7 +113,11 @@ pub fn train_level(
     let test = evaluate(&net, test_x, &data.test_y, data.n_test);
     let train_x = feature_major(&data.train_x, data.n_train, data.inputs);
     let train = evaluate(&net, train_x, &data.train_y, data.n_train);
-    let trained = net.into_params(theta0, masks);
+    let trained = net.into_params(start, masks);
+    if keep_after.is_some() && kept.is_none() {
+        // Stopped before epoch `keep_after`: the last epoch's weights.
+        kept = Some(trained.clone());
+    }
     crate::alloc::release();
     let figures = TrainingFigures {
         test_accuracy: test.accuracy,
@@ -107,7 +128,11 @@ pub fn train_level(
         engine: crate::engine::ENGINE_VERSION,
         arithmetic: shared::cpu::arithmetic().to_string(),
     };
-    Ok((trained, figures))
+    Ok(TrainedLevel {
+        params: trained,
+        figures,
+        kept,
+    })
 }
 
 /// One pass over the training split in a freshly shuffled `order`, one Adam step per batch.

@@ -178,6 +178,7 @@ fn task(hidden: usize, levels: usize, epochs: usize, seed: u64) -> TaskSpec {
         },
         prune: PruneSpec {
             scope: Scope::Global,
+            method: Default::default(),
             rate,
             levels,
             target,

@@ -1,5 +1,6 @@
 //! IMP end to end on small networks: masks shrink to the schedule's exact counts, the run is
-//! deterministic whatever the thread count, resumption is bit-identical, and stop rules hold.
+//! deterministic whatever the thread count, resumption is bit-identical, and stop rules hold;
+//! the controls (random pruning, rewinding) keep the same promises.
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use shared::graph::LayerMask;
 use shared::graph::Status;
 use shared::schedule::remaining_counts;
-use shared::spec::{DataSpec, PruneSpec, Scope, TaskSpec, TrainSpec};
+use shared::spec::{DataSpec, Method, PruneSpec, Scope, TaskSpec, TrainSpec};
 use worker::imp::{run_task, run_task_on, LevelOutcome, Resume};
 
 fn task(hidden: usize, rate: f64, levels: usize, max_epochs: usize, seed: u64) -> TaskSpec {
@@ -30,6 +31,7 @@ fn task(hidden: usize, rate: f64, levels: usize, max_epochs: usize, seed: u64) -
         },
         prune: PruneSpec {
             scope: Scope::Global,
+            method: Default::default(),
             rate,
             levels,
             target,
@@ -222,4 +224,149 @@ fn a_diverging_run_is_an_error_naming_level_and_epoch() {
         "{err}"
     );
     assert!(err.to_string().contains("diverged"));
+}
+
+// ------------------------------------------------------------------------------------------
+// The controls: random pruning and rewinding.
+
+/// The levels' kept weights per layer.
+fn per_layer(levels: &[LevelOutcome]) -> Vec<Vec<usize>> {
+    levels
+        .iter()
+        .map(|o| o.masks.iter().map(|m| m.kept.len()).collect())
+        .collect()
+}
+
+fn resumed_at(spec: &TaskSpec, full: &[LevelOutcome], level: usize) -> Vec<LevelOutcome> {
+    run(
+        spec,
+        Resume {
+            level,
+            previous_masks: Some(full[level - 1].masks.clone()),
+        },
+    )
+}
+
+#[test]
+fn random_pruning_keeps_the_schedule_and_removes_only_kept_weights() {
+    for scope in [Scope::Global, Scope::Layerwise] {
+        let mut magnitude = task(16, 0.5, 3, 10, 1);
+        magnitude.prune.scope = scope;
+        let mut random = magnitude.clone();
+        random.prune.method = Method::Random;
+        let by_magnitude = run(&magnitude, Resume::default());
+        let at_random = run(&random, Resume::default());
+        assert_eq!(at_random.len(), 4);
+        for (l, outcome) in at_random.iter().enumerate() {
+            let kept: usize = outcome.masks.iter().map(|m| m.kept.len()).sum();
+            assert_eq!(kept, random.prune.remaining[l], "{scope:?} level {l}");
+        }
+        for pair in at_random.windows(2) {
+            for (a, b) in pair[0].masks.iter().zip(&pair[1].masks) {
+                assert!(b.kept.iter().all(|j| a.kept.binary_search(j).is_ok()));
+            }
+        }
+        // The dense level is the same network; the masks after it are not magnitude's.
+        assert_eq!(strip(&by_magnitude)[0], strip(&at_random)[0]);
+        assert_ne!(by_magnitude[1].masks, at_random[1].masks, "{scope:?}");
+        if scope == Scope::Layerwise {
+            // Layer-wise, random removes exactly magnitude's counts from every layer.
+            assert_eq!(per_layer(&by_magnitude), per_layer(&at_random));
+        }
+        // Seeded by the task: the same masks on every run, other masks for another seed.
+        assert_eq!(strip(&at_random), strip(&run(&random, Resume::default())));
+        let mut other = random.clone();
+        other.seed = 2;
+        assert_ne!(at_random[1].masks, run(&other, Resume::default())[1].masks);
+    }
+}
+
+#[test]
+fn a_resumed_random_pruning_task_matches_the_uninterrupted_run() {
+    let mut spec = task(12, 0.4, 4, 30, 3);
+    spec.prune.method = Method::Random;
+    let full = run(&spec, Resume::default());
+    for level in [1, 3] {
+        let resumed = resumed_at(&spec, &full, level);
+        assert_eq!(strip(&full[level..]), strip(&resumed), "resumed at {level}");
+    }
+}
+
+#[test]
+fn rewinding_changes_only_the_levels_after_the_dense_one() {
+    let protocol = task(12, 0.4, 3, 30, 3);
+    let mut rewound = protocol.clone();
+    rewound.train.rewind_epochs = 3;
+    let reset = run(&protocol, Resume::default());
+    let late = run(&rewound, Resume::default());
+    assert_eq!(
+        strip(&reset)[0],
+        strip(&late)[0],
+        "the dense level trains as always"
+    );
+    assert_eq!(
+        reset[1].masks, late[1].masks,
+        "pruned from the same dense weights"
+    );
+    assert_ne!(
+        reset[1].metrics.test_loss, late[1].metrics.test_loss,
+        "level 1 starts from other weights"
+    );
+    // At 0 the spec is the protocol's, down to its JSON (and so its id).
+    let mut zero = protocol.clone();
+    zero.train.rewind_epochs = 0;
+    assert_eq!(zero.id(), protocol.id());
+    assert!(!serde_json::to_string(&zero).unwrap().contains("rewind"));
+    assert_ne!(rewound.id(), protocol.id());
+}
+
+#[test]
+fn a_resumed_rewinding_task_matches_the_uninterrupted_run() {
+    // The rewind point is not stored: a resumed task replays the dense level's first epochs.
+    let mut spec = task(12, 0.4, 4, 30, 3);
+    spec.train.rewind_epochs = 2;
+    let full = run(&spec, Resume::default());
+    for level in [1, 2, 4] {
+        let resumed = resumed_at(&spec, &full, level);
+        assert_eq!(strip(&full[level..]), strip(&resumed), "resumed at {level}");
+    }
+    // Random pruning and rewinding together.
+    spec.prune.method = Method::Random;
+    let full = run(&spec, Resume::default());
+    assert_eq!(strip(&full[3..]), strip(&resumed_at(&spec, &full, 3)));
+}
+
+#[test]
+fn rewinding_past_the_dense_levels_last_epoch_rewinds_to_that_epoch() {
+    // The dense level stops early (patience 10) well before 300 epochs: rewinding to epoch 300
+    // rewinds to the weights of its last epoch, exactly as rewinding to that epoch does.
+    let mut beyond = task(12, 0.4, 2, 300, 5);
+    beyond.train.rewind_epochs = 300;
+    let full = run(&beyond, Resume::default());
+    let trained = full[0].metrics.epochs;
+    assert!(
+        trained < 300,
+        "the dense level trained all {trained} epochs"
+    );
+    let mut exact = beyond.clone();
+    exact.train.rewind_epochs = trained;
+    assert_eq!(strip(&full), strip(&run(&exact, Resume::default())));
+    assert_eq!(strip(&full[2..]), strip(&resumed_at(&beyond, &full, 2)));
+    // One epoch earlier is another rewind point.
+    exact.train.rewind_epochs = trained - 1;
+    assert_ne!(
+        strip(&full[1..]),
+        strip(&run(&exact, Resume::default())[1..])
+    );
+}
+
+#[test]
+fn a_rewind_beyond_max_epochs_is_an_invalid_task() {
+    let mut spec = task(8, 0.5, 2, 20, 0);
+    spec.train.rewind_epochs = 21;
+    let err = run_task(&spec, Resume::default(), &AtomicBool::new(false), |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("rewind_epochs 21"), "{err}");
 }

@@ -800,6 +800,7 @@ pub(crate) mod fixtures {
             train: TrainSpec::protocol(),
             prune: PruneSpec {
                 scope: Scope::Global,
+                method: Default::default(),
                 rate: 0.32,
                 levels: 3,
                 target: 40,

@@ -24,7 +24,8 @@ pub struct ResultsArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Group by these grid axes instead of by grid point (comma-separated): shape, width,
-    /// depth, weights, extension_level (ext), levels, rate, target, scope, data_seed, seed.
+    /// depth, weights, extension_level (ext), levels, rate, target, scope, method, coupling,
+    /// rewind_epochs (rewind), data_seed, seed.
     #[arg(long, value_name = "AXIS[,AXIS]", value_delimiter = ',', value_parser = parse_axis)]
     pub by: Option<Vec<Axis>>,
     /// What the stored levels cost instead: levels, epochs, training seconds and FLOP (epochs x

@@ -19,6 +19,8 @@
 //!   test_fraction: 0.5              # in (0, 1)
 //!   seed: 0                         # data seed, independent of the model seeds: a number, a list
 //!                                   #   or an inclusive range "0..7" (grid axis)
+//!   coupling: 0                     # degrees in [0, 90], or a list (grid axis): the coupled-problems
+//!                                   #   control, inputs rotated into the next problem's (crate::data::couple)
 //! model:                            # exactly one of: shape | shapes | hidden (+ depth) | base (+ extension_*)
 //!   shape: [4, 410, 410, 2]         # one shape
 //!   shapes: [[4, 8, 8, 2], [4, 20, 2]]
@@ -40,8 +42,11 @@
 //!   max_epochs: 3000                # >= 1
 //!   patience: 30                    # early stopping on the held-out loss
 //!   min_delta: 0.0                  # >= 0
+//!   rewind_epochs: 0                # whole number <= max_epochs, or a list (grid axis): later levels
+//!                                   #   reset to the dense level's weights after this many epochs
 //! pruning:
 //!   scope: global                   # | layerwise
+//!   method: magnitude               # | random, or a list (grid axis): the random-pruning control
 //!   rate: 0.32                      # number or list (grid axis), each in (0, 1)
 //!   levels: 20                      # number, list, or inclusive range "0..20" (grid axis), at most 1000
 //!   target: 112                     # number, list, or "base" (= weight count of the shape's model.base)
@@ -75,14 +80,17 @@
 //! - A list axis may not repeat a value. At most [`MAX_TASKS`] tasks (the full grid product),
 //!   and at most [`MAX_PLANNED_LEVELS`] levels over all of them (each task's levels + 1), so a
 //!   short file cannot make the coordinator store gigabytes of schedules.
+//! - The controls (`pruning.method`, `data.coupling`, `train.rewind_epochs`) at their defaults
+//!   are left out of a task's JSON, so files that do not use them keep their task ids. A rewind
+//!   above 0 needs every grid point to have at least one pruning level.
 //! - Errors name the file, the line and column of the offending key or list entry (or of its
 //!   nearest written parent when the key is absent), the field path and what is allowed.
 //!
 //! # Expansion
 //!
 //! Shapes in file order (for model.base: bases in file order, then extension levels in file
-//! order) x rate x levels x target x data seed (each in file order) x seeds (innermost; a count
-//! n gives 0..n-1). Grid points that resolve to identical
+//! order) x rate x levels x target x method x coupling x rewind epochs x data seed (each in
+//! file order) x seeds (innermost; a count n gives 0..n-1). Grid points that resolve to identical
 //! settings (e.g. level count 0 under several rates) give one task: the first. The order is
 //! deterministic, and [`TaskSpec::id`] depends only on the settings, so reordering the file keeps
 //! the set of ids and adding a seed adds exactly that seed's tasks.
@@ -98,7 +106,7 @@ mod values;
 
 pub use overrides::Override;
 
-use crate::spec::{DataSpec, TaskSpec};
+use crate::spec::{DataSpec, TaskSpec, TrainSpec};
 use locate::Ctx;
 use plan::Plan;
 use schema::SweepFile;
@@ -236,22 +244,29 @@ impl Sweep {
         let mut seen = HashSet::new();
         let mut tasks = Vec::with_capacity(points.len() * data_seeds.len() * seeds.len());
         for point in points {
-            for &data_seed in data_seeds {
-                let data = DataSpec {
-                    seed: data_seed,
-                    ..self.plan.data.clone()
+            for (coupling, rewind) in self.plan.controls() {
+                let train = TrainSpec {
+                    rewind_epochs: rewind,
+                    ..self.plan.train.clone()
                 };
-                for &seed in &seeds {
-                    let task = TaskSpec {
-                        data: data.clone(),
-                        shape: self.plan.shapes[point.shape].shape.clone(),
-                        extension_level: self.plan.shapes[point.shape].extension_level,
-                        train: self.plan.train.clone(),
-                        prune: point.prune.clone(),
-                        seed,
+                for &data_seed in data_seeds {
+                    let data = DataSpec {
+                        seed: data_seed,
+                        coupling,
+                        ..self.plan.data.clone()
                     };
-                    if seen.insert(task.id()) {
-                        tasks.push(task);
+                    for &seed in &seeds {
+                        let task = TaskSpec {
+                            data: data.clone(),
+                            shape: self.plan.shapes[point.shape].shape.clone(),
+                            extension_level: self.plan.shapes[point.shape].extension_level,
+                            train: train.clone(),
+                            prune: point.prune.clone(),
+                            seed,
+                        };
+                        if seen.insert(task.id()) {
+                            tasks.push(task);
+                        }
                     }
                 }
             }

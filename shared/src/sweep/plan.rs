@@ -7,12 +7,12 @@ use super::schema::{
     DataFile, ModelFile, ProblemFile, ProblemKind, PruningFile, ScheduleKind, SweepFile, TrainFile,
 };
 use super::values::{
-    empty_list, parse_bases, parse_counts, parse_data_seeds, parse_rates, parse_seeds,
-    parse_targets, Item, Seeds, Target,
+    empty_list, parse_bases, parse_counts, parse_couplings, parse_data_seeds, parse_methods,
+    parse_rates, parse_rewinds, parse_seeds, parse_targets, Item, Seeds, Target,
 };
 use super::{SweepError, MAX_PLANNED_LEVELS, MAX_TASKS};
 use crate::schedule::{self, ScheduleError, MAX_WEIGHTS};
-use crate::spec::{DataSpec, Problem, PruneSpec, Scope, TrainSpec};
+use crate::spec::{DataSpec, Method, Problem, PruneSpec, Scope, TrainSpec};
 
 /// Most hidden layers of a `model.hidden` grid.
 const MAX_DEPTH: usize = 1000;
@@ -94,6 +94,12 @@ pub(super) struct Plan {
     scope: Scope,
     stop_at_first_degraded: bool,
     stop_at_first_split: bool,
+    /// `pruning.method`, a grid axis inside each pruning point.
+    methods: Vec<Item<Method>>,
+    /// `data.coupling` in degrees, a grid axis.
+    couplings: Vec<Item<f64>>,
+    /// `train.rewind_epochs`, a grid axis.
+    rewinds: Vec<Item<usize>>,
     pub(super) seeds: Seeds,
 }
 
@@ -132,20 +138,29 @@ impl Model {
 }
 
 impl Plan {
-    /// Validates the file part by part, always in this order (name, data, train, pruning
-    /// axes, model, schedule, seeds, task count), returning the first error; the grid is sized
+    /// Validates the file part by part, always in this order (name, data, coupling, train,
+    /// rewinding, pruning method, pruning axes, model, schedule, seeds, task count), returning the first error; the grid is sized
     /// before anything is materialised.
     pub(super) fn build(ctx: &Ctx, file: &SweepFile) -> Result<Plan, SweepError> {
         check_name(ctx, &file.name)?;
         let data = build_data(ctx, &file.data)?;
         let data_seeds = parse_data_seeds(ctx, file.data.seed.as_ref())?;
+        let couplings = parse_couplings(ctx, file.data.coupling.as_ref(), data.problems.len())?;
         let train = build_train(ctx, &file.train)?;
+        let rewinds = parse_rewinds(ctx, file.train.rewind_epochs.as_ref(), train.max_epochs)?;
         let p = &file.pruning;
+        let methods = parse_methods(ctx, p.method.as_ref(), &key(PRUNING, "method"))?;
         let axes = parse_pruning_axes(ctx, p)?;
         let model = build_model(ctx, &file.model, data.problems.len(), axes.rates.as_deref())?;
         let grid = build_grid(ctx, p, axes, model.extension_rate, &model.bases)?;
         let seeds = parse_seeds(ctx, file.seeds.as_ref())?;
-        check_task_count(ctx, model.shapes.len(), &grid, data_seeds.len(), &seeds)?;
+        let per_seed = [
+            methods.len(),
+            couplings.len(),
+            rewinds.len(),
+            data_seeds.len(),
+        ];
+        check_task_count(ctx, model.shapes.len(), &grid, per_seed, &seeds)?;
         Ok(Plan {
             data,
             data_seeds,
@@ -156,6 +171,9 @@ impl Plan {
             scope: p.scope,
             stop_at_first_degraded: p.stop_at_first_degraded,
             stop_at_first_split: p.stop_at_first_split,
+            methods,
+            couplings,
+            rewinds,
             seeds,
         })
     }
@@ -165,13 +183,16 @@ impl Plan {
     /// [`MAX_PLANNED_LEVELS`].
     pub(super) fn check_points(&self, ctx: &Ctx) -> Result<(), SweepError> {
         let points = self.points(ctx, false)?;
+        self.check_rewinds(ctx, &points)?;
         let planned = points
             .iter()
             .try_fold(0usize, |sum, p| {
                 sum.checked_add(p.prune.levels.saturating_add(1))
             })
             .and_then(|per_seed| per_seed.checked_mul(self.seeds.len()))
-            .and_then(|n| n.checked_mul(self.data_seeds.len()));
+            .and_then(|n| n.checked_mul(self.data_seeds.len()))
+            .and_then(|n| n.checked_mul(self.couplings.len()))
+            .and_then(|n| n.checked_mul(self.rewinds.len()));
         if planned.is_none_or(|n| n > MAX_PLANNED_LEVELS) {
             let count = planned.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
             return Err(ctx.err_at(
@@ -185,12 +206,33 @@ impl Plan {
         Ok(())
     }
 
-    /// Resolves every (shape, rate, levels, target) point in expansion order. With
+    /// Rewinding needs a level to rewind: a rewind above 0 is refused, at the rewind, when a
+    /// grid point has no pruning level.
+    fn check_rewinds(&self, ctx: &Ctx, points: &[Point]) -> Result<(), SweepError> {
+        let Some(rewind) = self.rewinds.iter().find(|r| r.value > 0) else {
+            return Ok(());
+        };
+        match points.iter().find(|p| p.prune.levels == 0) {
+            None => Ok(()),
+            Some(p) => Err(ctx.err(
+                &rewind.path,
+                format!(
+                    "rewinding {} epochs needs pruning levels, but shape {:?} has 0 (the dense \
+                     network alone has no later level to rewind); give levels >= 1, or put the \
+                     rewound runs in a sweep of their own",
+                    rewind.value, self.shapes[p.shape].shape
+                ),
+            )),
+        }
+    }
+
+    /// Resolves every (shape, rate, levels, target, method) point in expansion order. With
     /// `materialise == false` the remaining counts are left empty (validation only).
     pub(super) fn points(&self, ctx: &Ctx, materialise: bool) -> Result<Vec<Point>, SweepError> {
         let mut points = Vec::new();
         let prune = |rate: f64, levels: usize, target: usize, remaining: Vec<usize>| PruneSpec {
             scope: self.scope,
+            method: Method::Magnitude,
             rate,
             levels,
             target,
@@ -229,10 +271,7 @@ impl Plan {
                         schedule::weight_count(&shape)
                     };
                     let rate = if levels == 0 { 0.0 } else { *rate };
-                    points.push(Point {
-                        shape: si,
-                        prune: prune(rate, levels, target, remaining),
-                    });
+                    self.push_methods(&mut points, si, prune(rate, levels, target, remaining));
                 }
                 Grid::Exact {
                     rates,
@@ -264,15 +303,13 @@ impl Plan {
                                 } else {
                                     Vec::new()
                                 };
-                                points.push(Point {
-                                    shape: si,
-                                    prune: prune(
-                                        resolved.rate,
-                                        resolved.levels,
-                                        resolved.target,
-                                        remaining,
-                                    ),
-                                });
+                                let spec = prune(
+                                    resolved.rate,
+                                    resolved.levels,
+                                    resolved.target,
+                                    remaining,
+                                );
+                                self.push_methods(&mut points, si, spec);
                             }
                         }
                     }
@@ -280,6 +317,28 @@ impl Plan {
             }
         }
         Ok(points)
+    }
+
+    /// One point per pruning method (innermost of the pruning axes), `prune` under each.
+    fn push_methods(&self, points: &mut Vec<Point>, shape: usize, prune: PruneSpec) {
+        for method in &self.methods {
+            points.push(Point {
+                shape,
+                prune: PruneSpec {
+                    method: method.value,
+                    ..prune.clone()
+                },
+            });
+        }
+    }
+
+    /// The (coupling, rewind epochs) pairs of every pruning point, couplings outer, in file
+    /// order.
+    pub(super) fn controls(&self) -> Vec<(f64, usize)> {
+        self.couplings
+            .iter()
+            .flat_map(|c| self.rewinds.iter().map(move |r| (c.value, r.value)))
+            .collect()
     }
 
     /// The weight count a target stands for at shape `sp` (`base`: its base's weight count).
@@ -392,8 +451,9 @@ fn build_data(ctx: &Ctx, d: &DataFile) -> Result<DataSpec, SweepError> {
         problems,
         samples: d.samples,
         test_fraction: d.test_fraction,
-        // Each task gets one of the plan's `data_seeds`.
+        // Each task gets one of the plan's `data_seeds` and `couplings`.
         seed: 0,
+        coupling: 0.0,
     })
 }
 
@@ -514,6 +574,8 @@ fn build_train(ctx: &Ctx, t: &TrainFile) -> Result<TrainSpec, SweepError> {
         max_epochs: t.max_epochs,
         patience: t.patience,
         min_delta: t.min_delta,
+        // Each task gets one of the plan's `rewinds`.
+        rewind_epochs: 0,
     })
 }
 
@@ -945,18 +1007,24 @@ fn exact_grid(ctx: &Ctx, axes: PruningAxes, bases: &[Vec<usize>]) -> Result<Grid
 // ---------------------------------------------------------------------------------------------
 // Limits.
 
-/// The full grid product (shapes x pruning settings x data seeds x seeds) is at most
-/// [`MAX_TASKS`].
+/// The full grid product (shapes x pruning settings x methods x couplings x rewinds x data
+/// seeds x seeds) is at most [`MAX_TASKS`]; `axes` are the counts of methods, couplings,
+/// rewinds and data seeds.
 fn check_task_count(
     ctx: &Ctx,
     shapes: usize,
     grid: &Grid,
-    data_seeds: usize,
+    axes: [usize; 4],
     seeds: &Seeds,
 ) -> Result<(), SweepError> {
     let per_shape = grid.per_shape();
+    let [methods, couplings, rewinds, data_seeds] = axes;
+    let controls = methods
+        .checked_mul(couplings)
+        .and_then(|x| x.checked_mul(rewinds));
     let total = shapes
         .checked_mul(per_shape)
+        .and_then(|x| controls.and_then(|c| x.checked_mul(c)))
         .and_then(|x| x.checked_mul(data_seeds))
         .and_then(|x| x.checked_mul(seeds.len()));
     match total {
@@ -966,12 +1034,26 @@ fn check_task_count(
             Err(ctx.err_at(
                 None,
                 format!(
-                    "the sweep expands to {count} tasks ({shapes} shapes x {per_shape} pruning settings x {data_seeds} data seeds x {} seeds), more than the limit of {MAX_TASKS}; split it into several sweeps",
+                    "the sweep expands to {count} tasks ({shapes} shapes x {per_shape} pruning settings{} x {data_seeds} data seeds x {} seeds), more than the limit of {MAX_TASKS}; split it into several sweeps",
+                    controls_text(methods, couplings, rewinds),
                     seeds.len()
                 ),
             ))
         }
     }
+}
+
+/// The control axes of a task count's explanation, those with more than one value.
+fn controls_text(methods: usize, couplings: usize, rewinds: usize) -> String {
+    [
+        (methods, "methods"),
+        (couplings, "couplings"),
+        (rewinds, "rewinds"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 1)
+    .map(|(n, what)| format!(" x {n} {what}"))
+    .collect()
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub(super) struct SweepFile {
 #[serde(
     deny_unknown_fields,
     default,
-    expecting = "a mapping of data settings (problems, samples, test_fraction, seed)"
+    expecting = "a mapping of data settings (problems, samples, test_fraction, seed, coupling)"
 )]
 pub(super) struct DataFile {
     pub(super) problems: Option<Vec<ProblemFile>>,
@@ -49,6 +49,8 @@ pub(super) struct DataFile {
     pub(super) test_fraction: f64,
     /// A data seed, a list of them, or an inclusive range `"a..b"`: a grid axis.
     pub(super) seed: Option<Value>,
+    /// Degrees of coupling between the problems, or a list of them: a grid axis.
+    pub(super) coupling: Option<Value>,
 }
 
 impl Default for DataFile {
@@ -58,6 +60,7 @@ impl Default for DataFile {
             samples: 2000,
             test_fraction: 0.5,
             seed: None,
+            coupling: None,
         }
     }
 }
@@ -125,6 +128,8 @@ pub(super) struct TrainFile {
     pub(super) max_epochs: usize,
     pub(super) patience: usize,
     pub(super) min_delta: f64,
+    /// Epochs of the dense level to rewind to, or a list of them: a grid axis.
+    pub(super) rewind_epochs: Option<Value>,
 }
 
 impl Default for TrainFile {
@@ -140,6 +145,7 @@ impl Default for TrainFile {
             max_epochs: p.max_epochs,
             patience: p.patience,
             min_delta: p.min_delta,
+            rewind_epochs: None,
         }
     }
 }
@@ -157,10 +163,12 @@ pub(super) enum ScheduleKind {
 #[serde(
     deny_unknown_fields,
     default,
-    expecting = "a mapping of pruning settings (scope, rate, levels, target, schedule, trajectory_to, stop_at_first_degraded, stop_at_first_split)"
+    expecting = "a mapping of pruning settings (scope, method, rate, levels, target, schedule, trajectory_to, stop_at_first_degraded, stop_at_first_split)"
 )]
 pub(super) struct PruningFile {
     pub(super) scope: Scope,
+    /// `magnitude`, `random`, or a list of them: a grid axis.
+    pub(super) method: Option<Value>,
     pub(super) rate: Option<Value>,
     pub(super) levels: Option<Value>,
     pub(super) target: Option<Value>,
@@ -174,6 +182,7 @@ impl Default for PruningFile {
     fn default() -> Self {
         PruningFile {
             scope: Scope::Global,
+            method: None,
             rate: None,
             levels: None,
             target: None,

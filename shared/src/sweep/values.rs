@@ -5,6 +5,7 @@
 use super::locate::{index, Ctx, FieldPath, Seg};
 use super::SweepError;
 use crate::schedule::MAX_LEVELS;
+use crate::spec::Method;
 use serde_yaml::Value;
 
 /// One value of a grid axis and where it was written.
@@ -345,6 +346,136 @@ pub(super) fn parse_seeds(ctx: &Ctx, v: Option<&Value>) -> Result<Seeds, SweepEr
             ),
         )),
     }
+}
+
+/// `pruning.method`: `magnitude`, `random`, or a list of them, none repeated; `[magnitude]`
+/// when absent (`path` is then the field's place, for later errors).
+pub(super) fn parse_methods(
+    ctx: &Ctx,
+    v: Option<&Value>,
+    path: &[Seg],
+) -> Result<Vec<Item<Method>>, SweepError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(vec![Item {
+            value: Method::Magnitude,
+            path: path.to_vec(),
+        }]);
+    };
+    let mut out: Vec<Item<Method>> = Vec::new();
+    for (x, p) in items(ctx, v, path)? {
+        let method = match x {
+            Value::String(s) => Method::ALL.into_iter().find(|m| m.as_str() == s),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            ctx.err(
+                &p,
+                format!(
+                    "{} is not a pruning method; give magnitude, random, or a list of them",
+                    describe(x)
+                ),
+            )
+        })?;
+        if out.iter().any(|o| o.value == method) {
+            return Err(ctx.err(&p, format!("method {} is listed twice", method.as_str())));
+        }
+        out.push(Item {
+            value: method,
+            path: p,
+        });
+    }
+    Ok(out)
+}
+
+/// `data.coupling`: an angle in degrees in `[0, 90]` or a list of them, none repeated; `[0]`
+/// when absent. Above 0 only with two or more problems ([`crate::data::validate_coupling`]).
+pub(super) fn parse_couplings(
+    ctx: &Ctx,
+    v: Option<&Value>,
+    problems: usize,
+) -> Result<Vec<Item<f64>>, SweepError> {
+    let path = vec![Seg::Key("data"), Seg::Key("coupling")];
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(vec![Item { value: 0.0, path }]);
+    };
+    let mut out: Vec<Item<f64>> = Vec::new();
+    for (x, p) in items(ctx, v, &path)? {
+        let degrees = match x {
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            ctx.err(
+                &p,
+                format!(
+                    "{} is not an angle; give degrees in [0, 90] or a list of them",
+                    describe(x)
+                ),
+            )
+        })?;
+        crate::data::validate_coupling(degrees, problems).map_err(|message| {
+            ctx.err(&p, format!("coupling {degrees} is not allowed: {message}"))
+        })?;
+        // -0 is 0: the uncoupled data, with the uncoupled task's id.
+        let degrees = degrees + 0.0;
+        if out.iter().any(|o| o.value == degrees) {
+            return Err(ctx.err(&p, format!("coupling {degrees} is listed twice")));
+        }
+        out.push(Item {
+            value: degrees,
+            path: p,
+        });
+    }
+    Ok(out)
+}
+
+/// `train.rewind_epochs`: a whole number of epochs, at most `max_epochs`, or a list of them,
+/// none repeated; `[0]` when absent.
+pub(super) fn parse_rewinds(
+    ctx: &Ctx,
+    v: Option<&Value>,
+    max_epochs: usize,
+) -> Result<Vec<Item<usize>>, SweepError> {
+    let path = vec![Seg::Key("train"), Seg::Key("rewind_epochs")];
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(vec![Item { value: 0, path }]);
+    };
+    let mut out: Vec<Item<usize>> = Vec::new();
+    for (x, p) in items(ctx, v, &path)? {
+        let epochs = match x {
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            ctx.err(
+                &p,
+                format!(
+                    "{} is not allowed; give a whole number of epochs >= 0 or a list of them",
+                    describe(x)
+                ),
+            )
+        })?;
+        let epochs = usize::try_from(epochs)
+            .ok()
+            .filter(|&e| e <= max_epochs)
+            .ok_or_else(|| {
+                ctx.err(
+                    &p,
+                    format!(
+                        "{epochs} epochs is more than train.max_epochs {max_epochs}: the dense \
+                         level never trains that long"
+                    ),
+                )
+            })?;
+        if out.iter().any(|o| o.value == epochs) {
+            return Err(ctx.err(&p, format!("rewind_epochs {epochs} is listed twice")));
+        }
+        out.push(Item {
+            value: epochs,
+            path: p,
+        });
+    }
+    Ok(out)
 }
 
 /// Most data seeds one `data.seed` range may name (each is a data set of its own).

@@ -542,6 +542,7 @@ mod tests {
             train: TrainSpec::protocol(),
             prune: PruneSpec {
                 scope: Scope::Global,
+                method: Default::default(),
                 rate: 0.5,
                 levels: 2,
                 target: weights / 4,

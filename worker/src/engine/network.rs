@@ -18,7 +18,7 @@ use dfdx::prelude::*;
 use shared::spec::TrainSpec;
 
 use super::bias::bias_relu;
-use super::layout::{Path, Plan};
+use super::layout::{LayerPlan, Path, Plan};
 use super::pool::Pool;
 use super::sparse::{contents, sparse_chain, ChainLayer, Matrix};
 use super::structure::SparseStructure;
@@ -313,35 +313,51 @@ impl Network {
     pub fn write_back(mut self, params: &mut Params) {
         let layers = std::mem::take(&mut self.layers);
         for (l, (layer, lp)) in layers.into_iter().zip(&self.plan.layers).enumerate() {
-            let fan_in = params.shape[l];
-            let full = &mut params.weights[l];
-            match layer.weights {
-                Weights::Dense { w, keep } => {
-                    let cols = lp.cols.len();
-                    let whole = keep.is_none()
-                        && lp.rows.len() * cols == full.len()
-                        && lp.cols.iter().enumerate().all(|(i, &c)| i == c)
-                        && lp.rows.iter().enumerate().all(|(i, &r)| i == r);
-                    if whole {
-                        // The plan is the whole matrix: straight into place.
-                        w.tensor.copy_into(full);
-                    } else {
-                        for (j, &v) in w.values().iter().enumerate() {
-                            if keep.as_ref().is_none_or(|k| k[j]) {
-                                full[lp.rows[j / cols] * fan_in + lp.cols[j % cols]] = v;
-                            }
-                        }
+            write_layer(&layer, lp, l, params);
+        }
+    }
+
+    /// The network as it is now in the full layout, training left to go on: `start` under
+    /// the masks with the current weights and biases written over it (what [`Self::into_params`]
+    /// would give at this step). Rewinding keeps the dense level's weights this way.
+    pub fn params_now(&self, start: &Params, masks: &BoolMasks) -> Params {
+        let mut now = start.masked(masks);
+        for (l, (layer, lp)) in self.layers.iter().zip(&self.plan.layers).enumerate() {
+            write_layer(layer, lp, l, &mut now);
+        }
+        now
+    }
+}
+
+/// Writes one compacted layer's weights and biases into layer `l` of the full layout.
+fn write_layer(layer: &Layer, lp: &LayerPlan, l: usize, params: &mut Params) {
+    let fan_in = params.shape[l];
+    let full = &mut params.weights[l];
+    match &layer.weights {
+        Weights::Dense { w, keep } => {
+            let cols = lp.cols.len();
+            let whole = keep.is_none()
+                && lp.rows.len() * cols == full.len()
+                && lp.cols.iter().enumerate().all(|(i, &c)| i == c)
+                && lp.rows.iter().enumerate().all(|(i, &r)| i == r);
+            if whole {
+                // The plan is the whole matrix: straight into place.
+                w.tensor.copy_into(full);
+            } else {
+                for (j, &v) in w.values().iter().enumerate() {
+                    if keep.as_ref().is_none_or(|k| k[j]) {
+                        full[lp.rows[j / cols] * fan_in + lp.cols[j % cols]] = v;
                     }
                 }
-                Weights::Sparse { values, structure } => {
-                    for ((r, c), v) in structure.positions().zip(values.values()) {
-                        full[lp.rows[r] * fan_in + lp.cols[c]] = v;
-                    }
-                }
-            }
-            for (&o, b) in lp.rows.iter().zip(layer.bias.values()) {
-                params.biases[l][o] = b;
             }
         }
+        Weights::Sparse { values, structure } => {
+            for ((r, c), v) in structure.positions().zip(values.values()) {
+                full[lp.rows[r] * fan_in + lp.cols[c]] = v;
+            }
+        }
+    }
+    for (&o, b) in lp.rows.iter().zip(layer.bias.values()) {
+        params.biases[l][o] = b;
     }
 }
