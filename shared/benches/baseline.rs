@@ -49,7 +49,11 @@ fn main() {
         .filter(|(t, l, _)| *l == t.prune.levels)
         .cloned()
         .collect();
-    println!("{} tasks, {} levels, {draws} draws", tasks.len(), every.len());
+    println!(
+        "{} tasks, {} levels, {draws} draws",
+        tasks.len(),
+        every.len()
+    );
     let (s, split) = time(&last, draws);
     println!("last level of each task: {s:.2} s ({split} split draws)");
     let (s, split) = time(&every, draws);

@@ -245,7 +245,10 @@ fn enumerate(
 /// The next sorted `subset.len()`-subset of `0..n` in lexicographic order; false after the last.
 fn next_subset(subset: &mut [u32], n: u32) -> bool {
     let k = subset.len() as u32;
-    let Some(i) = (0..subset.len()).rev().find(|&i| subset[i] < n - k + i as u32) else {
+    let Some(i) = (0..subset.len())
+        .rev()
+        .find(|&i| subset[i] < n - k + i as u32)
+    else {
         return false;
     };
     subset[i] += 1;

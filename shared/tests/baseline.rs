@@ -62,7 +62,10 @@ fn the_enumerator_agrees_with_a_brute_force_count() {
     }
     // Each status occurs somewhere, so the comparisons below test all three.
     let exact = baseline::exact(&SHAPE, &[4, 2, 2], &tasks).unwrap();
-    assert!(exact.split > 0 && exact.connected > 0 && exact.degraded > 0, "{exact:?}");
+    assert!(
+        exact.split > 0 && exact.connected > 0 && exact.degraded > 0,
+        "{exact:?}"
+    );
 }
 
 #[test]
@@ -71,8 +74,7 @@ fn the_estimate_is_within_five_standard_errors_of_the_exact_probability() {
     let draws = 20_000;
     for kept in CASES {
         let exact = baseline::exact(&SHAPE, &kept, &tasks).unwrap();
-        let est = baseline::estimate(&SHAPE, &kept, &tasks, draws, baseline::seed("t", 3))
-            .unwrap();
+        let est = baseline::estimate(&SHAPE, &kept, &tasks, draws, baseline::seed("t", 3)).unwrap();
         assert_eq!(est.draws, draws);
         assert_eq!(est.split + est.connected + est.degraded, draws);
         for (name, e, x) in [
