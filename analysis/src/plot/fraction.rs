@@ -104,7 +104,7 @@ impl super::Draw for FractionFigure {
         ];
         if self.with_baseline() {
             entries.push(LegendEntry::new(
-                "random mask, same counts (split)",
+                "random mask, same counts",
                 GREY,
                 &[Mark::Dashed],
             ));
