@@ -175,7 +175,7 @@ fn draw_layer(rng: &mut ChaCha8Rng, k: usize, mask: &mut LayerMask, bits: &mut V
     mask.kept.reserve(k);
     for (w, &word) in bits.iter().enumerate() {
         let mut word = if keep_set { word } else { !word };
-        if w == bits.len() - 1 && n % 64 != 0 {
+        if w == bits.len() - 1 && !n.is_multiple_of(64) {
             word &= (1u64 << (n % 64)) - 1;
         }
         while word != 0 {
