@@ -43,6 +43,12 @@
 //! | `remaining_at_first_split` ? | int | weights remaining at the first split level |
 //! | `engine` | int | the training engine version of this level |
 //! | `arithmetic` | text | the arithmetic that trained it (`x86_64-avx2-fma`, ...; empty when not recorded) |
+//! | `kept_per_layer` | text | kept weights of each weight matrix, space-separated, input layer first (empty when unknown) |
+//! | `random_draws` ? | int | random masks drawn for the random-mask baseline (`crate::baseline`): on the last level of a finished task with known counts, else empty |
+//! | `random_split`, `random_connected`, `random_degraded` ? | int | of those draws, how many were split, connected, degraded |
+//!
+//! The baseline columns are not read back: an import recomputes them identically from
+//! `kept_per_layer` (same seed, same draws).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -172,6 +178,11 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
         col("remaining_at_first_split", Kind::Int, true),
         col("engine", Kind::Int, false),
         col("arithmetic", Kind::Text, false),
+        col("kept_per_layer", Kind::Text, false),
+        col("random_draws", Kind::Int, true),
+        col("random_split", Kind::Int, true),
+        col("random_connected", Kind::Int, true),
+        col("random_degraded", Kind::Int, true),
     ]);
     let mut sorted: Vec<&TaskResult> = tasks.iter().collect();
     sorted.sort_by_key(|t| t.idx);
@@ -183,6 +194,7 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
             stats::AxisValue::Int(v) => Cell::Int(v),
             _ => Cell::Null,
         };
+        let random = crate::baseline::of_task(task, shared::baseline::DEFAULT_DRAWS);
         for (k, l) in task.levels.iter().enumerate() {
             let mut row = vec![
                 Cell::Text(sweep.to_string()),
@@ -235,11 +247,25 @@ pub fn long_table(sweep: &str, tasks: &[TaskResult]) -> Table {
                 opt_int(summary.remaining_at_first_split),
                 Cell::Int(i64::from(l.engine)),
                 Cell::Text(l.arithmetic.clone()),
+                Cell::Text(kept_text(&l.kept_per_layer)),
+            ]);
+            let random = random.filter(|_| k + 1 == task.levels.len());
+            row.extend([
+                opt_int(random.map(|c| c.draws)),
+                opt_int(random.map(|c| c.split)),
+                opt_int(random.map(|c| c.connected)),
+                opt_int(random.map(|c| c.degraded)),
             ]);
             rows.push(row);
         }
     }
     Table { columns, rows }
+}
+
+/// Per-layer counts as one space-separated cell.
+fn kept_text(kept: &[usize]) -> String {
+    let counts: Vec<String> = kept.iter().map(usize::to_string).collect();
+    counts.join(" ")
 }
 
 /// A cell as CSV text: empty for null, shortest round-tripping decimal for floats.

@@ -174,5 +174,20 @@ fn level_metrics(csv: &Csv, row: usize, problems: usize) -> Result<LevelMetrics,
         arithmetic: csv
             .get(row, "arithmetic")
             .map_or_else(|_| String::new(), str::to_string),
+        kept_per_layer: kept_per_layer(csv, row)?,
     })
+}
+
+/// The `kept_per_layer` cell (counts separated by spaces); empty where the export had no such
+/// column or did not know the counts.
+fn kept_per_layer(csv: &Csv, row: usize) -> Result<Vec<usize>, ImportError> {
+    let Ok(cell) = csv.get(row, "kept_per_layer") else {
+        return Ok(Vec::new());
+    };
+    cell.split_whitespace()
+        .map(|k| {
+            k.parse()
+                .map_err(|e| line_error(row, format!("kept_per_layer: {k:?}: {e}")))
+        })
+        .collect()
 }

@@ -11,6 +11,8 @@
 //! - [`stats`]: the one computation of what a task showed ([`stats::summarize`]) and of a
 //!   group of tasks ([`stats::group_by`], [`stats::grid_points`]: a grid point is a group by
 //!   every setting but the seed), Wilson intervals, per-level spreads;
+//! - [`baseline`]: the random-mask baseline of a group of runs (the probability that a
+//!   random mask with a run's last per-layer counts splits, averaged over the runs);
 //! - [`axis`]: the grid axes tasks are grouped by;
 //! - [`tables`]: text, CSV and JSON renderings of the statistics (`coordinator results`);
 //! - [`export`]: the long-format export (one row per task and level; CSV, JSON, Parquet) and a
@@ -23,6 +25,7 @@
 //! `plot` and `report` only present them.
 
 pub mod axis;
+pub mod baseline;
 pub mod data;
 pub mod export;
 pub mod import;

@@ -634,6 +634,7 @@ mod tests {
             seconds: 0.0,
             engine: 2,
             arithmetic: String::new(),
+            kept_per_layer: Vec::new(),
         }
     }
 

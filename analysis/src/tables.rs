@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+
+use crate::baseline::BaselineStats;
 use shared::outcome::Outcome;
 
 use crate::stats::{
@@ -545,6 +547,10 @@ pub struct ResultRow {
     /// The counts behind the fractions (k of n, with their intervals).
     #[serde(skip)]
     pub counts: Counts,
+    /// The random-mask baseline at the seeds' last levels (`crate::baseline`), when asked for
+    /// and the per-layer counts are known.
+    #[serde(skip)]
+    pub baseline: Option<BaselineStats>,
 }
 
 /// The counts of a [`ResultRow`].
@@ -606,12 +612,37 @@ impl ResultRow {
                 interconnected: g.interconnected,
                 degraded_unsplit: g.degraded_unsplit,
             },
+            baseline: None,
         }
     }
 
-    /// The rows of every grid point of `tasks` with a finished seed, in expansion order.
+    /// The rows of every grid point of `tasks` with a finished seed, in expansion order, with
+    /// the random-mask baseline at the default number of draws.
     pub fn of_tasks(tasks: &[crate::data::TaskResult]) -> Vec<ResultRow> {
-        grid_points(tasks).iter().map(ResultRow::of).collect()
+        ResultRow::of_tasks_with(tasks, shared::baseline::DEFAULT_DRAWS)
+    }
+
+    /// As [`ResultRow::of_tasks`] with `draws` random masks per seed (0: no baseline).
+    pub fn of_tasks_with(tasks: &[crate::data::TaskResult], draws: usize) -> Vec<ResultRow> {
+        let points: Vec<String> = tasks
+            .iter()
+            .map(|t| crate::stats::point_of(&t.spec))
+            .collect();
+        grid_points(tasks)
+            .iter()
+            .map(|p| {
+                let group: Vec<&crate::data::TaskResult> = tasks
+                    .iter()
+                    .zip(&points)
+                    .filter(|(_, point)| **point == p.point)
+                    .map(|(t, _)| t)
+                    .collect();
+                ResultRow {
+                    baseline: crate::baseline::of_group(&group, draws),
+                    ..ResultRow::of(p)
+                }
+            })
+            .collect()
     }
 }
 
@@ -736,7 +767,9 @@ fn column(name: &str) -> usize {
 /// Aggregate rows as an aligned table: the settings (the data seed only where the rows differ
 /// in it), the four outcomes (`sep` separated, `sep>deg` separated then degraded, `inter`
 /// interconnected, `deg` degraded without a split) as fractions of the finished seeds with the
-/// separated fraction's 95% interval, active weights at the split (mean [min-max]) against the
+/// separated fraction's 95% interval, where any row has one the random-mask baseline
+/// (`random_split`: the mean probability that a random mask with a seed's last per-layer
+/// counts splits, with its Monte-Carlo interval), active weights at the split (mean [min-max]) against the
 /// weights remaining then (median).
 pub fn results_table(rows: &[ResultRow]) -> String {
     if rows.is_empty() {
@@ -744,6 +777,7 @@ pub fn results_table(rows: &[ResultRow]) -> String {
     }
     let data_seeds_differ = rows.iter().any(|r| r.data_seed != rows[0].data_seed);
     let controls = controls_set(rows);
+    let with_baseline = rows.iter().any(|r| r.baseline.is_some());
     let settings: Vec<usize> = ["shape", "extension_level", "weights", "levels", "rate"]
         .into_iter()
         .chain(["target", "scope"])
@@ -773,6 +807,17 @@ pub fn results_table(rows: &[ResultRow]) -> String {
             cells.extend([
                 format!("{:.3}", r.frac_separated),
                 format!("[{lo:.2},{hi:.2}]"),
+            ]);
+            if with_baseline {
+                cells.extend(match r.baseline {
+                    Some(b) => [
+                        format!("{:.3}", b.split.frac),
+                        format!("[{:.3},{:.3}]", b.split.ci.0, b.split.ci.1),
+                    ],
+                    None => [String::new(), String::new()],
+                });
+            }
+            cells.extend([
                 format!("{:.3}", r.frac_separated_degraded),
                 format!("{:.3}", r.frac_interconnected),
                 format!("{:.3}", r.frac_degraded_unsplit),
@@ -794,11 +839,11 @@ pub fn results_table(rows: &[ResultRow]) -> String {
     if data_seeds_differ {
         headers.push("data_seed");
     }
+    headers.extend(["done", "of", "sep", "sep_95%_ci"]);
+    if with_baseline {
+        headers.extend(["random_split", "random_95%_ci"]);
+    }
     headers.extend([
-        "done",
-        "of",
-        "sep",
-        "sep_95%_ci",
         "sep>deg",
         "inter",
         "deg",
@@ -816,7 +861,8 @@ pub fn results_table(rows: &[ResultRow]) -> String {
 /// The last columns are the 95% Wilson intervals of the fractions: `frac_split_ci_lo`,
 /// `frac_split_ci_hi`, then the same for ever split, connected, degraded and the four
 /// outcomes, then the counts behind the four outcomes (`separated`, `separated_degraded`,
-/// `interconnected`, `degraded_unsplit`: seeds of `seeds_done`), and, where a row leaves the
+/// `interconnected`, `degraded_unsplit`: seeds of `seeds_done`), then the random-mask
+/// baseline ([`BASELINE_COLUMNS`], empty where there is none), and, where a row leaves the
 /// protocol's value of a control, the controls `method`, `coupling` (degrees) and
 /// `rewind_epochs` (so the results of sweeps without controls keep their columns).
 pub fn results_csv(rows: &[ResultRow]) -> String {
@@ -828,6 +874,7 @@ pub fn results_csv(rows: &[ResultRow]) -> String {
     for outcome in Outcome::ALL {
         out.push_str(&format!(",{}", outcome.as_str()));
     }
+    out.push_str(&format!(",{}", BASELINE_COLUMNS.join(",")));
     if controls {
         out.push_str(&format!(",{}", CONTROL_COLUMNS.join(",")));
     }
@@ -841,6 +888,7 @@ pub fn results_csv(rows: &[ResultRow]) -> String {
         for (_, k) in outcome_counts(r) {
             cells.push(k.to_string());
         }
+        cells.extend(baseline_cells(r.baseline.as_ref()));
         if controls {
             cells.extend(control_cells(r, None));
         }
@@ -848,6 +896,34 @@ pub fn results_csv(rows: &[ResultRow]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The random-mask baseline's columns in `results --format csv` and keys in JSON
+/// (`crate::baseline`): the seeds it counts, the draws per seed, the mean probabilities split,
+/// connected and degraded, and the split probability's Monte-Carlo interval.
+pub const BASELINE_COLUMNS: [&str; 7] = [
+    "baseline_runs",
+    "baseline_draws",
+    "frac_split_random",
+    "frac_split_random_ci_lo",
+    "frac_split_random_ci_hi",
+    "frac_connected_random",
+    "frac_degraded_random",
+];
+
+fn baseline_cells(b: Option<&BaselineStats>) -> Vec<String> {
+    match b {
+        Some(b) => vec![
+            b.runs.to_string(),
+            b.draws.to_string(),
+            format!("{}", b.split.frac),
+            format!("{}", b.split.ci.0),
+            format!("{}", b.split.ci.1),
+            format!("{}", b.connected.frac),
+            format!("{}", b.degraded.frac),
+        ],
+        None => vec![String::new(); BASELINE_COLUMNS.len()],
+    }
 }
 
 fn csv_field(cell: String) -> String {
@@ -863,7 +939,10 @@ fn csv_field(cell: String) -> String {
 /// Each row also has the 95% Wilson intervals of its fractions over its finished seeds:
 /// `frac_split_ci`, `frac_ever_split_ci`, `frac_connected_ci`, `frac_degraded_ci`, and the
 /// same for the four outcomes (`frac_separated_ci`, ...; `[lo, hi]`), and the counts behind the
-/// four outcomes (`separated`, `separated_degraded`, `interconnected`, `degraded_unsplit`).
+/// four outcomes (`separated`, `separated_degraded`, `interconnected`, `degraded_unsplit`),
+/// and where there is one the random-mask baseline: `baseline_runs`, `baseline_draws`,
+/// `frac_split_random` with `frac_split_random_ci`, `frac_connected_random`,
+/// `frac_degraded_random`.
 pub fn results_json(rows: &[ResultRow]) -> Result<String, serde_json::Error> {
     let mut values = Vec::with_capacity(rows.len());
     for r in rows {
@@ -874,6 +953,17 @@ pub fn results_json(rows: &[ResultRow]) -> Result<String, serde_json::Error> {
             }
             for (key, k) in outcome_counts(r) {
                 object.insert(key.to_string(), serde_json::json!(k));
+            }
+            if let Some(b) = &r.baseline {
+                object.insert("baseline_runs".into(), json!(b.runs));
+                object.insert("baseline_draws".into(), json!(b.draws));
+                object.insert("frac_split_random".into(), json!(b.split.frac));
+                object.insert(
+                    "frac_split_random_ci".into(),
+                    json!([b.split.ci.0, b.split.ci.1]),
+                );
+                object.insert("frac_connected_random".into(), json!(b.connected.frac));
+                object.insert("frac_degraded_random".into(), json!(b.degraded.frac));
             }
         }
         values.push(value);

@@ -63,6 +63,7 @@ fn task(idx: usize, spec: TaskSpec, done: bool, statuses: &[Status]) -> TaskResu
                 seconds: 0.5,
                 engine: 4,
                 arithmetic: String::new(),
+                kept_per_layer: Vec::new(),
             }
         })
         .collect();

@@ -141,3 +141,49 @@ fn the_cost_of_the_engine_2_run_is_what_its_export_sums_to() {
         .unwrap()
         .starts_with("total,,104,1363,1140903,"));
 }
+
+#[test]
+fn the_random_mask_baseline_survives_a_csv_round_trip() {
+    let dir = root().join("docs/reproduction/poster-levels");
+    let sweep = Sweep::from_path(&root().join("sweeps/poster-levels.yaml")).unwrap();
+    let csv = std::fs::read_to_string(dir.join("poster-levels-long.csv")).unwrap();
+    let tasks = analysis::import::long_csv(sweep.expand().unwrap(), &csv).unwrap();
+    let rows = analysis::tables::ResultRow::of_tasks_with(&tasks, 200);
+    assert!(rows.iter().all(|r| r.baseline.is_some_and(|b| b.runs == 4)));
+    // Written again and read back: the same counts, so the same baseline.
+    let mut again = Vec::new();
+    let table = analysis::export::long_table(&sweep.name, &tasks);
+    analysis::export::write_csv(&table, &mut again).unwrap();
+    let again = String::from_utf8(again).unwrap();
+    let back = analysis::import::long_csv(sweep.expand().unwrap(), &again).unwrap();
+    assert_eq!(back, tasks);
+    assert_eq!(analysis::tables::ResultRow::of_tasks_with(&back, 200), rows);
+    // The export's baseline columns are those of the last level's counts.
+    let last = table
+        .rows
+        .iter()
+        .find(|r| {
+            r[table
+                .columns
+                .iter()
+                .position(|c| c.name == "last_level")
+                .unwrap()]
+                == analysis::export::Cell::Bool(true)
+        })
+        .unwrap();
+    let draws = table
+        .columns
+        .iter()
+        .position(|c| c.name == "random_draws")
+        .unwrap();
+    assert_eq!(last[draws], analysis::export::Cell::Int(1000));
+    // An export from before the counts were: read, with no baseline.
+    let old = std::fs::read_to_string(
+        root().join("docs/reproduction/engine-2/poster-extension-long.csv"),
+    )
+    .unwrap();
+    let ext = Sweep::from_path(&root().join("sweeps/poster-extension.yaml")).unwrap();
+    let old = analysis::import::long_csv(ext.expand().unwrap(), &old).unwrap();
+    let rows = analysis::tables::ResultRow::of_tasks(&old);
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.baseline.is_none()));
+}

@@ -33,6 +33,7 @@ pub fn timed_level(level: usize, remaining_weights: usize, seconds: f64) -> Leve
         seconds,
         engine: TEST_ENGINE,
         arithmetic: shared::cpu::arithmetic().to_string(),
+        kept_per_layer: Vec::new(),
     }
 }
 

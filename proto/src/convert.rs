@@ -147,6 +147,7 @@ impl From<&SharedMetrics> for LevelMetrics {
             seconds: m.seconds,
             engine: m.engine,
             arithmetic: m.arithmetic.clone(),
+            kept_per_layer: m.kept_per_layer.iter().map(|&k| k as u64).collect(),
         }
     }
 }
@@ -182,6 +183,11 @@ impl TryFrom<&LevelMetrics> for SharedMetrics {
                 m.engine
             },
             arithmetic: m.arithmetic.clone(),
+            kept_per_layer: m
+                .kept_per_layer
+                .iter()
+                .map(|&k| size("kept_per_layer", k))
+                .collect::<Result<_, _>>()?,
         })
     }
 }

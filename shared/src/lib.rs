@@ -16,6 +16,9 @@
 //!   components, task coverage and the connected / split / degraded status ([`graph::analyze`]
 //!   counts; [`graph::Ticket`] keeps every neuron and weight, for pictures and exports; both
 //!   run the same passes);
+//! - [`baseline`]: the random-mask baseline: the probability that a random mask with a
+//!   level's per-layer kept counts is split, connected or degraded (Monte-Carlo, seeded by the
+//!   task and level; exact enumeration for tiny shapes);
 //! - [`metrics`]: the per-level record a worker produces and the coordinator stores;
 //! - [`outcome`]: the four outcomes of a run (separated, separated-degraded,
 //!   interconnected, degraded), classified by its trajectory;
@@ -26,6 +29,7 @@
 //!
 //! Training itself lives in the `worker` crate; storage and gRPC in `coordinator` and `proto`.
 
+pub mod baseline;
 pub mod cost;
 pub mod cpu;
 pub mod data;

@@ -39,6 +39,12 @@ pub struct LevelMetrics {
     /// `x86_64-avx2-fma`); empty for levels stored before it was recorded.
     #[serde(default)]
     pub arithmetic: String,
+    /// The kept weights of each weight matrix, input layer first: what the random-mask
+    /// baseline (`crate::baseline`) draws at. Not reported by workers nor stored in the
+    /// metrics: the coordinator fills it from the stored masks when it reads a sweep's data
+    /// set, a long CSV carries it; empty where unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_per_layer: Vec<usize>,
 }
 
 /// The engine of levels recorded before engines were versioned.
@@ -69,6 +75,7 @@ impl LevelMetrics {
             seconds: training.seconds,
             engine: training.engine,
             arithmetic: training.arithmetic,
+            kept_per_layer: Vec::new(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Figure 1: the fraction of networks that split (and that degraded) against what the sweep
 //! varies (extension level, width, weights, pruning levels, ...), with 95% Wilson intervals
-//! over seeds.
+//! over seeds, and where the per-layer counts are known the random-mask baseline (a dashed
+//! grey line, `crate::baseline`: the mean probability that a random mask with a seed's last
+//! per-layer counts splits, to read against "split (last level)").
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -22,6 +24,8 @@ pub struct Point {
     pub split: Proportion,
     pub ever_split: Proportion,
     pub degraded: Proportion,
+    /// The random-mask baseline's split fraction, when known.
+    pub random_split: Option<Proportion>,
 }
 
 /// The fraction figure of one facet.
@@ -51,6 +55,7 @@ impl FractionFigure {
                     split: g.split,
                     ever_split: g.ever_split,
                     degraded: g.degraded,
+                    random_split: random_split(tasks, x_axis, x),
                 })
             })
             .collect();
@@ -61,9 +66,22 @@ impl FractionFigure {
         }
     }
 
+    fn with_baseline(&self) -> bool {
+        self.points.iter().any(|p| p.random_split.is_some())
+    }
+
     fn annotate_widths(&self) -> bool {
         self.x_axis == Axis::ExtensionLevel && self.points.iter().all(|p| p.width.is_some())
     }
+}
+
+/// The baseline's split fraction over the tasks at `x`, at the default number of draws.
+fn random_split(tasks: &[TaskResult], x_axis: Axis, x: f64) -> Option<Proportion> {
+    let at: Vec<&TaskResult> = tasks
+        .iter()
+        .filter(|t| x_axis.value(&t.spec).as_f64() == Some(x))
+        .collect();
+    crate::baseline::of_group(&at, shared::baseline::DEFAULT_DRAWS).map(|b| b.split)
 }
 
 impl super::Draw for FractionFigure {
@@ -75,19 +93,28 @@ impl super::Draw for FractionFigure {
             (Some(a), Some(b)) => format!("n = {a} to {b} per point"),
             _ => String::new(),
         };
-        let plot = super::legend(
-            &area,
-            &[
-                LegendEntry::new("split (last level)", BLUE, &[Mark::Line, Mark::Circle]),
-                LegendEntry::new("split at some level", SKY, &[Mark::Dashed]),
-                LegendEntry::new(
-                    "degraded (last level)",
-                    VERMILLION,
-                    &[Mark::Line, Mark::Triangle],
-                ),
-                LegendEntry::new(format!("bars: 95% Wilson CI, {n_note}"), GREY, &[]),
-            ],
-        )?;
+        let mut entries = vec![
+            LegendEntry::new("split (last level)", BLUE, &[Mark::Line, Mark::Circle]),
+            LegendEntry::new("split at some level", SKY, &[Mark::Dashed]),
+            LegendEntry::new(
+                "degraded (last level)",
+                VERMILLION,
+                &[Mark::Line, Mark::Triangle],
+            ),
+        ];
+        if self.with_baseline() {
+            entries.push(LegendEntry::new(
+                "random mask, same counts",
+                GREY,
+                &[Mark::Dashed],
+            ));
+        }
+        entries.push(LegendEntry::new(
+            format!("bars: 95% Wilson CI, {n_note}"),
+            GREY,
+            &[],
+        ));
+        let plot = super::legend(&area, &entries)?;
 
         let log = log_axis(self.x_axis);
         let integer = matches!(
@@ -136,6 +163,18 @@ impl super::Draw for FractionFigure {
         let pos = |p: &Point| scale.pos(p.x);
         let dodge = scale.nudge(0.006);
         // Lines first, then bars and markers on top.
+        if self.with_baseline() {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    self.points
+                        .iter()
+                        .filter_map(|p| Some((pos(p), p.random_split?.frac))),
+                    10,
+                    10,
+                    GREY.stroke_width(LINE),
+                ))
+                .map_err(PlotError::draw)?;
+        }
         chart
             .draw_series(DashedLineSeries::new(
                 self.points.iter().map(|p| (pos(p), p.ever_split.frac)),

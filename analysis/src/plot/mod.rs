@@ -839,6 +839,7 @@ pub(crate) mod fixtures {
             seconds: 0.0,
             engine: 2,
             arithmetic: String::new(),
+            kept_per_layer: Vec::new(),
         }
     }
 

@@ -33,6 +33,10 @@ pub struct ResultsArgs {
     /// and pruning levels.
     #[arg(long, conflicts_with = "by")]
     pub cost: bool,
+    /// Random masks drawn per seed for the random-mask baseline (the probability that a random
+    /// mask with a seed's last per-layer kept counts splits; 0 leaves it out).
+    #[arg(long, value_name = "N", default_value_t = shared::baseline::DEFAULT_DRAWS)]
+    pub baseline_draws: usize,
     #[command(flatten)]
     pub source: Source,
 }
@@ -83,7 +87,10 @@ pub async fn results(args: ResultsArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    print_rows(&ResultRow::of_tasks(&data.tasks), args.format)
+    print_rows(
+        &ResultRow::of_tasks_with(&data.tasks, args.baseline_draws),
+        args.format,
+    )
 }
 
 /// Prints grid-point rows in `format`, and a warning on stderr for points that mix engines.

@@ -485,7 +485,7 @@ impl Coordinator for CoordinatorService {
         let sweep = request.into_inner().sweep;
         let data = self
             .store
-            .run(move |c| crate::store::results::sweep_data(c, &sweep))
+            .run(move |c| crate::sweep_data::load(c, &sweep))
             .await?;
         Ok(Response::new(wire::sweep_data_to_wire(&data)))
     }

@@ -1,4 +1,5 @@
-//! Reading stored masks back (as stored, encoded): every level of one task, or one level.
+//! Reading stored masks back (as stored, encoded): every level of one task, one level, or
+//! every level of a sweep.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -40,6 +41,31 @@ pub fn masks_at(
         )
         .optional()?;
     Ok(blob)
+}
+
+/// The stored masks (encoded) of every level of every task of `sweep`: `(task index in the
+/// expansion, level, blob)`, by task index and level.
+pub fn sweep_masks(
+    conn: &Connection,
+    sweep: &str,
+) -> Result<Vec<(usize, usize, Vec<u8>)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT t.idx, l.level, l.masks FROM levels l JOIN tasks t ON t.key = l.task
+         WHERE t.sweep = ?1 ORDER BY t.idx, l.level",
+    )?;
+    let rows = stmt.query_map([sweep], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (idx, level, blob) = row?;
+        out.push((idx as usize, level as usize, blob));
+    }
+    Ok(out)
 }
 
 fn task_key(conn: &Connection, sweep: &str, task_id: &str) -> Result<i64, StoreError> {
