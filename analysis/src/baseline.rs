@@ -15,14 +15,14 @@
 //! control). Runs whose per-layer counts are unknown (a long CSV exported before the counts
 //! were) are left out; `runs` says how many count.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::baseline::{self, Counts};
 
 use crate::data::TaskResult;
-use crate::stats::Proportion;
+use crate::stats::{GroupStats, Proportion};
 
 /// The random-mask baseline of a group of runs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BaselineStats {
     /// Finished runs with known per-layer counts at their last level.
     pub runs: usize,
@@ -62,4 +62,16 @@ pub fn of_group(tasks: &[&TaskResult], draws: usize) -> Option<BaselineStats> {
         connected: Proportion::new(total(|c| c.connected), n),
         degraded: Proportion::new(total(|c| c.degraded), n),
     })
+}
+
+/// Sets the baseline of each group of [`crate::stats::group_by`] over `tasks` (the tasks whose
+/// axis values are the group's key), with `draws` random masks per run.
+pub fn fill(groups: &mut [GroupStats], tasks: &[TaskResult], draws: usize) {
+    for g in groups {
+        let members: Vec<&TaskResult> = tasks
+            .iter()
+            .filter(|t| g.key.iter().all(|(axis, v)| axis.value(&t.spec) == *v))
+            .collect();
+        g.baseline = of_group(&members, draws);
+    }
 }

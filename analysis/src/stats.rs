@@ -265,6 +265,10 @@ pub struct GroupStats {
     pub first_degraded_level: Option<Spread>,
     /// Dense weight counts of the group's tasks.
     pub available_weights: Option<Spread>,
+    /// The random-mask baseline of the group's finished runs, where asked for
+    /// ([`crate::baseline::fill`]; `None` from [`group_by`]: it costs draws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::baseline::BaselineStats>,
     /// Mean test accuracy per problem at the last level, over finished tasks.
     pub test_accuracy: Vec<f64>,
     /// The training engines of the finished tasks' levels, ascending: more than one means the
@@ -377,6 +381,7 @@ pub fn group_stats(key: Vec<(Axis, AxisValue)>, group: &[&TaskResult]) -> GroupS
                 .map(|t| t.spec.weights() as f64)
                 .collect::<Vec<_>>(),
         ),
+        baseline: None,
         test_accuracy,
         engines: engines(&finished),
         arithmetics: arithmetics(&finished),

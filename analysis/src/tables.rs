@@ -61,17 +61,18 @@ pub fn groups_table(groups: &[GroupStats]) -> String {
     if groups.is_empty() {
         return "no tasks\n".to_string();
     }
+    let with_baseline = groups.iter().any(|g| g.baseline.is_some());
     let mut headers: Vec<String> = groups[0]
         .key
         .iter()
         .map(|(a, _)| a.name().to_string())
         .collect();
+    headers.extend(["done", "of", "separated", "95% ci"].map(String::from));
+    if with_baseline {
+        headers.extend(["random_split", "95% ci"].map(String::from));
+    }
     headers.extend(
         [
-            "done",
-            "of",
-            "separated",
-            "95% ci",
             "sep>degraded",
             "95% ci",
             "interconnected",
@@ -95,6 +96,14 @@ pub fn groups_table(groups: &[GroupStats]) -> String {
                 g.tasks_total.to_string(),
                 frac(&g.separated),
                 ci(&g.separated),
+            ]);
+            if with_baseline {
+                cells.extend(match &g.baseline {
+                    Some(b) => [frac(&b.split), ci(&b.split)],
+                    None => [String::new(), String::new()],
+                });
+            }
+            cells.extend([
                 frac(&g.separated_degraded),
                 ci(&g.separated_degraded),
                 frac(&g.interconnected),
@@ -120,7 +129,10 @@ pub fn groups_table(groups: &[GroupStats]) -> String {
 /// four outcomes (`frac_separated`, `frac_separated_degraded`, `frac_interconnected`,
 /// `frac_degraded_unsplit`), the outcomes' counts (`separated`, ...),
 /// `active_at_split_{median,mean,min,max}`, the same for `remaining_at_split`,
-/// `first_split_level` and `first_degraded_level` (null when none) and `test_accuracy`.
+/// `first_split_level` and `first_degraded_level` (null when none) and `test_accuracy`; where
+/// the group has a random-mask baseline ([`crate::baseline::fill`]) also `baseline_runs`,
+/// `baseline_draws`, `frac_split_random` with `frac_split_random_ci`, `frac_connected_random`
+/// and `frac_degraded_random`.
 pub fn groups_json(groups: &[GroupStats]) -> Value {
     Value::Array(
         groups
@@ -161,11 +173,33 @@ pub fn groups_json(groups: &[GroupStats]) -> Value {
                     o.insert(format!("{name}_max"), json!(s.map(|s| s.max)));
                 }
                 o.insert("test_accuracy".into(), json!(g.test_accuracy));
+                if let Some(b) = &g.baseline {
+                    o.insert("baseline_runs".into(), json!(b.runs));
+                    o.insert("baseline_draws".into(), json!(b.draws));
+                    o.insert("frac_split_random".into(), json!(b.split.frac));
+                    o.insert(
+                        "frac_split_random_ci".into(),
+                        json!([b.split.ci.0, b.split.ci.1]),
+                    );
+                    o.insert("frac_connected_random".into(), json!(b.connected.frac));
+                    o.insert("frac_degraded_random".into(), json!(b.degraded.frac));
+                }
                 Value::Object(o)
             })
             .collect(),
     )
 }
+
+/// The random-mask baseline's columns of grouped CSV, last, where any group has one.
+pub const GROUP_BASELINE_COLUMNS: [&str; 7] = [
+    "baseline_runs",
+    "baseline_draws",
+    "frac_split_random",
+    "frac_split_random_ci_lo",
+    "frac_split_random_ci_hi",
+    "frac_connected_random",
+    "frac_degraded_random",
+];
 
 /// Grouped statistics as CSV: the JSON's keys as columns (intervals as `_lo` / `_hi`,
 /// shapes as `(4,8,8,2)`, test accuracies space-separated).
@@ -205,6 +239,10 @@ pub fn groups_csv(groups: &[GroupStats]) -> String {
         }
     }
     header.push("test_accuracy".into());
+    let with_baseline = groups.iter().any(|g| g.baseline.is_some());
+    if with_baseline {
+        header.extend(GROUP_BASELINE_COLUMNS.map(String::from));
+    }
     let _ = writer.write_record(&header);
     for g in groups {
         let mut row: Vec<String> = g
@@ -258,6 +296,20 @@ pub fn groups_csv(groups: &[GroupStats]) -> String {
                 .collect::<Vec<_>>()
                 .join(" "),
         );
+        if with_baseline {
+            row.extend(match &g.baseline {
+                Some(b) => [
+                    b.runs.to_string(),
+                    b.draws.to_string(),
+                    format!("{}", b.split.frac),
+                    format!("{}", b.split.ci.0),
+                    format!("{}", b.split.ci.1),
+                    format!("{}", b.connected.frac),
+                    format!("{}", b.degraded.frac),
+                ],
+                None => Default::default(),
+            });
+        }
         let _ = writer.write_record(&row);
     }
     String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -1029,6 +1081,51 @@ mod tests {
         assert_eq!(csv_field("0.5".into()), "0.5");
     }
     use crate::stats::{group_by, Axis};
+
+    #[test]
+    fn grouped_outputs_carry_the_baseline_where_filled() {
+        let mut tasks = crate::export::tests::sample_tasks();
+        for t in &mut tasks {
+            for (l, level) in t.levels.iter_mut().enumerate() {
+                let masks = shared::synthetic::synthetic_masks(&t.spec, l);
+                level.kept_per_layer = masks.iter().map(|m| m.kept.len()).collect();
+            }
+        }
+        let mut groups = group_by(&tasks, &[Axis::ExtensionLevel]);
+        assert!(!groups_table(&groups).contains("random_split"));
+        assert!(!groups_csv(&groups).contains("frac_split_random"));
+        crate::baseline::fill(&mut groups, &tasks, 200);
+        for g in &groups {
+            let members: Vec<&crate::data::TaskResult> = tasks
+                .iter()
+                .filter(|t| Axis::ExtensionLevel.value(&t.spec) == g.key[0].1)
+                .collect();
+            assert!(g.baseline.is_some());
+            assert_eq!(g.baseline, crate::baseline::of_group(&members, 200));
+        }
+        assert!(groups_table(&groups).contains("random_split"));
+        assert_eq!(groups_json(&groups)[0]["baseline_draws"], json!(200));
+        let csv = groups_csv(&groups);
+        let mut lines = csv.lines();
+        let header = lines.next().unwrap();
+        assert!(
+            header.ends_with(&GROUP_BASELINE_COLUMNS.join(",")),
+            "{header}"
+        );
+        let width = header.split(',').count();
+        for line in lines {
+            // Shapes are quoted: count the fields outside quotes.
+            let fields = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(line.as_bytes())
+                .records()
+                .next()
+                .unwrap()
+                .unwrap()
+                .len();
+            assert_eq!(fields, width, "{line}");
+        }
+    }
 
     #[test]
     fn grouped_outputs_carry_intervals() {

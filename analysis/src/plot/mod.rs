@@ -232,9 +232,10 @@ pub fn x_axis(tasks: &[TaskResult]) -> Axis {
 }
 
 /// The axes that split a sweep into separate figures besides `x`: those that take several
-/// values at one value of `x` (e.g. two base shapes over the same extension levels).
+/// values at one value of `x` (e.g. two base shapes over the same extension levels, or the
+/// controls of issue 22: the ticket and random pruning, couplings, rewinds, one figure each).
 pub fn facet_axes(tasks: &[TaskResult], x: Axis) -> Vec<Axis> {
-    const CANDIDATES: [Axis; 7] = [
+    const CANDIDATES: [Axis; 10] = [
         Axis::Depth,
         Axis::Width,
         Axis::Shape,
@@ -242,6 +243,9 @@ pub fn facet_axes(tasks: &[TaskResult], x: Axis) -> Vec<Axis> {
         Axis::Levels,
         Axis::Target,
         Axis::Scope,
+        Axis::Method,
+        Axis::Coupling,
+        Axis::RewindEpochs,
     ];
     let mut facets: Vec<Axis> = Vec::new();
     for axis in CANDIDATES {
@@ -1032,6 +1036,21 @@ mod tests {
             .map(|f| f.name)
             .collect();
         assert_eq!(names, vec!["fraction_depth-1", "fraction_depth-3"]);
+
+        // The controls: the ticket and random pruning, one figure each.
+        let tasks = tasks_of(
+            "name: c\nmodel:\n  base: [4, 8, 8, 2]\n  extension_levels: [0, 1]\npruning:\n  method: [magnitude, random]\nseeds: 1\n",
+        );
+        assert_eq!(facet_axes(&tasks, Axis::ExtensionLevel), vec![Axis::Method]);
+        let names: Vec<String> = fraction::figures(&tasks, &options)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(
+            names,
+            vec!["fraction_method-magnitude", "fraction_method-random"]
+        );
 
         // A fixed shape over level counts: x is the number of levels.
         let tasks = tasks_of(

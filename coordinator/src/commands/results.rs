@@ -76,7 +76,8 @@ pub async fn results(args: ResultsArgs) -> anyhow::Result<()> {
         let mut axes = by.clone();
         let mut seen = std::collections::HashSet::new();
         axes.retain(|a| seen.insert(*a));
-        let groups = analysis::stats::group_by(&data.tasks, &axes);
+        let mut groups = analysis::stats::group_by(&data.tasks, &axes);
+        analysis::baseline::fill(&mut groups, &data.tasks, args.baseline_draws);
         match args.format {
             Format::Table => super::output::print(tables::groups_table(&groups))?,
             Format::Csv => super::output::print(tables::groups_csv(&groups))?,

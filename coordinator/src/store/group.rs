@@ -42,19 +42,19 @@ pub(super) struct Queue {
 struct QueueState {
     jobs: VecDeque<Job>,
     flushing: bool,
-    committed: GroupStats,
+    committed: CommitStats,
 }
 
 /// How many groups and writes a store has committed (for the benchmark and tests).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct GroupStats {
+pub struct CommitStats {
     pub groups: u64,
     pub writes: u64,
 }
 
 impl Queue {
     /// The groups and writes committed so far.
-    pub(super) fn stats(&self) -> GroupStats {
+    pub(super) fn stats(&self) -> CommitStats {
         self.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())

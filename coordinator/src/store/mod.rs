@@ -261,7 +261,7 @@ impl Store {
     }
 
     /// The groups and writes committed through [`Store::write`] so far.
-    pub fn group_stats(&self) -> group::GroupStats {
+    pub fn group_stats(&self) -> group::CommitStats {
         self.writes.stats()
     }
 
