@@ -12,10 +12,14 @@
 //!   (`shared` knows nothing of gRPC; this crate depends on it, not the other way round).
 //! - [`errors`]: an error's text with its causes, for transport errors that would otherwise
 //!   read "transport error" alone.
+//! - `flags` (feature `cli`): the command-line flags of the token and the CA, declared once for
+//!   the coordinator's commands, `coordinator serve` and the worker.
 
 pub mod auth;
 pub mod convert;
 pub mod errors;
+#[cfg(feature = "cli")]
+pub mod flags;
 pub mod mask;
 
 /// The generated API of package `lottery.v1`.

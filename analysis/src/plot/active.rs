@@ -6,6 +6,7 @@
 //! network's weight count when the networks differ in size (experiments 1 and 2), else the
 //! value of what the sweep varies (experiment 3: "6 levels").
 
+use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -13,7 +14,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::labels::{self, Label, Rect};
 use super::{
     describe, font, house_mesh, si_short, DrawResult, Figure, LegendEntry, Mark, Options,
-    PlotError, Scale, BLUE, GREY, INK, LIGHT_GREY, PALETTE, TICK, TITLE,
+    PlotError, Scale, Ticks, BLUE, GREY, INK, LIGHT_GREY, PALETTE, TICK, TITLE,
 };
 use crate::data::TaskResult;
 use crate::stats::{self, Axis, Spread};
@@ -131,231 +132,125 @@ impl ActiveFigure {
     }
 }
 
+/// The chart of the figure: remaining weights (x) against active weights (y), both on
+/// [`Scale`]s in drawing space.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticks, Ticks>>;
+
+/// The radius of a seed's circle, and the half-size of the other markers and bar ends.
+const MARKER: i32 = 12;
+/// The half-size of a median's cross and a mean's square.
+const CENTRE: i32 = 11;
+
 impl super::Draw for ActiveFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let area = super::title(root, &self.title, TITLE, true)?;
+        let plot = super::legend(&area, &self.legend_entries())?;
+        let (x, y) = self.scales();
+        let mut chart = chart(&plot, &x, &y)?;
+        draw_guides(&mut chart, &x, &y, self.target)?;
+        self.draw_seeds(&mut chart, &x, &y)?;
+        for s in &self.summaries {
+            draw_ranges(&mut chart, &x, &y, s)?;
+            draw_centres(&mut chart, &x, &y, s)?;
+        }
+        let pixels = Pixels::new(&plot, &chart, &x, &y);
+        self.draw_labels(&plot, &pixels)
+    }
+}
+
+impl ActiveFigure {
+    /// The legend: the seeds, the summaries' marks, the guide lines and the counts.
+    fn legend_entries(&self) -> Vec<LegendEntry> {
+        let seeds = if self.summaries.len() > 1 && self.summaries.len() <= PALETTE.len() {
+            "one network (seed), coloured by grid point"
+        } else {
+            "one network (seed)"
+        };
         let mut entries = vec![
-            LegendEntry::new(
-                if self.summaries.len() > 1 && self.summaries.len() <= PALETTE.len() {
-                    "one network (seed), coloured by grid point"
-                } else {
-                    "one network (seed)"
-                },
-                self.colour_of(0),
-                &[Mark::Circle],
-            ),
+            LegendEntry::new(seeds, self.colour_of(0), &[Mark::Circle]),
             LegendEntry::new("mean and range per grid point", INK, &[Mark::Square]),
             LegendEntry::new("median", INK, &[Mark::Cross]),
             LegendEntry::new("all remaining weights active", LIGHT_GREY, &[Mark::Dashed]),
         ];
         if let Some(t) = self.target {
-            entries.push(LegendEntry::new(
-                format!("pruning target ({t} weights)"),
-                GREY,
-                &[Mark::Dashed],
-            ));
+            let target = format!("pruning target ({t} weights)");
+            entries.push(LegendEntry::new(target, GREY, &[Mark::Dashed]));
         }
-        entries.push(LegendEntry::new(
-            format!(
-                "{} of {} finished networks split; label: {}",
-                self.points.len(),
-                self.networks,
-                label_kind(self.x_axis)
-            ),
-            GREY,
-            &[],
-        ));
-        let plot = super::legend(&area, &entries)?;
+        let counts = format!(
+            "{} of {} finished networks split; label: {}",
+            self.points.len(),
+            self.networks,
+            label_kind(self.x_axis)
+        );
+        entries.push(LegendEntry::new(counts, GREY, &[]));
+        entries
+    }
 
+    /// The log scales of the remaining (x) and active (y) weights over every seed, every
+    /// summary's range and the target; x with room on the right for the labels.
+    fn scales(&self) -> (Scale, Scale) {
+        let ranges = |of: fn(&PointSummary) -> &Spread| {
+            self.summaries
+                .iter()
+                .flat_map(move |s| [of(s).min, of(s).max])
+        };
         let xs: Vec<f64> = self
             .points
             .iter()
             .map(|p| p.remaining)
-            .chain(
-                self.summaries
-                    .iter()
-                    .flat_map(|s| [s.remaining.min, s.remaining.max]),
-            )
+            .chain(ranges(|s| &s.remaining))
             .collect();
         let ys: Vec<f64> = self
             .points
             .iter()
             .map(|p| p.active)
-            .chain(
-                self.summaries
-                    .iter()
-                    .flat_map(|s| [s.active.min, s.active.max]),
-            )
+            .chain(ranges(|s| &s.active))
             .chain(self.target)
             .collect();
         let mut x = Scale::fit(&xs, true, true);
         // Room on the right for the dense-weight labels.
         x.hi += x.nudge(0.12);
-        let y = Scale::fit(&ys, true, true);
+        (x, Scale::fit(&ys, true, true))
+    }
 
-        let mut chart = ChartBuilder::on(&plot)
-            .margin_left(20)
-            .margin_right(50)
-            .margin_top(10)
-            .margin_bottom(10)
-            .x_label_area_size(110)
-            .y_label_area_size(150)
-            .build_cartesian_2d(x.coord(), y.coord())
-            .map_err(PlotError::draw)?;
-        let x_label = |v: &f64| x.label(*v);
-        let y_label = |v: &f64| y.label(*v);
-        house_mesh(
-            chart
-                .configure_mesh()
-                .x_desc("remaining weights at the split level (log scale)")
-                .y_desc("active weights at the first split (log scale)")
-                .x_label_formatter(&x_label)
-                .y_label_formatter(&y_label),
-        )
-        .draw()
-        .map_err(PlotError::draw)?;
-
-        // Active equals remaining: the diagonal where both scales overlap.
-        let (lo, hi) = (x.lo.max(y.lo), x.hi.min(y.hi));
-        if lo < hi {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(lo, lo), (hi, hi)],
-                    18,
-                    12,
-                    LIGHT_GREY.stroke_width(4),
-                ))
-                .map_err(PlotError::draw)?;
-        }
-        if let Some(t) = self.target {
-            let t = y.pos(t);
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x.lo, t), (x.hi, t)],
-                    18,
-                    12,
-                    GREY.stroke_width(4),
-                ))
-                .map_err(PlotError::draw)?;
-        }
+    /// One circle per seed that split, in its grid point's colour.
+    fn draw_seeds<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<DB>,
+        x: &Scale,
+        y: &Scale,
+    ) -> DrawResult {
         chart
             .draw_series(self.points.iter().map(|p| {
                 EmptyElement::at((x.pos(p.remaining), y.pos(p.active)))
-                    + Circle::new((0, 0), 12, self.colour_of(p.point).mix(0.6).filled())
-                    + Circle::new((0, 0), 12, WHITE.stroke_width(2))
+                    + Circle::new((0, 0), MARKER, self.colour_of(p.point).mix(0.6).filled())
+                    + Circle::new((0, 0), MARKER, WHITE.stroke_width(2))
             }))
             .map_err(PlotError::draw)?;
-        let bar = INK.stroke_width(3);
-        for s in &self.summaries {
-            let (mx, my) = (x.pos(s.remaining.mean), y.pos(s.active.mean));
-            // The range of the active weights (vertical) and of the remaining (horizontal).
-            chart
-                .draw_series([
-                    PathElement::new(
-                        vec![(mx, y.pos(s.active.min)), (mx, y.pos(s.active.max))],
-                        bar,
-                    ),
-                    PathElement::new(
-                        vec![(x.pos(s.remaining.min), my), (x.pos(s.remaining.max), my)],
-                        bar,
-                    ),
-                ])
-                .map_err(PlotError::draw)?;
-            for v in [s.active.min, s.active.max] {
-                chart
-                    .draw_series(std::iter::once(
-                        EmptyElement::at((mx, y.pos(v)))
-                            + PathElement::new(vec![(-12, 0), (12, 0)], bar),
-                    ))
-                    .map_err(PlotError::draw)?;
-            }
-            for v in [s.remaining.min, s.remaining.max] {
-                chart
-                    .draw_series(std::iter::once(
-                        EmptyElement::at((x.pos(v), my))
-                            + PathElement::new(vec![(0, -12), (0, 12)], bar),
-                    ))
-                    .map_err(PlotError::draw)?;
-            }
-            let cross = INK.stroke_width(4);
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((x.pos(s.remaining.median), y.pos(s.active.median)))
-                        + PathElement::new(vec![(-11, -11), (11, 11)], cross)
-                        + PathElement::new(vec![(-11, 11), (11, -11)], cross),
-                ))
-                .map_err(PlotError::draw)?;
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((mx, my))
-                        + Rectangle::new([(-11, -11), (11, 11)], INK.filled())
-                        + Rectangle::new([(-11, -11), (11, 11)], WHITE.stroke_width(2)),
-                ))
-                .map_err(PlotError::draw)?;
-        }
+        Ok(())
+    }
 
-        // The dense-weight labels, right of each grid point's range where there is room,
-        // elsewhere near it with a leader line (see `labels`): at the reproduction's widths
-        // of 8-104 the grid points crowd at 112-250 remaining weights.
-        let base = plot.get_base_pixel();
-        let local = |p: (i32, i32)| (p.0 - base.0, p.1 - base.1);
-        let at = |vx: f64, vy: f64| local(chart.backend_coord(&(x.pos(vx), y.pos(vy))));
-        let (xr, yr) = chart.plotting_area().get_pixel_range();
-        let bounds = Rect {
-            x0: xr.start - base.0,
-            y0: yr.start - base.1,
-            x1: xr.end - base.0,
-            y1: yr.end - base.1,
-        };
+    /// The grid points' labels, right of each one's range where there is room, elsewhere
+    /// near it with a leader line (see `labels`): at the reproduction's widths of 8-104 the
+    /// grid points crowd at 112-250 remaining weights.
+    fn draw_labels<DB: DrawingBackend>(
+        &self,
+        plot: &DrawingArea<DB, Shift>,
+        pixels: &Pixels<DB>,
+    ) -> DrawResult {
         let style = font(TICK * 0.8);
         let mut markers: Vec<Rect> = self
             .points
             .iter()
-            .map(|p| Rect::around(at(p.remaining, p.active), 12))
+            .map(|p| Rect::around(pixels.at(p.remaining, p.active), MARKER))
             .collect();
-        let mut texts = Vec::with_capacity(self.summaries.len());
         let mut wanted = Vec::with_capacity(self.summaries.len());
         for s in &self.summaries {
-            markers.push(Rect::around(at(s.remaining.mean, s.active.mean), 12));
-            markers.push(Rect::around(at(s.remaining.median, s.active.median), 12));
-            // The range bars, as thin boxes: text over a line is hard to read.
-            let (lo, hi) = (
-                at(s.remaining.min, s.active.mean),
-                at(s.remaining.max, s.active.mean),
-            );
-            markers.push(Rect {
-                x0: lo.0,
-                y0: lo.1 - 12,
-                x1: hi.0,
-                y1: hi.1 + 12,
-            });
-            let (lo, hi) = (
-                at(s.remaining.mean, s.active.max),
-                at(s.remaining.mean, s.active.min),
-            );
-            markers.push(Rect {
-                x0: lo.0 - 12,
-                y0: lo.1,
-                x1: hi.0 + 12,
-                y1: hi.1,
-            });
-            let text = s.label.clone();
-            let (w, h) = plot
-                .estimate_text_size(&text, &style)
-                .map_err(PlotError::draw)?;
-            // SVG viewers set the text in their own sans-serif, a little wider or narrower.
-            wanted.push(Label {
-                anchor: at(s.remaining.max.max(s.remaining.mean), s.active.mean),
-                width: w as i32 * 11 / 10,
-                height: h as i32,
-            });
-            texts.push(text);
+            markers.extend(summary_markers(pixels, s));
+            wanted.push(label_of(plot, pixels, s, &style)?);
         }
-        for (i, (placed, text)) in labels::place(&wanted, &markers, bounds, 22)
-            .into_iter()
-            .zip(texts)
-            .enumerate()
-        {
+        let placed = labels::place(&wanted, &markers, pixels.bounds, 22);
+        for (i, (placed, s)) in placed.into_iter().zip(&self.summaries).enumerate() {
             let colour = self.colour_of(i);
             if placed.moved {
                 let anchor = wanted[i].anchor;
@@ -366,7 +261,7 @@ impl super::Draw for ActiveFigure {
                 .map_err(PlotError::draw)?;
             }
             plot.draw(&Text::new(
-                text,
+                s.label.clone(),
                 (placed.rect.x0, placed.rect.y0),
                 style.color(&colour).pos(Pos::new(HPos::Left, VPos::Top)),
             ))
@@ -374,6 +269,213 @@ impl super::Draw for ActiveFigure {
         }
         Ok(())
     }
+}
+
+/// The chart on `plot` with its mesh drawn.
+fn chart<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    x: &Scale,
+    y: &Scale,
+) -> Result<Chart<'a, DB>, PlotError> {
+    let mut chart = ChartBuilder::on(plot)
+        .margin_left(20)
+        .margin_right(50)
+        .margin_top(10)
+        .margin_bottom(10)
+        .x_label_area_size(110)
+        .y_label_area_size(150)
+        .build_cartesian_2d(x.coord(), y.coord())
+        .map_err(PlotError::draw)?;
+    let x_label = |v: &f64| x.label(*v);
+    let y_label = |v: &f64| y.label(*v);
+    house_mesh(
+        chart
+            .configure_mesh()
+            .x_desc("remaining weights at the split level (log scale)")
+            .y_desc("active weights at the first split (log scale)")
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label),
+    )
+    .draw()
+    .map_err(PlotError::draw)?;
+    Ok(chart)
+}
+
+/// The dashed guide lines: active equals remaining (the diagonal, where both scales overlap)
+/// and the pruning target.
+fn draw_guides<DB: DrawingBackend>(
+    chart: &mut Chart<DB>,
+    x: &Scale,
+    y: &Scale,
+    target: Option<f64>,
+) -> DrawResult {
+    let mut dashed = |from: (f64, f64), to: (f64, f64), style: ShapeStyle| {
+        chart
+            .draw_series(DashedLineSeries::new([from, to], 18, 12, style))
+            .map(|_| ())
+            .map_err(PlotError::draw)
+    };
+    let (lo, hi) = (x.lo.max(y.lo), x.hi.min(y.hi));
+    if lo < hi {
+        dashed((lo, lo), (hi, hi), LIGHT_GREY.stroke_width(4))?;
+    }
+    if let Some(t) = target {
+        let t = y.pos(t);
+        dashed((x.lo, t), (x.hi, t), GREY.stroke_width(4))?;
+    }
+    Ok(())
+}
+
+/// A grid point's ranges around its mean: the active weights' (vertical) and the remaining
+/// weights' (horizontal), each with a short bar across either end.
+fn draw_ranges<DB: DrawingBackend>(
+    chart: &mut Chart<DB>,
+    x: &Scale,
+    y: &Scale,
+    s: &PointSummary,
+) -> DrawResult {
+    let bar = INK.stroke_width(3);
+    let (mx, my) = (x.pos(s.remaining.mean), y.pos(s.active.mean));
+    chart
+        .draw_series([
+            PathElement::new(
+                vec![(mx, y.pos(s.active.min)), (mx, y.pos(s.active.max))],
+                bar,
+            ),
+            PathElement::new(
+                vec![(x.pos(s.remaining.min), my), (x.pos(s.remaining.max), my)],
+                bar,
+            ),
+        ])
+        .map_err(PlotError::draw)?;
+    let mut end = |at: (f64, f64), across: [(i32, i32); 2]| {
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at(at) + PathElement::new(across.to_vec(), bar),
+            ))
+            .map(|_| ())
+            .map_err(PlotError::draw)
+    };
+    let m = MARKER;
+    for v in [s.active.min, s.active.max] {
+        end((mx, y.pos(v)), [(-m, 0), (m, 0)])?;
+    }
+    for v in [s.remaining.min, s.remaining.max] {
+        end((x.pos(v), my), [(0, -m), (0, m)])?;
+    }
+    Ok(())
+}
+
+/// A grid point's median (a cross) and mean (a square, drawn last, on top).
+fn draw_centres<DB: DrawingBackend>(
+    chart: &mut Chart<DB>,
+    x: &Scale,
+    y: &Scale,
+    s: &PointSummary,
+) -> DrawResult {
+    let (c, cross) = (CENTRE, INK.stroke_width(4));
+    let median = (x.pos(s.remaining.median), y.pos(s.active.median));
+    chart
+        .draw_series(std::iter::once(
+            EmptyElement::at(median)
+                + PathElement::new(vec![(-c, -c), (c, c)], cross)
+                + PathElement::new(vec![(-c, c), (c, -c)], cross),
+        ))
+        .map_err(PlotError::draw)?;
+    let mean = (x.pos(s.remaining.mean), y.pos(s.active.mean));
+    chart
+        .draw_series(std::iter::once(
+            EmptyElement::at(mean)
+                + Rectangle::new([(-c, -c), (c, c)], INK.filled())
+                + Rectangle::new([(-c, -c), (c, c)], WHITE.stroke_width(2)),
+        ))
+        .map_err(PlotError::draw)?;
+    Ok(())
+}
+
+/// Pixel positions in the plot area (from its top left corner) of the chart's values.
+struct Pixels<'c, 'a, DB: DrawingBackend> {
+    chart: &'c Chart<'a, DB>,
+    x: &'c Scale,
+    y: &'c Scale,
+    /// The plot area's top left corner in the backend's pixels.
+    base: (i32, i32),
+    /// The plotting area inside the axes.
+    bounds: Rect,
+}
+
+impl<'c, 'a, DB: DrawingBackend> Pixels<'c, 'a, DB> {
+    fn new(
+        plot: &DrawingArea<DB, Shift>,
+        chart: &'c Chart<'a, DB>,
+        x: &'c Scale,
+        y: &'c Scale,
+    ) -> Self {
+        let base = plot.get_base_pixel();
+        let (xr, yr) = chart.plotting_area().get_pixel_range();
+        let bounds = Rect {
+            x0: xr.start - base.0,
+            y0: yr.start - base.1,
+            x1: xr.end - base.0,
+            y1: yr.end - base.1,
+        };
+        Pixels {
+            chart,
+            x,
+            y,
+            base,
+            bounds,
+        }
+    }
+
+    /// The pixel of remaining weights `vx` and active weights `vy`.
+    fn at(&self, vx: f64, vy: f64) -> (i32, i32) {
+        let p = self.chart.backend_coord(&(self.x.pos(vx), self.y.pos(vy)));
+        (p.0 - self.base.0, p.1 - self.base.1)
+    }
+}
+
+/// What a grid point's label must not cover: its mean and median markers, and its range
+/// bars as thin boxes (text over a line is hard to read).
+fn summary_markers<DB: DrawingBackend>(pixels: &Pixels<DB>, s: &PointSummary) -> [Rect; 4] {
+    let (r, a) = (&s.remaining, &s.active);
+    let (left, right) = (pixels.at(r.min, a.mean), pixels.at(r.max, a.mean));
+    let (top, bottom) = (pixels.at(r.mean, a.max), pixels.at(r.mean, a.min));
+    [
+        Rect::around(pixels.at(r.mean, a.mean), MARKER),
+        Rect::around(pixels.at(r.median, a.median), MARKER),
+        Rect {
+            x0: left.0,
+            y0: left.1 - MARKER,
+            x1: right.0,
+            y1: right.1 + MARKER,
+        },
+        Rect {
+            x0: top.0 - MARKER,
+            y0: top.1,
+            x1: bottom.0 + MARKER,
+            y1: bottom.1,
+        },
+    ]
+}
+
+/// A grid point's label to place: anchored right of its mean and range, as wide as its text
+/// in `style` with a tenth to spare (SVG viewers set the text in their own sans-serif, a
+/// little wider or narrower).
+fn label_of<DB: DrawingBackend>(
+    plot: &DrawingArea<DB, Shift>,
+    pixels: &Pixels<DB>,
+    s: &PointSummary,
+    style: &TextStyle,
+) -> Result<Label, PlotError> {
+    let (w, h) = plot
+        .estimate_text_size(&s.label, style)
+        .map_err(PlotError::draw)?;
+    Ok(Label {
+        anchor: pixels.at(s.remaining.max.max(s.remaining.mean), s.active.mean),
+        width: w as i32 * 11 / 10,
+        height: h as i32,
+    })
 }
 
 /// The label of a grid point whose networks have `dense` weights, by the axis its figure's

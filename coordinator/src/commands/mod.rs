@@ -64,28 +64,18 @@ fn parse_override(s: &str) -> Result<shared::sweep::Override, String> {
 }
 
 /// How a client command authenticates to the coordinator and verifies it: flattened into
-/// every command that calls the API, so each takes `--token-file` and `--tls-ca`.
+/// every command that calls the API, so each takes `--token-file` and `--tls-ca` (declared
+/// in [`proto::flags`], which the worker's flags share).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ClientAuth {
-    /// File holding the coordinator's shared token (default: the token in COORDINATOR_TOKEN,
-    /// if set). The token itself is never a command-line argument.
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = proto::auth::TOKEN_FILE_ENV,
-        hide_env_values = true
-    )]
-    pub token_file: Option<PathBuf>,
-    /// PEM CA certificate to verify an https:// coordinator against.
-    #[arg(long, value_name = "PATH", env = proto::auth::TLS_CA_ENV)]
-    pub tls_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: proto::flags::ClientFlags,
 }
 
 impl ClientAuth {
     /// Reads the token and CA files; warnings (a token file others can read) go to stderr.
     pub fn options(&self) -> anyhow::Result<ClientOptions> {
-        let (options, warnings) =
-            ClientOptions::load(self.token_file.as_deref(), self.tls_ca.as_deref())?;
+        let (options, warnings) = self.flags.load()?;
         for warning in warnings {
             eprintln!("warning: {warning}");
         }

@@ -37,15 +37,9 @@ pub struct ServeArgs {
     /// Log JSON lines instead of human-readable text.
     #[arg(long)]
     pub log_json: bool,
-    /// File holding the shared token every client must send (default: the token in
-    /// COORDINATOR_TOKEN, if set). The token itself is never a command-line argument.
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = proto::auth::TOKEN_FILE_ENV,
-        hide_env_values = true
-    )]
-    pub token_file: Option<PathBuf>,
+    // `--token-file`: the token every client must send.
+    #[command(flatten)]
+    pub token: proto::flags::TokenFile,
     /// PEM certificate (chain) to serve TLS with; needs --tls-key.
     #[arg(long, value_name = "PATH", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -80,7 +74,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         factor: args.stall_factor,
         floor_ms: (args.stall_min_seconds as i64).saturating_mul(1000),
     };
-    let (token, warning) = proto::auth::load_token(args.token_file.as_deref())?;
+    let (token, warning) = proto::auth::load_token(args.token.token_file.as_deref())?;
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }

@@ -195,17 +195,10 @@ pub struct Sweep {
 }
 
 impl Sweep {
-    /// Reads, parses and validates a sweep file; errors name `path` as given.
+    /// Reads, parses and validates a sweep file; errors name `path` as given (the file as
+    /// written: [`Sweep::from_path_with`] without overrides).
     pub fn from_path(path: &Path) -> Result<Sweep, SweepError> {
-        let source = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| SweepError {
-            source_name: source.clone(),
-            line: None,
-            column: None,
-            field: None,
-            message: format!("cannot read the sweep file: {e}"),
-        })?;
-        Sweep::from_yaml(&text, &source)
+        Sweep::from_path_with(path, &[])
     }
 
     /// Parses and validates sweep YAML; `source` is the file name used in errors.

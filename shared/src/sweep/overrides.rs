@@ -261,6 +261,23 @@ mod tests {
     }
 
     #[test]
+    fn from_path_reads_the_file_as_written_and_names_a_missing_one() {
+        let dir = std::env::temp_dir().join(format!("sweep-from-path-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.yaml");
+        std::fs::write(&path, FILE).unwrap();
+        let read = Sweep::from_path(&path).unwrap();
+        assert_eq!(read.yaml(), FILE);
+        let parsed = Sweep::from_yaml(FILE, "x.yaml").unwrap();
+        assert_eq!(read.expand().unwrap(), parsed.expand().unwrap());
+        let missing = dir.join("missing.yaml");
+        let e = Sweep::from_path(&missing).unwrap_err();
+        assert_eq!(e.source_name, missing.display().to_string());
+        assert!(e.message.starts_with("cannot read the sweep file: "), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn malformed_overrides_are_refused() {
         assert!("train.max_epochs"
             .parse::<Override>()

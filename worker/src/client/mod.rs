@@ -47,7 +47,6 @@ mod pull;
 mod rpc;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -79,18 +78,9 @@ pub struct Args {
     /// Exit once the coordinator has no pending or running task left.
     #[arg(long)]
     pub exit_when_idle: bool,
-    /// File holding the coordinator's shared token (default: the token in COORDINATOR_TOKEN,
-    /// if set). Never pass the token itself on the command line.
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = proto::auth::TOKEN_FILE_ENV,
-        hide_env_values = true
-    )]
-    pub token_file: Option<PathBuf>,
-    /// PEM CA certificate to verify an https:// coordinator against.
-    #[arg(long, value_name = "PATH", env = proto::auth::TLS_CA_ENV)]
-    pub tls_ca: Option<PathBuf>,
+    // `--token-file` and `--tls-ca`.
+    #[command(flatten)]
+    pub auth: proto::flags::ClientFlags,
     /// Seconds a shutdown (SIGTERM, Ctrl-C) may take to cancel training, deliver finished
     /// levels and return leases before the worker exits anyway.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
@@ -132,8 +122,7 @@ impl Config {
     /// Resolves the flags; reads the token and CA files (warning about a token file others
     /// can read).
     pub fn from_args(args: Args) -> Result<Config> {
-        let (auth, warnings) =
-            ClientOptions::load(args.token_file.as_deref(), args.tls_ca.as_deref())?;
+        let (auth, warnings) = args.auth.load()?;
         for warning in warnings {
             warn!("{warning}");
         }

@@ -4,8 +4,12 @@
 //! A step asks for the same few sizes every time, so after the first step nothing is
 //! allocated, zeroed or returned to the operating system: a buffer comes back with whatever
 //! values it last held, and the kernels that fill it overwrite every entry.
+//!
+//! A buffer [`Pool::lend`]s is a [`Lent`], which goes back to the pool when it is dropped: the
+//! code that uses one cannot forget to give it back, nor give it back twice.
 
-use std::sync::Mutex;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex};
 
 /// A pool of `f32` buffers, shared by a network's sparse layers and their backward passes.
 #[derive(Debug, Default)]
@@ -58,10 +62,46 @@ impl Pool {
         free.extend(bufs.into_iter().filter(|b| b.capacity() > 0));
     }
 
+    /// [`Pool::take`] as a [`Lent`]: the buffer goes back to this pool when dropped.
+    pub fn lend(self: &Arc<Self>, len: usize) -> Lent {
+        Lent {
+            buf: self.take(len),
+            pool: Arc::clone(self),
+        }
+    }
+
     /// Values held by the free buffers (their capacity), for memory accounting.
     pub fn held(&self) -> usize {
         let free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         free.iter().map(Vec::capacity).sum()
+    }
+}
+
+/// A buffer of a [`Pool`] (see [`Pool::lend`]), given back to it when dropped. Its length
+/// is fixed; its contents are unspecified until written.
+#[derive(Debug)]
+pub struct Lent {
+    buf: Vec<f32>,
+    pool: Arc<Pool>,
+}
+
+impl Deref for Lent {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        &self.buf
+    }
+}
+
+impl DerefMut for Lent {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
     }
 }
 
@@ -100,5 +140,17 @@ mod tests {
         let grown = pool.take(4);
         assert_eq!(grown.len(), 4);
         assert_eq!(&grown[2..], &[0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_lent_buffer_goes_back_when_dropped() {
+        let pool = Arc::new(Pool::default());
+        let lent = pool.lend(100);
+        assert_eq!((lent.len(), pool.held()), (100, 0));
+        let at = lent.as_ptr();
+        drop(lent);
+        assert!(pool.held() >= 100);
+        // The next loan of that size is the same memory.
+        assert_eq!(pool.lend(100).as_ptr(), at);
     }
 }

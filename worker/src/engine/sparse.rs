@@ -5,9 +5,11 @@
 //! Consecutive sparse layers run as one operation, a [`sparse_chain`]: the activations between
 //! them never become dfdx tensors, so they are neither copied out of dfdx to be read nor
 //! allocated and zeroed as gradients by it; they live in buffers of a [`Pool`] that the next
-//! step reuses. Only the chain's input, its output and its parameters are dfdx tensors. The
-//! arithmetic of every value is that of one sparse layer after another ([`super::kernels`]),
-//! so a chain gives the same bits as its layers run one by one.
+//! step reuses. Only the chain's input, its output and its parameters are dfdx tensors. What
+//! the forward pass keeps for the backward pass is one `Saved`, whose buffers are lent by the
+//! pool ([`Lent`]) and go back to it when it is dropped. The arithmetic of every value is that
+//! of one sparse layer after another ([`super::kernels`]), so a chain gives the same bits as
+//! its layers run one by one.
 //!
 //! Inside a chain the kernels also know which rows of every hidden activation are zero over
 //! the whole batch (*silent*: a zombie neuron, which no input reaches and whose bias stays zero,
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use dfdx::prelude::*;
 
 use super::kernels::{self, Dst, Relu};
-use super::pool::Pool;
+use super::pool::{Lent, Pool};
 use super::structure::SparseStructure;
 
 /// A 2-D tensor with runtime dimensions on the CPU.
@@ -70,8 +72,46 @@ pub fn sparse_chain<T>(
 where
     T: Tape<f32, Cpu> + Merge<T>,
 {
+    check_widths(x.shape().0, &layers);
+    let (x, mut tape) = x.split_tape();
+    let mut saved = Saved::new(&x, pool);
+    let depth = layers.len();
+    // Where the gradients of the layers' values and biases go, when there is a tape.
+    let mut params = Vec::new();
+    let mut out = Vec::new();
+    for (i, layer) in layers.into_iter().enumerate() {
+        let (values, v_tape) = layer.values.split_tape();
+        let (bias, b_tape) = layer.bias.split_tape();
+        tape = tape.merge(v_tape).merge(b_tape);
+        let link = Link {
+            structure: layer.structure,
+            relu: layer.relu,
+        };
+        if i + 1 < depth {
+            saved.forward_hidden(link, &values, &bias);
+        } else {
+            out = saved.forward_last(link, &values, &bias, T::OWNS_TAPE);
+        }
+        if T::OWNS_TAPE {
+            params.push(ParamSlots::new(&values, &bias));
+        }
+    }
+    let batch = saved.batch;
+    let rows = out.len() / batch.max(1);
+    let result = x.device().tensor_from_vec(out, (rows, batch));
+    if T::OWNS_TAPE {
+        // Without a tape nothing is kept for a backward pass: `saved` goes back to the pool.
+        let slots = Slots::new(&x, &result, params, input_grad);
+        tape.add_backward_op(move |grads| saved.backward(&slots, grads));
+    }
+    result.put_tape(tape)
+}
+
+/// Panics unless every layer reads as many features as the one before it gives (the first:
+/// `cols`, the features of the chain's input) and has one value per kept weight and one bias
+/// per row.
+fn check_widths<T>(cols: usize, layers: &[ChainLayer<T>]) {
     assert!(!layers.is_empty(), "a chain has at least one layer");
-    let (cols, batch) = *x.shape();
     let mut width = cols;
     for (i, l) in layers.iter().enumerate() {
         let s = &l.structure;
@@ -85,168 +125,285 @@ where
         assert_eq!(l.bias.shape().0, s.rows(), "one bias per row");
         width = s.rows();
     }
-    let (x, mut tape) = x.split_tape();
-    let dev = x.device().clone();
-    let mut xin = pool.take(cols * batch);
-    x.copy_into(&mut xin);
+}
 
-    let depth = layers.len();
-    let mut params: Vec<(Vector, Vector, Arc<SparseStructure>, bool)> = Vec::with_capacity(depth);
-    // The values of every layer (for the product) and the output of every layer but the last.
-    let mut values = Vec::with_capacity(depth);
-    let mut hidden: Vec<Vec<f32>> = Vec::with_capacity(depth - 1);
-    // For every layer with a ReLU, which rows of its output are zero over the whole batch
-    // (neurons that no input reaches, or that no sample of the batch drives); empty for the
-    // others. The terms that read such a row add zeros, and the gradient through it is zero,
-    // so the kernels leave them out, forward and backward.
-    let mut silent: Vec<Vec<bool>> = Vec::with_capacity(depth);
-    let mut out = Vec::new();
-    for (i, layer) in layers.into_iter().enumerate() {
-        let (v, v_tape) = layer.values.split_tape();
-        let (b, b_tape) = layer.bias.split_tape();
-        tape = tape.merge(v_tape).merge(b_tape);
-        let s = &layer.structure;
-        let mut v_data = pool.take(s.nnz());
-        v.copy_into(&mut v_data);
-        let mut b_data = pool.take(s.rows());
-        b.copy_into(&mut b_data);
-        let src = if i == 0 { &xin } else { &hidden[i - 1] };
-        // The chain's input is not a ReLU output of the chain's: nothing is known of it.
-        let src_silent = match i {
-            0 => None,
-            _ => params[i - 1].3.then(|| for_terms(&silent[i - 1])).flatten(),
-        };
-        // Without a tape the last output goes to dfdx and nothing is kept: a fresh buffer.
-        let mut z = if i + 1 == depth && !T::OWNS_TAPE {
-            vec![0.0; s.rows() * batch]
-        } else {
-            pool.take(s.rows() * batch)
-        };
+/// A layer of a chain as the backward pass sees it.
+struct Link {
+    structure: Arc<SparseStructure>,
+    /// ReLU after the product.
+    relu: bool,
+}
+
+/// What a chain's forward pass keeps for its backward pass, outside dfdx: every buffer is a
+/// [`Lent`] of the chain's pool, so all of them go back to it when this is dropped (after the
+/// backward pass, or at once without a tape).
+struct Saved {
+    pool: Arc<Pool>,
+    batch: usize,
+    /// The layers run so far.
+    links: Vec<Link>,
+    /// The chain's input (`[cols of the first layer, batch]`).
+    input: Lent,
+    /// Every layer's values, for the products of the input gradients.
+    values: Vec<Lent>,
+    /// The output of every layer but the last.
+    hidden: Vec<Lent>,
+    /// The last layer's output, where the gradient is taken through its ReLU.
+    last: Option<Lent>,
+    /// For every layer with a ReLU, which rows of its output are zero over the whole batch
+    /// (neurons that no input reaches, or that no sample of the batch drives); empty for the
+    /// others. The terms that read such a row add zeros, and the gradient through it is zero,
+    /// so the kernels leave them out, forward and backward.
+    silent: Vec<Vec<bool>>,
+}
+
+impl Saved {
+    /// Nothing run yet; `x`, the chain's input, copied into a buffer of `pool`.
+    fn new(x: &Matrix, pool: &Arc<Pool>) -> Saved {
+        let (cols, batch) = *x.shape();
+        let mut input = pool.lend(cols * batch);
+        x.copy_into(&mut input);
+        Saved {
+            pool: Arc::clone(pool),
+            batch,
+            links: Vec::new(),
+            input,
+            values: Vec::new(),
+            hidden: Vec::new(),
+            last: None,
+            silent: Vec::new(),
+        }
+    }
+
+    /// Runs the next layer, a hidden one, keeping its output.
+    fn forward_hidden(&mut self, link: Link, values: &Vector, bias: &Vector) {
+        let (values, bias) = (self.copy(values), self.copy(bias));
+        let mut z = self.pool.lend(link.structure.rows() * self.batch);
+        self.run(link, values, &bias, &mut z, true);
+        self.hidden.push(z);
+    }
+
+    /// Runs the last layer: its output, for dfdx. With a tape, the output is also kept where
+    /// its ReLU's derivative is needed; without one it is written straight into the result.
+    fn forward_last(&mut self, link: Link, values: &Vector, bias: &Vector, tape: bool) -> Vec<f32> {
+        let (values, bias) = (self.copy(values), self.copy(bias));
+        let len = link.structure.rows() * self.batch;
+        if !tape {
+            let mut out = vec![0.0; len];
+            self.run(link, values, &bias, &mut out, false);
+            return out;
+        }
+        let relu = link.relu;
+        let mut z = self.pool.lend(len);
+        self.run(link, values, &bias, &mut z, relu);
+        let out = z.to_vec();
+        if relu {
+            self.last = Some(z);
+        }
+        out
+    }
+
+    /// The contents of `t` in a buffer of the pool.
+    fn copy(&self, t: &Vector) -> Lent {
+        let mut buf = self.pool.lend(t.shape().0);
+        t.copy_into(&mut buf);
+        buf
+    }
+
+    /// The product of layer `link` (the next one) into `z`, with its silent rows when
+    /// `record` (a ReLU whose output a later product or the backward pass reads).
+    fn run(&mut self, link: Link, values: Lent, bias: &[f32], z: &mut [f32], record: bool) {
+        let i = self.links.len();
+        let src_terms = self.src_silent(i).and_then(for_terms);
         let mut flags = Vec::new();
-        let want = layer.relu && (i + 1 < depth || T::OWNS_TAPE);
-        let silent_out = want.then_some(&mut flags);
-        let relu = layer.relu;
+        let silent_out = (link.relu && record).then_some(&mut flags);
+        let s = &link.structure;
+        let src = self.src(i);
         kernels::forward(
-            s, &v_data, &b_data, src, src_silent, batch, &mut z, relu, silent_out,
+            s, &values, bias, src, src_terms, self.batch, z, link.relu, silent_out,
         );
-        pool.give(b_data);
-        silent.push(flags);
-        values.push(v_data);
-        params.push((v, b, layer.structure, layer.relu));
-        if i + 1 < depth {
-            hidden.push(z);
-        } else {
-            out = z;
+        self.silent.push(flags);
+        self.values.push(values);
+        self.links.push(link);
+    }
+
+    /// The input of layer `i`.
+    fn src(&self, i: usize) -> &[f32] {
+        match i {
+            0 => &self.input,
+            _ => &self.hidden[i - 1],
         }
     }
-    let rows = out.len() / batch.max(1);
-    if !T::OWNS_TAPE {
-        // Nothing to keep for a backward pass: the output itself becomes the tensor.
-        pool.give(xin);
-        pool.give_all(values);
-        pool.give_all(hidden);
-        return dev.tensor_from_vec(out, (rows, batch)).put_tape(tape);
+
+    /// The output of layer `i` (of the last: where its ReLU kept it).
+    fn output(&self, i: usize) -> &[f32] {
+        match self.hidden.get(i) {
+            Some(h) => h,
+            None => self.last.as_deref().expect("a ReLU's output is kept"),
+        }
     }
-    let result = dev.tensor_from_vec(out.clone(), (rows, batch));
-    // The last output is kept only where its ReLU's derivative is needed.
-    let last_relu = params[depth - 1].3;
-    if !last_relu {
-        pool.give(std::mem::take(&mut out));
+
+    /// The silent rows of layer `i`'s output, where it has a ReLU.
+    fn silent_of(&self, i: usize) -> Option<&[bool]> {
+        self.links[i].relu.then(|| self.silent[i].as_slice())
     }
-    let x_ghost = x.ghost();
-    let out_ghost = result.ghost();
-    let ghosts: Vec<_> = params
-        .iter()
-        .map(|(v, b, ..)| (v.ghost(), b.ghost()))
-        .collect();
-    let layers: Vec<_> = params
-        .into_iter()
-        .map(|(_, _, structure, relu)| (structure, relu))
-        .collect();
-    let pool = Arc::clone(pool);
-    tape.add_backward_op(move |grads| {
-        grads.try_alloc_for(&out_ghost)?;
-        for (v, b) in &ghosts {
-            grads.try_alloc_for(v)?;
-            grads.try_alloc_for(b)?;
+
+    /// The silent rows of layer `i`'s input: nothing is known of the chain's input, which is
+    /// not a ReLU output of the chain's.
+    fn src_silent(&self, i: usize) -> Option<&[bool]> {
+        i.checked_sub(1).and_then(|p| self.silent_of(p))
+    }
+}
+
+/// A tensor's gradient in dfdx's gradient map (allocated on first use).
+type Slot = Box<dyn Fn(&mut Gradients<f32, Cpu>) -> Result<&mut Vec<f32>, CpuError>>;
+
+/// The slot of `t`'s gradient (found through its ghost, which holds none of its data).
+fn slot<S: Shape>(t: &Tensor<S, f32, Cpu>) -> Slot {
+    let ghost = t.ghost();
+    boxed(move |grads| Ok(&mut **grads.get_or_alloc_mut(&ghost)?))
+}
+
+/// `f` as a [`Slot`] (a closure given to a function with this bound returns a borrow of its
+/// argument).
+fn boxed<F>(f: F) -> Slot
+where
+    F: Fn(&mut Gradients<f32, Cpu>) -> Result<&mut Vec<f32>, CpuError> + 'static,
+{
+    Box::new(f)
+}
+
+/// Where the gradients of a layer's parameters are.
+struct ParamSlots {
+    values: Slot,
+    bias: Slot,
+}
+
+impl ParamSlots {
+    fn new(values: &Vector, bias: &Vector) -> ParamSlots {
+        ParamSlots {
+            values: slot(values),
+            bias: slot(bias),
         }
-        if input_grad {
-            grads.try_alloc_for(&x_ghost)?;
+    }
+}
+
+/// Where the gradients of a chain's tensors are.
+struct Slots {
+    /// The chain's input, where its gradient is recorded.
+    input: Option<Slot>,
+    output: Slot,
+    /// Every layer's, in order.
+    params: Vec<ParamSlots>,
+}
+
+impl Slots {
+    fn new(x: &Matrix, out: &Matrix, params: Vec<ParamSlots>, input_grad: bool) -> Slots {
+        Slots {
+            input: input_grad.then(|| slot(x)),
+            output: slot(out),
+            params,
         }
-        // The gradient of the chain's output, moved out of the map (and back at the end): the
-        // map hands out one mutable entry at a time.
-        let mut gout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-        let mut g_out_of_dfdx = true;
-        let silent_of = |i: usize| layers[i].1.then(|| silent[i].as_slice());
-        for i in (0..depth).rev() {
-            let (s, relu) = (&layers[i].0, layers[i].1);
-            // The parameters' gradients first: they take `gout` through the ReLU on the way
-            // (a ReLU's output is positive exactly where its input is), which the input
-            // gradient then reads.
-            let needs_input_grad = i > 0 || input_grad;
-            let relu = match relu {
-                false => Relu::No,
-                true => Relu::Through {
-                    out: if i + 1 == depth { &out } else { &hidden[i] },
-                    keep: needs_input_grad,
-                    silent: silent_of(i),
-                },
-            };
-            let src = if i == 0 { &xin } else { &hidden[i - 1] };
-            let src_silent = if i == 0 { None } else { silent_of(i - 1) };
-            let src_terms = src_silent.and_then(for_terms);
-            let (v_ghost, b_ghost) = &ghosts[i];
-            let mut gv = std::mem::take(&mut **grads.get_or_alloc_mut(v_ghost)?);
-            let gb = grads.get_or_alloc_mut(b_ghost)?;
-            kernels::grad_params(s, &mut gout, relu, src, src_terms, batch, &mut gv, gb);
-            **grads.get_or_alloc_mut(v_ghost)? = gv;
-            let mut g_in = Vec::new();
-            if needs_input_grad {
-                let mut csc = pool.take(s.nnz());
-                s.to_csc_into(&values[i], &mut csc);
-                if i > 0 {
-                    g_in = pool.take(s.cols() * batch);
-                    // The rows a ReLU will mask away need no sums.
-                    let masked = src_silent;
-                    kernels::grad_input(
-                        s,
-                        &csc,
-                        &gout,
-                        batch,
-                        &mut g_in,
-                        Dst::Overwrite,
-                        masked,
-                        silent_of(i).and_then(for_terms),
-                    );
-                } else {
-                    let gx = grads.get_or_alloc_mut(&x_ghost)?;
-                    kernels::grad_input(
-                        s,
-                        &csc,
-                        &gout,
-                        batch,
-                        gx,
-                        Dst::Accumulate,
-                        None,
-                        silent_of(i).and_then(for_terms),
-                    );
-                }
-                pool.give(csc);
-            }
-            if g_out_of_dfdx {
-                **grads.get_or_alloc_mut(&out_ghost)? = std::mem::take(&mut gout);
-                g_out_of_dfdx = false;
-            } else {
-                pool.give(std::mem::take(&mut gout));
-            }
-            gout = g_in;
+    }
+
+    /// Allocates every gradient the backward pass adds to or reads.
+    fn alloc(&self, grads: &mut Gradients<f32, Cpu>) -> Result<(), CpuError> {
+        (self.output)(grads)?;
+        for p in &self.params {
+            (p.values)(grads)?;
+            (p.bias)(grads)?;
         }
-        pool.give_all([xin, out]);
-        pool.give_all(values);
-        pool.give_all(hidden);
+        if let Some(input) = &self.input {
+            input(grads)?;
+        }
         Ok(())
-    });
-    result.put_tape(tape)
+    }
+}
+
+impl Saved {
+    /// The chain's backward pass: from the gradient of its output, layer by layer down, the
+    /// gradients of every layer's parameters and of the chain's input (when recorded).
+    fn backward(&self, slots: &Slots, grads: &mut Gradients<f32, Cpu>) -> Result<(), CpuError> {
+        slots.alloc(grads)?;
+        let last = self.links.len() - 1;
+        // The output's gradient, moved out of the map and back after its layer: the map hands
+        // out one mutable entry at a time.
+        let mut gout = std::mem::take((slots.output)(grads)?);
+        let mut passed = self.backward_layer(last, &mut gout, slots, grads)?;
+        *(slots.output)(grads)? = gout;
+        for i in (0..last).rev() {
+            let mut gout = passed.expect("every layer after the first passes a gradient down");
+            passed = self.backward_layer(i, &mut gout, slots, grads)?;
+        }
+        Ok(())
+    }
+
+    /// The backward pass of layer `i` from `gout`, its output's gradient: adds its parameters'
+    /// gradients, then returns its input's gradient (a layer after the first) or adds it to
+    /// the chain's input gradient (the first, when recorded).
+    fn backward_layer(
+        &self,
+        i: usize,
+        gout: &mut [f32],
+        slots: &Slots,
+        grads: &mut Gradients<f32, Cpu>,
+    ) -> Result<Option<Lent>, CpuError> {
+        let needs_input_grad = i > 0 || slots.input.is_some();
+        self.grad_params(i, gout, needs_input_grad, &slots.params[i], grads)?;
+        if !needs_input_grad {
+            return Ok(None);
+        }
+        let s = &self.links[i].structure;
+        let mut csc = self.pool.lend(s.nnz());
+        s.to_csc_into(&self.values[i], &mut csc);
+        let gout_terms = self.silent_of(i).and_then(for_terms);
+        let batch = self.batch;
+        if i == 0 {
+            let input = slots
+                .input
+                .as_ref()
+                .expect("the chain's input gradient is recorded");
+            let gx = input(grads)?;
+            kernels::grad_input(s, &csc, gout, batch, gx, Dst::Accumulate, None, gout_terms);
+            return Ok(None);
+        }
+        let mut g_in = self.pool.lend(s.cols() * batch);
+        // The rows a ReLU will mask away need no sums.
+        let masked = self.src_silent(i);
+        let into = Dst::Overwrite;
+        kernels::grad_input(s, &csc, gout, batch, &mut g_in, into, masked, gout_terms);
+        Ok(Some(g_in))
+    }
+
+    /// Adds the gradients of layer `i`'s values and bias, taking `gout` through its ReLU on
+    /// the way (a ReLU's output is positive exactly where its input is); with `keep`, `gout`
+    /// holds the result afterwards, for the input gradient.
+    fn grad_params(
+        &self,
+        i: usize,
+        gout: &mut [f32],
+        keep: bool,
+        slots: &ParamSlots,
+        grads: &mut Gradients<f32, Cpu>,
+    ) -> Result<(), CpuError> {
+        let link = &self.links[i];
+        let relu = match link.relu {
+            false => Relu::No,
+            true => Relu::Through {
+                out: self.output(i),
+                keep,
+                silent: self.silent_of(i),
+            },
+        };
+        let src_terms = self.src_silent(i).and_then(for_terms);
+        // Moved out of the map while the bias's gradient is borrowed from it.
+        let mut gv = std::mem::take((slots.values)(grads)?);
+        let gb = (slots.bias)(grads)?;
+        let (s, src) = (&link.structure, self.src(i));
+        kernels::grad_params(s, gout, relu, src, src_terms, self.batch, &mut gv, gb);
+        *(slots.values)(grads)? = gv;
+        Ok(())
+    }
 }
 
 /// The data of a contiguous tensor (dfdx gives read access to outside code only by copy;
