@@ -240,8 +240,9 @@ async fn register(url: &str, w: usize) -> Result<FakeWorker, tonic::Status> {
     }
 }
 
-/// Leases and finishes tasks back to back; one latency per task (its four calls).
-async fn saturate(mut worker: FakeWorker) -> Result<Load, tonic::Status> {
+/// Leases and finishes tasks back to back; one latency per task (its four calls, each tried
+/// again while the coordinator turns it away for being at its limit of calls at once).
+async fn saturate(worker: FakeWorker) -> Result<Load, tonic::Status> {
     let mut load = Load {
         latencies: Vec::new(),
         tasks: 0,
@@ -249,14 +250,33 @@ async fn saturate(mut worker: FakeWorker) -> Result<Load, tonic::Status> {
     };
     loop {
         let t = Instant::now();
-        let Some(lease) = worker.lease().await? else {
-            load.calls += 1;
+        let lease = retry(|| {
+            let mut w = worker.clone();
+            async move { w.lease().await }
+        })
+        .await?;
+        load.calls += 1;
+        let Some(lease) = lease else {
             return Ok(load);
         };
-        worker.finish(&lease).await?;
+        retry(|| {
+            let (mut w, lease) = (worker.clone(), lease.clone());
+            async move { w.heartbeat(&lease, 0).await }
+        })
+        .await?;
+        retry(|| {
+            let (mut w, lease) = (worker.clone(), lease.clone());
+            async move { w.report(&lease, 0).await }
+        })
+        .await?;
+        retry(|| {
+            let (mut w, lease) = (worker.clone(), lease.clone());
+            async move { w.complete(&lease).await }
+        })
+        .await?;
         load.latencies.push(t.elapsed());
         load.tasks += 1;
-        load.calls += 4;
+        load.calls += 3;
     }
 }
 
@@ -305,24 +325,32 @@ async fn paced(worker: FakeWorker, pace: Pace, w: u64) -> Result<Load, tonic::St
     }
 }
 
-/// Makes one call, again after a short wait each time the coordinator turns it away for being
-/// at its limit of calls at once, and records its latency.
+/// Makes one call and records its latency (from its first try to its answer).
 async fn timed<T, F, Fut>(load: &mut Load, call: F) -> Result<T, tonic::Status>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, tonic::Status>>,
 {
     let t = Instant::now();
+    let answer = retry(call).await;
+    load.latencies.push(t.elapsed());
+    load.calls += 1;
+    answer
+}
+
+/// Makes one call, again after a short wait each time the coordinator turns it away for being
+/// at its limit of calls at once (as real workers do).
+async fn retry<T, F, Fut>(call: F) -> Result<T, tonic::Status>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
     loop {
         match call().await {
             Err(s) if s.code() == tonic::Code::ResourceExhausted => {
                 tokio::time::sleep(Duration::from_millis(10)).await
             }
-            other => {
-                load.latencies.push(t.elapsed());
-                load.calls += 1;
-                return other;
-            }
+            other => return other,
         }
     }
 }
