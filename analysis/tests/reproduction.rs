@@ -13,10 +13,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Every `(folder, sweep name)` with a long CSV under `docs/reproduction/`.
+/// Every `(folder, sweep name)` with a long CSV under `docs/reproduction/` and
+/// `docs/controls/`.
 fn exports() -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
-    let mut dirs = vec![root().join("docs/reproduction")];
+    let mut dirs = vec![root().join("docs/reproduction"), root().join("docs/controls")];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).expect("read docs/reproduction") {
             let path = entry.expect("a directory entry").path();
