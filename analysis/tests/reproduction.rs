@@ -17,7 +17,10 @@ fn root() -> PathBuf {
 /// `docs/controls/`.
 fn exports() -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
-    let mut dirs = vec![root().join("docs/reproduction"), root().join("docs/controls")];
+    let mut dirs = vec![
+        root().join("docs/reproduction"),
+        root().join("docs/controls"),
+    ];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).expect("read docs/reproduction") {
             let path = entry.expect("a directory entry").path();

@@ -118,9 +118,10 @@ pub fn status_text(status: &StatusReport) -> String {
     out
 }
 
-/// The planned tasks of a sweep (any serialisable rows) as a table, keys as columns.
+/// The planned tasks of a sweep (any serialisable rows) as a table, keys as columns; the
+/// controls (`method`, `coupling`, `rewind_epochs`) only where a task leaves their defaults.
 pub fn plan_table(rows: &[Value]) -> String {
-    const COLUMNS: [&str; 9] = [
+    const SETTINGS: [&str; 8] = [
         "index",
         "id",
         "shape",
@@ -129,12 +130,26 @@ pub fn plan_table(rows: &[Value]) -> String {
         "rate",
         "target",
         "data_seed",
-        "seed",
     ];
+    const CONTROLS: [(&str, &str); 3] = [
+        ("method", "\"magnitude\""),
+        ("coupling", "0.0"),
+        ("rewind_epochs", "0"),
+    ];
+    let controls = rows.iter().any(|row| {
+        CONTROLS
+            .iter()
+            .any(|(key, default)| row.get(*key).is_some_and(|v| v.to_string() != *default))
+    });
+    let columns: Vec<&str> = SETTINGS
+        .into_iter()
+        .chain(CONTROLS.iter().map(|(key, _)| *key).filter(|_| controls))
+        .chain(["seed"])
+        .collect();
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
-            COLUMNS
+            columns
                 .iter()
                 .map(|&key| match row.get(key) {
                     None | Some(Value::Null) => String::new(),
@@ -155,7 +170,7 @@ pub fn plan_table(rows: &[Value]) -> String {
                 .collect()
         })
         .collect();
-    let mut out = table(&COLUMNS, &cells);
+    let mut out = table(&columns, &cells);
     out.push_str(&format!("{} task(s)\n", rows.len()));
     out
 }

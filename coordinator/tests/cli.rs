@@ -27,10 +27,21 @@ async fn plan_submit_status_and_results() {
         "rate",
         "target",
         "data_seed",
+        "method",
+        "coupling",
+        "rewind_epochs",
         "seed",
     ] {
         assert!(plan[0].get(key).is_some(), "plan lacks {key}");
     }
+    // The table shows the controls only where a task leaves their defaults.
+    let (ok, out, _) = coordinator(&["plan", &file]).await;
+    assert!(ok && !out.contains("rewind_epochs"), "{out}");
+    let (ok, out, _) = coordinator(&["plan", &file, "--set", "train.rewind_epochs=[0,3]"]).await;
+    assert!(
+        ok && out.contains("rewind_epochs") && out.contains("4 task(s)"),
+        "{out}"
+    );
     let ids: Vec<&str> = plan.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, plan_ids(&yaml));
     let (ok, out, _) = coordinator(&["plan", &file]).await;

@@ -288,6 +288,10 @@ pub struct PlanRow {
     pub target: usize,
     /// The data seed (`data.seed`).
     pub data_seed: u64,
+    /// The controls: `pruning.method`, `data.coupling` (degrees), `train.rewind_epochs`.
+    pub method: &'static str,
+    pub coupling: f64,
+    pub rewind_epochs: usize,
     pub seed: u64,
 }
 
@@ -305,6 +309,9 @@ pub fn plan_rows(tasks: &[TaskSpec]) -> Vec<PlanRow> {
             rate: t.prune.rate,
             target: t.prune.target,
             data_seed: t.data.seed,
+            method: t.prune.method.as_str(),
+            coupling: t.data.coupling,
+            rewind_epochs: t.train.rewind_epochs,
             seed: t.seed,
         })
         .collect()
