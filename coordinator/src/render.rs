@@ -131,19 +131,19 @@ pub fn plan_table(rows: &[Value]) -> String {
         "target",
         "data_seed",
     ];
-    const CONTROLS: [(&str, &str); 3] = [
-        ("method", "\"magnitude\""),
-        ("coupling", "0.0"),
-        ("rewind_epochs", "0"),
-    ];
+    const CONTROLS: [&str; 3] = ["method", "coupling", "rewind_epochs"];
+    let is_default = |key: &str, v: &Value| match key {
+        "method" => v.as_str() == Some("magnitude"),
+        _ => v.as_f64() == Some(0.0),
+    };
     let controls = rows.iter().any(|row| {
         CONTROLS
             .iter()
-            .any(|(key, default)| row.get(*key).is_some_and(|v| v.to_string() != *default))
+            .any(|&key| row.get(key).is_some_and(|v| !is_default(key, v)))
     });
     let columns: Vec<&str> = SETTINGS
         .into_iter()
-        .chain(CONTROLS.iter().map(|(key, _)| *key).filter(|_| controls))
+        .chain(CONTROLS.into_iter().filter(|_| controls))
         .chain(["seed"])
         .collect();
     let cells: Vec<Vec<String>> = rows
