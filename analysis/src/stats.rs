@@ -466,7 +466,7 @@ pub fn epoch_flop(remaining: usize, n_train: usize, n_test: usize) -> f64 {
 }
 
 /// The dense path's throughput that the FLOP limit of [`Cost::limit_core_hours`] assumes: about
-/// 100 GFLOP/s a core on the development machines (README, "Performance").
+/// 100 GFLOP/s a core on the development machines (docs/performance.md).
 pub const REFERENCE_GFLOPS_PER_CORE: f64 = 100.0;
 
 /// What training some tasks cost, from their stored levels.

@@ -22,8 +22,8 @@ use crate::prune::BoolMasks;
 /// --path dense|sparse`), where it matters most: the widest matrices, two tasks training at
 /// once as `coordinator run` does on two cores. At width 1310 the paths tie at 40% there
 /// (sparse 30% faster at 35%, dense 10-25% faster at 46%); one task alone ties at 50%, and
-/// width 410 is faster sparse up to 60% (its activations stay in cache). See the README's
-/// performance section.
+/// width 410 is faster sparse up to 60% (its activations stay in cache). See
+/// docs/performance.md.
 pub const SPARSE_BELOW: f64 = 0.4;
 
 /// Weight matrices with at most this many rows (the output layer: one row per problem) train
@@ -45,7 +45,7 @@ pub const SPARSE_COLS: usize = 4;
 /// A level whose dense matrices hold at least this many weights (kept or not) gains from more
 /// than one thread; below it a second thread costs more in synchronisation than it saves.
 /// Measured with `worker bench --threads 1|2 --widths 104,229,337,498,733,1310 --densities
-/// 1,0.3,0.1` on the 2-core machine (README, "Threads per task"): dense width 337
+/// 1,0.3,0.1` on the 2-core machine (docs/performance.md, "Threads per task"): dense width 337
 /// (115,591 weights) is 6% slower on two threads, 498 (250,992) 20% faster, 1310 1.5x.
 pub const THREADS_PAY_DENSE_FROM: usize = 200_000;
 

@@ -39,8 +39,8 @@ pub type Vector<T = NoneTape> = Tensor<(usize,), f32, Cpu, T>;
 /// ReLU row, the input gradient into one) always are. Either way the results are the same.
 /// Measured with `worker bench` at width 1310 and random masks, alternating builds: at 10%
 /// density (two thirds of the first hidden layer silent) checking every term made the epoch
-/// about 20% slower; at 3% and 1% (89-96% silent) the checks halve it (the README's
-/// performance section). IMP's own tickets have few silent rows, and no term checks.
+/// about 20% slower; at 3% and 1% (89-96% silent) the checks halve it
+/// (docs/performance.md). IMP's own tickets have few silent rows, and no term checks.
 const CHECK_TERMS_FROM: f64 = 0.75;
 
 /// `flags` for the per-term checks, when most of them are set.
