@@ -9,6 +9,9 @@
 //! - The Kubernetes pieces point at each other: workers dial a Service port the coordinator
 //!   listens on, probes ask that port, every Secret referenced is defined.
 //!
+//! - The same for the shell blocks of the README, ARCHITECTURE.md and every page under `docs/`
+//!   (issue 23: docs that cannot go stale).
+//!
 //! Nothing here needs Docker, Kubernetes or Slurm.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -204,10 +207,19 @@ fn worker_binary() -> PathBuf {
     worker
 }
 
+/// Subcommands that `--help` does not list but the docs run (the benchmarks).
+const HIDDEN_SUBCOMMANDS: &[(&str, &str)] = &[("coordinator", "bench")];
+
 fn load_cli(program: &str, binary: &Path, cli: &mut Cli) {
     let top = help(binary, &[]);
     cli.flags.insert(program.to_string(), help_flags(&top));
-    let subcommands = help_subcommands(&top);
+    let mut subcommands = help_subcommands(&top);
+    subcommands.extend(
+        HIDDEN_SUBCOMMANDS
+            .iter()
+            .filter(|(p, _)| *p == program)
+            .map(|(_, sub)| sub.to_string()),
+    );
     for sub in subcommands.iter().filter(|s| *s != "help") {
         let text = help(binary, &[sub]);
         cli.flags
@@ -652,6 +664,46 @@ fn every_command_line_uses_real_subcommands_and_flags() {
         }
     }
     eprintln!("checked {} command lines", found.len());
+    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}
+
+/// The Markdown pages outside `deploy/` whose shell blocks are checked, and those of them that
+/// must hold at least one command line of ours.
+fn doc_pages() -> Vec<PathBuf> {
+    let root = repo_root();
+    let mut pages = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("read docs/")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    pages
+}
+
+const DOCS_WITH_COMMANDS: &[&str] = &[
+    "README.md",
+    "docs/controls.md",
+    "docs/performance.md",
+    "docs/reproduction.md",
+];
+
+#[test]
+fn every_command_line_of_the_docs_uses_real_subcommands_and_flags() {
+    let mut found = Vec::new();
+    for page in doc_pages() {
+        for block in shell_blocks(&read(&page)) {
+            from_shell(&relative(&page), &block, &mut found);
+        }
+    }
+    let mut problems = check_commands(&found);
+    for file in DOCS_WITH_COMMANDS {
+        if !found.iter().any(|f| f.origin == *file) {
+            problems.push(format!("{file}: no `coordinator`/`worker` command line found"));
+        }
+    }
+    eprintln!("checked {} command lines of the docs", found.len());
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
 
