@@ -700,7 +700,9 @@ fn every_command_line_of_the_docs_uses_real_subcommands_and_flags() {
     let mut problems = check_commands(&found);
     for file in DOCS_WITH_COMMANDS {
         if !found.iter().any(|f| f.origin == *file) {
-            problems.push(format!("{file}: no `coordinator`/`worker` command line found"));
+            problems.push(format!(
+                "{file}: no `coordinator`/`worker` command line found"
+            ));
         }
     }
     eprintln!("checked {} command lines of the docs", found.len());
