@@ -174,15 +174,7 @@ pub fn groups_json(groups: &[GroupStats]) -> Value {
                 }
                 o.insert("test_accuracy".into(), json!(g.test_accuracy));
                 if let Some(b) = &g.baseline {
-                    o.insert("baseline_runs".into(), json!(b.runs));
-                    o.insert("baseline_draws".into(), json!(b.draws));
-                    o.insert("frac_split_random".into(), json!(b.split.frac));
-                    o.insert(
-                        "frac_split_random_ci".into(),
-                        json!([b.split.ci.0, b.split.ci.1]),
-                    );
-                    o.insert("frac_connected_random".into(), json!(b.connected.frac));
-                    o.insert("frac_degraded_random".into(), json!(b.degraded.frac));
+                    insert_baseline_json(&mut o, b);
                 }
                 Value::Object(o)
             })
@@ -190,19 +182,9 @@ pub fn groups_json(groups: &[GroupStats]) -> Value {
     )
 }
 
-/// The random-mask baseline's columns of grouped CSV, last, where any group has one.
-pub const GROUP_BASELINE_COLUMNS: [&str; 7] = [
-    "baseline_runs",
-    "baseline_draws",
-    "frac_split_random",
-    "frac_split_random_ci_lo",
-    "frac_split_random_ci_hi",
-    "frac_connected_random",
-    "frac_degraded_random",
-];
-
 /// Grouped statistics as CSV: the JSON's keys as columns (intervals as `_lo` / `_hi`,
-/// shapes as `(4,8,8,2)`, test accuracies space-separated).
+/// shapes as `(4,8,8,2)`, test accuracies space-separated), and last, where any group has
+/// the random-mask baseline, its [`BASELINE_COLUMNS`].
 pub fn groups_csv(groups: &[GroupStats]) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = groups
@@ -241,7 +223,7 @@ pub fn groups_csv(groups: &[GroupStats]) -> String {
     header.push("test_accuracy".into());
     let with_baseline = groups.iter().any(|g| g.baseline.is_some());
     if with_baseline {
-        header.extend(GROUP_BASELINE_COLUMNS.map(String::from));
+        header.extend(BASELINE_COLUMNS.map(String::from));
     }
     let _ = writer.write_record(&header);
     for g in groups {
@@ -297,18 +279,7 @@ pub fn groups_csv(groups: &[GroupStats]) -> String {
                 .join(" "),
         );
         if with_baseline {
-            row.extend(match &g.baseline {
-                Some(b) => [
-                    b.runs.to_string(),
-                    b.draws.to_string(),
-                    format!("{}", b.split.frac),
-                    format!("{}", b.split.ci.0),
-                    format!("{}", b.split.ci.1),
-                    format!("{}", b.connected.frac),
-                    format!("{}", b.degraded.frac),
-                ],
-                None => Default::default(),
-            });
+            row.extend(baseline_cells(g.baseline.as_ref()));
         }
         let _ = writer.write_record(&row);
     }
@@ -963,6 +934,21 @@ pub const BASELINE_COLUMNS: [&str; 7] = [
     "frac_degraded_random",
 ];
 
+/// The baseline's keys of a JSON row or group: `baseline_runs`, `baseline_draws`,
+/// `frac_split_random` with `frac_split_random_ci`, `frac_connected_random`,
+/// `frac_degraded_random`.
+fn insert_baseline_json(object: &mut Map<String, Value>, b: &BaselineStats) {
+    object.insert("baseline_runs".into(), json!(b.runs));
+    object.insert("baseline_draws".into(), json!(b.draws));
+    object.insert("frac_split_random".into(), json!(b.split.frac));
+    object.insert(
+        "frac_split_random_ci".into(),
+        json!([b.split.ci.0, b.split.ci.1]),
+    );
+    object.insert("frac_connected_random".into(), json!(b.connected.frac));
+    object.insert("frac_degraded_random".into(), json!(b.degraded.frac));
+}
+
 fn baseline_cells(b: Option<&BaselineStats>) -> Vec<String> {
     match b {
         Some(b) => vec![
@@ -1007,15 +993,7 @@ pub fn results_json(rows: &[ResultRow]) -> Result<String, serde_json::Error> {
                 object.insert(key.to_string(), serde_json::json!(k));
             }
             if let Some(b) = &r.baseline {
-                object.insert("baseline_runs".into(), json!(b.runs));
-                object.insert("baseline_draws".into(), json!(b.draws));
-                object.insert("frac_split_random".into(), json!(b.split.frac));
-                object.insert(
-                    "frac_split_random_ci".into(),
-                    json!([b.split.ci.0, b.split.ci.1]),
-                );
-                object.insert("frac_connected_random".into(), json!(b.connected.frac));
-                object.insert("frac_degraded_random".into(), json!(b.degraded.frac));
+                insert_baseline_json(object, b);
             }
         }
         values.push(value);
@@ -1108,10 +1086,7 @@ mod tests {
         let csv = groups_csv(&groups);
         let mut lines = csv.lines();
         let header = lines.next().unwrap();
-        assert!(
-            header.ends_with(&GROUP_BASELINE_COLUMNS.join(",")),
-            "{header}"
-        );
+        assert!(header.ends_with(&BASELINE_COLUMNS.join(",")), "{header}");
         let width = header.split(',').count();
         for line in lines {
             // Shapes are quoted: count the fields outside quotes.
